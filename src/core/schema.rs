@@ -1,0 +1,199 @@
+//! Column schemas as the server sends them (PROTOCOL.md §1.5): `schema` in SQL results and
+//! in `subscription_ack`. Shared by the HTTP decoder, the live materializer and topics.
+
+use serde::de::{Deserializer, Error as _};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+/// A column type, as serde's external tagging of KalamDB's `KalamDataType` (PascalCase).
+///
+/// Unknown type names are kept as `Other` rather than rejected: a newer server must not make
+/// an older client fail to read rows; such cells are passed through undecoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataType {
+    Boolean,
+    SmallInt,
+    Int,
+    BigInt,
+    Float,
+    Double,
+    Text,
+    Timestamp,
+    Date,
+    DateTime,
+    Time,
+    Json,
+    Bytes,
+    Uuid,
+    File,
+    Embedding(u32),
+    Decimal { precision: u32, scale: u32 },
+    Other(String),
+}
+
+impl DataType {
+    /// The wire spelling of a plain (untagged) type name.
+    pub fn from_name(name: &str) -> DataType {
+        match name {
+            "Boolean" => DataType::Boolean,
+            "SmallInt" => DataType::SmallInt,
+            "Int" => DataType::Int,
+            "BigInt" => DataType::BigInt,
+            "Float" => DataType::Float,
+            "Double" => DataType::Double,
+            "Text" => DataType::Text,
+            "Timestamp" => DataType::Timestamp,
+            "Date" => DataType::Date,
+            "DateTime" => DataType::DateTime,
+            "Time" => DataType::Time,
+            "Json" => DataType::Json,
+            "Bytes" => DataType::Bytes,
+            "Uuid" => DataType::Uuid,
+            "File" => DataType::File,
+            other => DataType::Other(other.to_string()),
+        }
+    }
+
+    /// Parses the wire form: a string, `{"Embedding": n}` or `{"Decimal": {precision, scale}}`.
+    pub fn from_wire(value: &Value) -> Result<DataType, String> {
+        match value {
+            Value::String(name) => Ok(DataType::from_name(name)),
+            Value::Object(map) if map.len() == 1 => {
+                let (tag, inner) = map.iter().next().expect("len checked");
+                match tag.as_str() {
+                    "Embedding" => inner
+                        .as_u64()
+                        .and_then(|d| u32::try_from(d).ok())
+                        .map(DataType::Embedding)
+                        .ok_or_else(|| format!("bad Embedding dimension: {inner}")),
+                    "Decimal" => {
+                        let field = |k: &str| {
+                            inner
+                                .get(k)
+                                .and_then(Value::as_u64)
+                                .and_then(|v| u32::try_from(v).ok())
+                        };
+                        match (field("precision"), field("scale")) {
+                            (Some(precision), Some(scale)) => {
+                                Ok(DataType::Decimal { precision, scale })
+                            }
+                            _ => Err(format!("bad Decimal type: {inner}")),
+                        }
+                    }
+                    other => Ok(DataType::Other(other.to_string())),
+                }
+            }
+            other => Err(format!("bad data_type: {other}")),
+        }
+    }
+
+    /// The wire form, the inverse of [`DataType::from_wire`].
+    pub fn to_wire(&self) -> Value {
+        let name = match self {
+            DataType::Boolean => "Boolean",
+            DataType::SmallInt => "SmallInt",
+            DataType::Int => "Int",
+            DataType::BigInt => "BigInt",
+            DataType::Float => "Float",
+            DataType::Double => "Double",
+            DataType::Text => "Text",
+            DataType::Timestamp => "Timestamp",
+            DataType::Date => "Date",
+            DataType::DateTime => "DateTime",
+            DataType::Time => "Time",
+            DataType::Json => "Json",
+            DataType::Bytes => "Bytes",
+            DataType::Uuid => "Uuid",
+            DataType::File => "File",
+            DataType::Embedding(dim) => return serde_json::json!({ "Embedding": dim }),
+            DataType::Decimal { precision, scale } => {
+                return serde_json::json!({ "Decimal": { "precision": precision, "scale": scale } })
+            }
+            DataType::Other(name) => name.as_str(),
+        };
+        Value::String(name.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for DataType {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        DataType::from_wire(&value).map_err(D::Error::custom)
+    }
+}
+
+impl Serialize for DataType {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_wire().serialize(serializer)
+    }
+}
+
+/// One column of a result or subscription schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaField {
+    pub name: String,
+    pub data_type: DataType,
+    pub index: u32,
+    /// `"pk"`, `"nn"`, `"uq"` in that order; omitted on the wire when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+}
+
+impl SchemaField {
+    pub fn is_primary_key(&self) -> bool {
+        self.flags.iter().any(|f| f == "pk")
+    }
+    pub fn is_not_null(&self) -> bool {
+        self.flags.iter().any(|f| f == "nn")
+    }
+}
+
+/// Names of the primary-key columns in schema order (empty when the schema has none).
+pub fn primary_key_columns(schema: &[SchemaField]) -> Vec<String> {
+    let mut fields: Vec<&SchemaField> = schema.iter().filter(|f| f.is_primary_key()).collect();
+    fields.sort_by_key(|f| f.index);
+    fields.into_iter().map(|f| f.name.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_recorded_type_form() {
+        let schema: Vec<SchemaField> = serde_json::from_str(
+            r#"[{"name":"id","data_type":"BigInt","index":0,"flags":["pk","nn","uq"]},
+                {"name":"vec","data_type":{"Embedding":384},"index":1,"flags":["nn"]},
+                {"name":"price","data_type":{"Decimal":{"precision":10,"scale":2}},"index":2},
+                {"name":"future","data_type":"Geometry","index":3}]"#,
+        )
+        .unwrap();
+        assert_eq!(schema[0].data_type, DataType::BigInt);
+        assert!(schema[0].is_primary_key());
+        assert_eq!(schema[1].data_type, DataType::Embedding(384));
+        assert_eq!(
+            schema[2].data_type,
+            DataType::Decimal {
+                precision: 10,
+                scale: 2
+            }
+        );
+        assert_eq!(schema[3].data_type, DataType::Other("Geometry".into()));
+        assert_eq!(primary_key_columns(&schema), vec!["id".to_string()]);
+        let back = serde_json::to_value(&schema[2]).unwrap();
+        assert_eq!(
+            back["data_type"],
+            serde_json::json!({"Decimal":{"precision":10,"scale":2}})
+        );
+        assert!(back.get("flags").is_none());
+    }
+
+    #[test]
+    fn rejects_malformed_types_with_a_message() {
+        let err = serde_json::from_str::<SchemaField>(
+            r#"{"name":"x","data_type":{"Embedding":"big"},"index":0}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("Embedding"));
+    }
+}

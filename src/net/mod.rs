@@ -1,0 +1,2 @@
+//! The wasm-only I/O shell: fetch, WebSocket and timers. It moves bytes; decisions are
+//! made by `crate::core`.
