@@ -7,3 +7,20 @@ pub mod core;
 
 #[cfg(target_arch = "wasm32")]
 pub mod net;
+
+#[cfg(target_arch = "wasm32")]
+mod exports {
+    use wasm_bindgen::prelude::*;
+
+    /// Runs once when the module is instantiated: Rust panics become readable JS errors.
+    #[wasm_bindgen(start)]
+    fn start() {
+        console_error_panic_hook::set_once();
+    }
+
+    /// The version of the Rust core inside this package.
+    #[wasm_bindgen(js_name = coreVersion)]
+    pub fn core_version() -> String {
+        env!("CARGO_PKG_VERSION").to_string()
+    }
+}

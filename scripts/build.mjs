@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// Builds the npm packages described in wasm-pack.toml into dist/<bundle>/:
+// cargo (wasm32, bundle features) -> wasm-bindgen (ESM glue + typings) -> wasm-opt ->
+// tsc (bindings/shared + bindings/<bundle>/src) -> package.json/README from pkg-templates.
+// Usage: node scripts/build.mjs [bundle ...] [--dev]   (--dev: debug profile, no wasm-opt)
+// Expects the tools from scripts/setup.sh (run by scripts/build.sh and scripts/test.sh).
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'smol-toml';
+import { reportSizes } from './size-report.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const matrix = parse(readFileSync(join(root, 'wasm-pack.toml'), 'utf8'));
+const args = process.argv.slice(2);
+const dev = args.includes('--dev');
+const wanted = args.filter((a) => !a.startsWith('--'));
+const bundles = Object.entries(matrix.bundles).filter(([name]) => wanted.length === 0 || wanted.includes(name));
+for (const name of wanted) {
+  if (!matrix.bundles[name]) throw new Error(`unknown bundle '${name}' (wasm-pack.toml has: ${Object.keys(matrix.bundles).join(', ')})`);
+}
+
+const cargoToml = readFileSync(join(root, 'Cargo.toml'), 'utf8');
+const version = /^\[package\][^[]*?^version\s*=\s*"([^"]+)"/ms.exec(cargoToml)[1];
+const crateFile = matrix.build.crate.replaceAll('-', '_');
+const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
+const profile = dev ? 'debug' : matrix.build.profile;
+const env = { ...process.env, PATH: `${join(root, '.tools', 'bin')}:${join(root, 'node_modules', '.bin')}:${process.env.PATH}` };
+
+function run(cmd, cmdArgs, opts = {}) {
+  console.log(`  $ ${cmd} ${cmdArgs.join(' ')}`);
+  execFileSync(cmd, cmdArgs, { stdio: 'inherit', env, cwd: root, ...opts });
+}
+
+const distRoot = join(root, matrix.build.dist_dir);
+for (const [name, bundle] of bundles) {
+  console.log(`\n== ${bundle.package} (features: ${bundle.features.join(', ')}, ${dev ? 'dev' : profile})`);
+  const cargoArgs = ['build', '--lib', '--target', 'wasm32-unknown-unknown', '-p', matrix.build.crate,
+    '--no-default-features', '--features', bundle.features.join(',')];
+  if (!dev) cargoArgs.push('--profile', profile);
+  run('cargo', cargoArgs);
+  const wasmIn = join(targetDir, 'wasm32-unknown-unknown', profile, `${crateFile}.wasm`);
+
+  const out = join(distRoot, bundle.out_dir);
+  const stage = join(distRoot, '.stage', name);
+  rmSync(out, { recursive: true, force: true });
+  rmSync(stage, { recursive: true, force: true });
+  mkdirSync(join(stage, 'wasm'), { recursive: true });
+
+  run('wasm-bindgen', ['--target', matrix.build.wasm_bindgen_target, '--out-dir', join(stage, 'wasm'),
+    '--out-name', 'kalam_wasm', wasmIn]);
+  const bgWasm = join(stage, 'wasm', 'kalam_wasm_bg.wasm');
+  if (!dev) run('wasm-opt', [...matrix.build.wasm_opt, bgWasm, '-o', bgWasm]);
+
+  for (const dir of [join(root, 'bindings', 'shared'), join(root, bundle.bindings, 'src')]) {
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) cpSync(join(dir, file), join(stage, file));
+  }
+  writeFileSync(join(stage, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      target: 'ES2020', module: 'ES2022', moduleResolution: 'bundler', lib: ['ES2022', 'DOM', 'ESNext'],
+      types: ['node'], typeRoots: [join(root, 'node_modules', '@types')],
+      strict: true, declaration: true, skipLibCheck: true, outDir: out, rootDir: stage,
+    },
+    include: ['*.ts'],
+  }, null, 2));
+  run('tsc', ['-p', join(stage, 'tsconfig.json')]);
+
+  cpSync(join(stage, 'wasm'), join(out, 'wasm'), { recursive: true });
+  rmSync(join(out, 'wasm', '.gitignore'), { force: true });
+  const template = join(root, bundle.template);
+  const pkg = readFileSync(join(template, 'package.json'), 'utf8')
+    .replaceAll('{{package}}', bundle.package)
+    .replaceAll('{{version}}', version)
+    .replaceAll('{{description}}', bundle.description);
+  writeFileSync(join(out, 'package.json'), pkg);
+  cpSync(join(template, 'README.md'), join(out, 'README.md'));
+  if (!existsSync(join(out, 'index.js')) || !existsSync(join(out, 'wasm', 'kalam_wasm_bg.wasm'))) {
+    throw new Error(`build of ${bundle.package} is incomplete in ${out}`);
+  }
+  console.log(`  -> ${out}`);
+}
+rmSync(join(distRoot, '.stage'), { recursive: true, force: true });
+reportSizes(bundles.map(([name]) => name));

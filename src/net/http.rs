@@ -1,0 +1,128 @@
+//! One HTTP exchange over `fetch` with a timeout and an optional caller `AbortSignal`.
+//! Everything about what to send and what the answer means lives in `crate::core`.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use gloo_net::http::{Method, RequestBuilder};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{AbortController, AbortSignal};
+
+use super::timer::Timeout;
+use crate::core::error::KalamError;
+
+pub enum Body {
+    None,
+    Json(String),
+    Form(web_sys::FormData),
+}
+
+pub struct HttpRequest<'a> {
+    pub method: &'static str,
+    pub url: &'a str,
+    pub bearer: Option<&'a str>,
+    pub body: Body,
+    pub timeout_ms: u32,
+    pub signal: Option<&'a AbortSignal>,
+}
+
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Why our own controller fired, so an abort can be reported as what it was.
+#[derive(Clone, Copy, PartialEq)]
+enum Cancel {
+    None,
+    Timeout,
+    Caller,
+}
+
+/// Aborts `controller` when `signal` aborts; detaches itself when dropped.
+struct SignalLink {
+    signal: AbortSignal,
+    listener: Closure<dyn FnMut()>,
+}
+
+impl Drop for SignalLink {
+    fn drop(&mut self) {
+        let _ = self
+            .signal
+            .remove_event_listener_with_callback("abort", self.listener.as_ref().unchecked_ref());
+    }
+}
+
+pub async fn send(request: HttpRequest<'_>) -> Result<HttpResponse, KalamError> {
+    if request.signal.is_some_and(|s| s.aborted()) {
+        return Err(KalamError::aborted());
+    }
+    let controller =
+        AbortController::new().map_err(|_| KalamError::network("AbortController unavailable"))?;
+    let cancel = Rc::new(Cell::new(Cancel::None));
+
+    let _link = request.signal.map(|signal| {
+        let (controller, cancel) = (controller.clone(), cancel.clone());
+        let listener = Closure::<dyn FnMut()>::new(move || {
+            if cancel.get() == Cancel::None {
+                cancel.set(Cancel::Caller);
+            }
+            controller.abort();
+        });
+        let _ = signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        SignalLink {
+            signal: signal.clone(),
+            listener,
+        }
+    });
+    let _timeout = (request.timeout_ms > 0).then(|| {
+        let (controller, cancel) = (controller.clone(), cancel.clone());
+        Timeout::new(request.timeout_ms, move || {
+            if cancel.get() == Cancel::None {
+                cancel.set(Cancel::Timeout);
+            }
+            controller.abort();
+        })
+    });
+
+    let method = match request.method {
+        "GET" => Method::GET,
+        "DELETE" => Method::DELETE,
+        _ => Method::POST,
+    };
+    let mut builder = RequestBuilder::new(request.url)
+        .method(method)
+        .abort_signal(Some(&controller.signal()));
+    if let Some(token) = request.bearer {
+        builder = builder.header("Authorization", &format!("Bearer {token}"));
+    }
+    let built = match request.body {
+        Body::None => builder.build(),
+        Body::Json(text) => builder
+            .header("Content-Type", "application/json")
+            .body(JsValue::from_str(&text)),
+        // The browser writes the multipart boundary itself.
+        Body::Form(form) => builder.body(JsValue::from(form)),
+    }
+    .map_err(|e| KalamError::invalid_argument(format!("cannot build request: {e}")))?;
+
+    let outcome = async {
+        let response = built.send().await?;
+        let status = response.status();
+        let body = response.binary().await?;
+        Ok::<_, gloo_net::Error>(HttpResponse { status, body })
+    }
+    .await;
+    outcome.map_err(|err| match cancel.get() {
+        Cancel::Timeout => KalamError::timeout(request.timeout_ms),
+        Cancel::Caller => KalamError::aborted(),
+        Cancel::None => KalamError::network(format!("request to {} failed: {err}", request.url)),
+    })
+}

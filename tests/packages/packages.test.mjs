@@ -1,0 +1,90 @@
+// The packed npm packages, as users get them: tarball contents, import in Node, import in
+// headless Chromium (page and dedicated worker), and typechecking from a TypeScript consumer.
+import { before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { appDir, packAndInstall, root } from './install.mjs';
+import { serveStatic } from '../support/static-server.mjs';
+import { launchChromium } from '../support/browser.mjs';
+
+const cargoVersion = /^\[package\][^[]*?^version\s*=\s*"([^"]+)"/ms.exec(readFileSync(join(root, 'Cargo.toml'), 'utf8'))[1];
+const packages = ['@kalam-wasm/client', '@kalam-wasm/consumer'];
+let tarballs;
+let browser;
+let server;
+
+before(async () => {
+  ({ tarballs } = packAndInstall());
+  writeFileSync(join(appDir, 'blank.html'), '<!doctype html><title>package test</title>');
+  server = await serveStatic(appDir);
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+test('each tarball ships ESM, typings, the .wasm and a README, and no eval', () => {
+  for (const tarball of tarballs) {
+    const files = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    for (const needed of ['package/package.json', 'package/README.md', 'package/index.js', 'package/index.d.ts',
+      'package/node.js', 'package/wasm/kalam_wasm.js', 'package/wasm/kalam_wasm_bg.wasm']) {
+      assert.ok(files.includes(needed), `${tarball} lacks ${needed}`);
+    }
+    const js = execFileSync('tar', ['xzOf', tarball, ...files.filter((f) => f.endsWith('.js'))], { encoding: 'utf8' });
+    assert.doesNotMatch(js, /new Function|\beval\(/, 'no eval or new Function (strict CSP pages)');
+    assert.doesNotMatch(js, /globalThis\.window\s*=|global\.window\s*=/, 'no fake window');
+  }
+});
+
+for (const pkg of packages) {
+  test(`${pkg} imports and instantiates in Node ${process.versions.node}`, () => {
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e',
+      `import { coreVersion } from '${pkg}'; console.log(await coreVersion());`], { cwd: appDir, encoding: 'utf8' });
+    assert.equal(out.trim(), cargoVersion);
+  });
+
+  test(`${pkg} imports in headless Chromium on a page and in a dedicated worker`, async () => {
+    const entry = `/node_modules/${pkg}/index.js`;
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.url}/blank.html`);
+    const onPage = await page.evaluate(async (src) => (await import(src)).coreVersion(), entry);
+    assert.equal(onPage, cargoVersion);
+    const inWorker = await page.evaluate((src) => new Promise((resolve, reject) => {
+      const code = `import { coreVersion } from '${location.origin}${src}'; coreVersion().then((v) => postMessage(v), (e) => postMessage('error: ' + e));`;
+      const worker = new Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })), { type: 'module' });
+      worker.onmessage = (e) => { resolve(e.data); worker.terminate(); };
+      worker.onerror = (e) => reject(new Error(e.message));
+    }), entry);
+    assert.equal(inWorker, cargoVersion);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+}
+
+test('a TypeScript consumer typechecks against the published typings', () => {
+  const dir = join(appDir, 'ts-consumer');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'main.ts'), [
+    "import { coreVersion, initWasm } from '@kalam-wasm/client';",
+    "import { coreVersion as consumerVersion } from '@kalam-wasm/consumer';",
+    'const v: Promise<string> = coreVersion();',
+    'const w: Promise<string> = consumerVersion();',
+    'const ready: Promise<void> = initWasm();',
+    'export { v, w, ready };',
+    '',
+  ].join('\n'));
+  // A deliberately wrong use must fail, so the check can fail at all.
+  writeFileSync(join(dir, 'wrong.ts'), "import { coreVersion } from '@kalam-wasm/client';\nconst n: number = coreVersion();\nexport { n };\n");
+  const tsc = join(root, 'node_modules', '.bin', 'tsc');
+  for (const resolution of [['--module', 'nodenext', '--moduleResolution', 'nodenext'], ['--module', 'esnext', '--moduleResolution', 'bundler']]) {
+    const common = ['--noEmit', '--strict', '--target', 'es2022', '--lib', 'es2022,dom,esnext', '--types', 'node', '--typeRoots', join(root, 'node_modules', '@types'), ...resolution];
+    execFileSync(tsc, [...common, join(dir, 'main.ts')], { cwd: appDir, stdio: 'inherit' });
+    assert.throws(() => execFileSync(tsc, [...common, join(dir, 'wrong.ts')], { cwd: appDir, stdio: 'pipe', encoding: 'utf8' }),
+      (err) => /TS2322/.test(err.stdout), 'tsc must reject assigning Promise<string> to number');
+  }
+});
