@@ -2,4 +2,8 @@
 //! unit-tested natively with recorded frames and a fake clock.
 
 pub mod error;
+// The live WebSocket core (client bundle only: needs miniz_oxide for gzip frames).
+#[cfg(feature = "client")]
+pub mod live;
 pub mod schema;
+pub mod seq_id;

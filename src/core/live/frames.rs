@@ -1,0 +1,486 @@
+//! WebSocket frame codecs (PROTOCOL.md §4.3–§4.5): server frames into typed
+//! [`ServerMessage`]s, client messages into JSON text.
+//!
+//! Decoding never panics: malformed JSON, a missing required field, an unknown `type`, a
+//! bad gzip member, a float where a SeqId belongs: all come back as a `KalamError` with code
+//! `PROTOCOL` (the frame's beginning is in `details`).
+//!
+//! Encoding writes SeqId protocol fields (`from`, `last_seq_id`) as exact JSON integers and
+//! always sends the full `protocol` object in `authenticate` (omitting it closes the socket
+//! with 1011).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::gzip;
+use crate::core::error::KalamError;
+use crate::core::schema::SchemaField;
+use crate::core::seq_id::SeqId;
+
+/// One row as the server sends it: `{column: value}` (values per PROTOCOL.md §1.6; `_seq`
+/// and BIGINTs are decimal strings).
+pub type Row = serde_json::Map<String, Value>;
+
+/// Default bound on the inflated size of one binary frame.
+pub const DEFAULT_MAX_INFLATED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Every client frame must stay below the server's 64 KiB inbound frame limit.
+pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024 - 1;
+
+/// The negotiated serialization; we always ask for JSON + gzip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolOptions {
+    pub serialization: String,
+    pub compression: String,
+}
+
+impl Default for ProtocolOptions {
+    fn default() -> ProtocolOptions {
+        ProtocolOptions {
+            serialization: "json".into(),
+            compression: "gzip".into(),
+        }
+    }
+}
+
+/// `batch_control` of `subscription_ack` and `initial_data_batch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchControl {
+    pub batch_num: u32,
+    /// Authoritative: while true the client must send `next_batch`.
+    pub has_more: bool,
+    /// `"loading"`, `"loading_batch"` or `"ready"` (kept verbatim).
+    #[serde(default)]
+    pub status: String,
+    /// Exclusive lower bound for the next `next_batch`; `null` for empty batches.
+    #[serde(default)]
+    pub last_seq_id: Option<SeqId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthSuccess {
+    pub user: String,
+    pub role: String,
+    pub protocol: Option<ProtocolOptions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubscriptionAck {
+    pub subscription_id: String,
+    /// Always 0 on current servers (not a row count).
+    pub total_rows: u64,
+    pub batch_control: BatchControl,
+    pub schema: Vec<SchemaField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InitialDataBatch {
+    pub subscription_id: String,
+    pub rows: Vec<Row>,
+    pub batch_control: BatchControl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeType {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// A live change. `rows` is empty for deletes, `old_values` empty for inserts (§4.7):
+/// - insert: `rows` = the new rows;
+/// - update: `rows[i]` = key + new `_seq` + non-NULL columns; `old_values[i]` = key + old
+///   `_seq` + the changed columns' old values (a column present here but absent from
+///   `rows[i]` became NULL);
+/// - delete: `old_values[i]` = the tombstone (`_deleted: true`, a new `_seq`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeEvent {
+    pub subscription_id: String,
+    pub change_type: ChangeType,
+    pub rows: Vec<Row>,
+    pub old_values: Vec<Row>,
+}
+
+/// `{"type":"error"}`. `subscription_id` is the real id, or a synthetic one:
+/// `protocol`, `rate_limit`, `subscribe`, `invalid_subscription`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerError {
+    pub subscription_id: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl ServerError {
+    /// As a `KalamError` carrying the server's code verbatim.
+    pub fn to_error(&self) -> KalamError {
+        let retryable = self.code == "RATE_LIMIT_EXCEEDED";
+        KalamError::new(self.code.clone(), self.message.clone()).retryable(retryable)
+    }
+}
+
+/// A decoded server → client message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    AuthSuccess(AuthSuccess),
+    AuthError { message: String },
+    SubscriptionAck(SubscriptionAck),
+    InitialDataBatch(InitialDataBatch),
+    Change(ChangeEvent),
+    Error(ServerError),
+}
+
+impl ServerMessage {
+    /// The subscription this message belongs to, if any (synthetic error ids included).
+    pub fn subscription_id(&self) -> Option<&str> {
+        match self {
+            ServerMessage::SubscriptionAck(m) => Some(&m.subscription_id),
+            ServerMessage::InitialDataBatch(m) => Some(&m.subscription_id),
+            ServerMessage::Change(m) => Some(&m.subscription_id),
+            ServerMessage::Error(m) => Some(&m.subscription_id),
+            ServerMessage::AuthSuccess(_) | ServerMessage::AuthError { .. } => None,
+        }
+    }
+}
+
+/// Single-pass flat view of any server message; validated into [`ServerMessage`].
+#[derive(Deserialize)]
+struct RawServerMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    subscription_id: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    protocol: Option<ProtocolOptions>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    total_rows: Option<u64>,
+    #[serde(default)]
+    batch_control: Option<BatchControl>,
+    #[serde(default)]
+    schema: Option<Vec<SchemaField>>,
+    #[serde(default)]
+    rows: Option<Vec<Row>>,
+    #[serde(default)]
+    old_values: Option<Vec<Row>>,
+    #[serde(default)]
+    change_type: Option<String>,
+}
+
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
+    text.into_owned()
+}
+
+fn missing(kind: &str, field: &str) -> KalamError {
+    KalamError::protocol(format!("server message `{kind}` lacks `{field}`"))
+}
+
+/// Decodes a text frame (always plain JSON).
+pub fn decode_text(text: &str) -> Result<ServerMessage, KalamError> {
+    decode_json(text.as_bytes())
+}
+
+/// Decodes a binary frame: gzip (magic `1F 8B`) holding JSON, inflated to at most
+/// `max_inflated` bytes. A raw binary frame starting with `{` is accepted as JSON; anything
+/// else (e.g. msgpack, never negotiated by us) is a `PROTOCOL` error.
+pub fn decode_binary(bytes: &[u8], max_inflated: usize) -> Result<ServerMessage, KalamError> {
+    if gzip::is_gzip(bytes) {
+        let inflated = gzip::gunzip(bytes, max_inflated)?;
+        decode_json(&inflated)
+    } else if bytes.first() == Some(&b'{') {
+        decode_json(bytes)
+    } else {
+        Err(KalamError::protocol(
+            "binary frame is neither gzip nor JSON (msgpack is not negotiated)",
+        ))
+    }
+}
+
+/// Decodes one JSON server message from UTF-8 bytes.
+pub fn decode_json(bytes: &[u8]) -> Result<ServerMessage, KalamError> {
+    let raw: RawServerMessage = serde_json::from_slice(bytes).map_err(|e| {
+        KalamError::protocol(format!("malformed server frame: {e}")).with_details(snippet(bytes))
+    })?;
+    validate(raw).map_err(|e| e.with_details(snippet(bytes)))
+}
+
+fn validate(raw: RawServerMessage) -> Result<ServerMessage, KalamError> {
+    let kind = raw.kind.as_str();
+    let sub_id = |id: Option<String>| id.ok_or_else(|| missing(kind, "subscription_id"));
+    Ok(match kind {
+        "auth_success" => ServerMessage::AuthSuccess(AuthSuccess {
+            user: raw.user.unwrap_or_default(),
+            role: raw.role.unwrap_or_default(),
+            protocol: raw.protocol,
+        }),
+        "auth_error" => ServerMessage::AuthError {
+            message: raw.message.unwrap_or_default(),
+        },
+        "subscription_ack" => ServerMessage::SubscriptionAck(SubscriptionAck {
+            subscription_id: sub_id(raw.subscription_id)?,
+            total_rows: raw.total_rows.unwrap_or(0),
+            batch_control: raw
+                .batch_control
+                .ok_or_else(|| missing(kind, "batch_control"))?,
+            schema: raw.schema.unwrap_or_default(),
+        }),
+        "initial_data_batch" => ServerMessage::InitialDataBatch(InitialDataBatch {
+            subscription_id: sub_id(raw.subscription_id)?,
+            rows: raw.rows.unwrap_or_default(),
+            batch_control: raw
+                .batch_control
+                .ok_or_else(|| missing(kind, "batch_control"))?,
+        }),
+        "change" => {
+            let subscription_id = sub_id(raw.subscription_id)?;
+            let change_type = match raw.change_type.as_deref() {
+                Some("insert") => ChangeType::Insert,
+                Some("update") => ChangeType::Update,
+                Some("delete") => ChangeType::Delete,
+                Some(other) => {
+                    return Err(KalamError::protocol(format!(
+                        "unknown change_type `{other}`"
+                    )))
+                }
+                None => return Err(missing(kind, "change_type")),
+            };
+            let (rows, old_values) = (raw.rows, raw.old_values);
+            match change_type {
+                ChangeType::Insert | ChangeType::Update if rows.is_none() => {
+                    return Err(missing("change", "rows"))
+                }
+                ChangeType::Delete if old_values.is_none() => {
+                    return Err(missing("change", "old_values"))
+                }
+                _ => {}
+            }
+            ServerMessage::Change(ChangeEvent {
+                subscription_id,
+                change_type,
+                rows: rows.unwrap_or_default(),
+                old_values: old_values.unwrap_or_default(),
+            })
+        }
+        "error" => ServerMessage::Error(ServerError {
+            subscription_id: raw.subscription_id.unwrap_or_default(),
+            code: raw.code.ok_or_else(|| missing(kind, "code"))?,
+            message: raw.message.unwrap_or_default(),
+        }),
+        other => {
+            return Err(KalamError::protocol(format!(
+                "unknown server message type `{other}`"
+            )))
+        }
+    })
+}
+
+/// `subscribe.subscription.options` as sent. Absent fields are omitted; `from` is a JSON
+/// integer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WireSubscribeOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rows: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<SeqId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubscriptionRequest<'a> {
+    pub id: &'a str,
+    pub sql: &'a str,
+    /// Presence matters: `None` means no initial snapshot at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<WireSubscribeOptions>,
+}
+
+/// A client → server message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage<'a> {
+    Authenticate {
+        method: &'a str,
+        token: &'a str,
+        protocol: ProtocolOptions,
+    },
+    Subscribe {
+        subscription: SubscriptionRequest<'a>,
+    },
+    NextBatch {
+        subscription_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_seq_id: Option<SeqId>,
+    },
+    Unsubscribe {
+        subscription_id: &'a str,
+    },
+    Ping,
+}
+
+impl<'a> ClientMessage<'a> {
+    /// `{"type":"authenticate","method":"jwt","token":…,"protocol":{"serialization":"json","compression":"gzip"}}`
+    pub fn authenticate(token: &'a str) -> ClientMessage<'a> {
+        ClientMessage::Authenticate {
+            method: "jwt",
+            token,
+            protocol: ProtocolOptions::default(),
+        }
+    }
+
+    /// The JSON text frame.
+    pub fn to_json(&self) -> String {
+        // Serializing these types cannot fail (string keys, no maps with non-string keys).
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn encodes_client_messages_with_integer_seq_ids() {
+        assert_eq!(
+            ClientMessage::authenticate("tok").to_json(),
+            r#"{"type":"authenticate","method":"jwt","token":"tok","protocol":{"serialization":"json","compression":"gzip"}}"#
+        );
+        let sub = ClientMessage::Subscribe {
+            subscription: SubscriptionRequest {
+                id: "pg2",
+                sql: "SELECT * FROM wire445072.inbox WHERE room = 'paging'",
+                options: Some(WireSubscribeOptions {
+                    from: Some(SeqId::new(383_266_668_372_922_368)),
+                    ..Default::default()
+                }),
+            },
+        };
+        // Byte-for-byte what the recorder sent.
+        assert_eq!(
+            sub.to_json(),
+            "{\"type\":\"subscribe\",\"subscription\":{\"id\":\"pg2\",\"sql\":\"SELECT * FROM wire445072.inbox WHERE room = 'paging'\",\"options\":{\"from\":383266668372922368}}}"
+        );
+        let next = ClientMessage::NextBatch {
+            subscription_id: "pg",
+            last_seq_id: Some(SeqId::new(383_266_655_613_849_600)),
+        };
+        assert_eq!(
+            next.to_json(),
+            "{\"type\":\"next_batch\",\"subscription_id\":\"pg\",\"last_seq_id\":383266655613849600}"
+        );
+        assert_eq!(
+            ClientMessage::Unsubscribe {
+                subscription_id: "noopts"
+            }
+            .to_json(),
+            r#"{"type":"unsubscribe","subscription_id":"noopts"}"#
+        );
+        assert_eq!(ClientMessage::Ping.to_json(), r#"{"type":"ping"}"#);
+        let empty = ClientMessage::Subscribe {
+            subscription: SubscriptionRequest {
+                id: "a",
+                sql: "q",
+                options: Some(WireSubscribeOptions::default()),
+            },
+        };
+        assert!(empty.to_json().ends_with(r#""options":{}}}"#));
+    }
+
+    #[test]
+    fn decodes_every_server_message_kind() {
+        let ack = decode_text(
+            r#"{"type":"subscription_ack","subscription_id":"s","total_rows":0,
+               "batch_control":{"batch_num":0,"has_more":true,"status":"loading","last_seq_id":383266655613849600},
+               "schema":[{"name":"id","data_type":"BigInt","index":0,"flags":["pk","nn","uq"]}]}"#,
+        )
+        .unwrap();
+        match ack {
+            ServerMessage::SubscriptionAck(a) => {
+                assert_eq!(
+                    a.batch_control.last_seq_id,
+                    Some(SeqId::new(383_266_655_613_849_600))
+                );
+                assert_eq!(a.schema[0].name, "id");
+            }
+            other => panic!("{other:?}"),
+        }
+        let empty = decode_text(
+            r#"{"type":"initial_data_batch","subscription_id":"s","rows":[],
+               "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null}}"#,
+        )
+        .unwrap();
+        match empty {
+            ServerMessage::InitialDataBatch(b) => {
+                assert!(b.rows.is_empty());
+                assert_eq!(b.batch_control.last_seq_id, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = decode_text(
+            r#"{"type":"error","subscription_id":"bad1","code":"INVALID_SQL","message":"Invalid SQL: x"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            err,
+            ServerMessage::Error(ServerError {
+                subscription_id: "bad1".into(),
+                code: "INVALID_SQL".into(),
+                message: "Invalid SQL: x".into()
+            })
+        );
+        assert!(matches!(
+            decode_text(r#"{"type":"auth_error","message":"Invalid credentials"}"#).unwrap(),
+            ServerMessage::AuthError { .. }
+        ));
+    }
+
+    #[test]
+    fn bad_input_is_a_protocol_error_never_a_panic() {
+        let cases = [
+            "",
+            "{not json",
+            "[]",
+            "null",
+            r#"{"no":"type"}"#,
+            r#"{"type":"pong"}"#,
+            r#"{"type":"initial_data"}"#,
+            r#"{"type":"change","subscription_id":"s","change_type":"upsert","rows":[]}"#,
+            r#"{"type":"change","subscription_id":"s","change_type":"insert"}"#,
+            r#"{"type":"change","subscription_id":"s","change_type":"delete"}"#,
+            r#"{"type":"subscription_ack","subscription_id":"s"}"#,
+            r#"{"type":"initial_data_batch","subscription_id":"s","rows":[],"batch_control":{"batch_num":0,"has_more":false,"last_seq_id":1.5}}"#,
+            r#"{"type":"initial_data_batch","subscription_id":"s","rows":[1],"batch_control":{"batch_num":0,"has_more":false,"last_seq_id":null}}"#,
+            r#"{"type":"error","subscription_id":"s"}"#,
+            r#"{"type":7}"#,
+        ];
+        for case in cases {
+            let err = decode_text(case).unwrap_err();
+            assert_eq!(err.code, "PROTOCOL", "{case}");
+        }
+        for bytes in [&b""[..], b"\x00\x01", b"\x1f\x8b\x08", b"\x92\xa4ping"] {
+            assert_eq!(decode_binary(bytes, 1 << 20).unwrap_err().code, "PROTOCOL");
+        }
+    }
+
+    #[test]
+    fn decodes_gzip_frames_and_bounds_them() {
+        let msg = json!({"type":"change","subscription_id":"s","change_type":"insert",
+                         "rows":[{"id":"1","_seq":"383266659942371328","body":"x".repeat(600)}]});
+        let bytes = gzip::gzip_for_tests(msg.to_string().as_bytes());
+        match decode_binary(&bytes, 1 << 20).unwrap() {
+            ServerMessage::Change(c) => assert_eq!(c.rows[0]["id"], "1"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(decode_binary(&bytes, 100).unwrap_err().code, "PROTOCOL");
+    }
+}

@@ -1,0 +1,952 @@
+//! The live-rows materializer: turns a subscription's snapshot batches and change events
+//! into the current row set, keyed and ordered, and reports what changed per batch.
+//!
+//! # Keys
+//! Rows are keyed by the key columns, chosen in this order: the caller's `key_columns`;
+//! else the primary-key columns of the `subscription_ack` schema (`pk` flag); else `id`.
+//! A [`RowKey`] is the JSON text of the key value (`"\"17\""` for the string `"17"`, `17`
+//! for the number), or a JSON array of the values for composite keys: opaque, exact
+//! (`"7"` ≠ `7`), and usable as a JS `Map` key. An insert or update whose row lacks a key
+//! column cannot be placed and is reported as an `INVALID_ARGUMENT` error (project the
+//! primary key or pass `key_columns`); a delete without key columns (STREAM-table hard
+//! deletes carry only `row_id`) is ignored.
+//!
+//! # Order and `limit`
+//! Rows are kept in **insertion order of their keys**: snapshot rows in the order the
+//! server sent them (ascending `_seq`), then live inserts appended at the end. Updates
+//! change a row **in place** (it keeps its position). A deleted key that comes back is
+//! appended at the end like a new key. With `limit = N`, whenever more than N rows are held
+//! the **oldest** (front) rows are evicted. An update for a key that is not held (a row
+//! that moved into the filter, or one evicted by `limit`) is treated as an insert of the
+//! merged row at the end.
+//!
+//! # Changes
+//! - insert / snapshot row: upsert (replace in place if the key is held, else append);
+//! - update: merge `rows[0]` into the held row, then set to NULL every column present in
+//!   `old_values[0]` but absent from `rows[0]` (PROTOCOL.md §4.7: NULL-valued columns are
+//!   omitted from update rows);
+//! - delete: remove the key (tombstone in `old_values`).
+//!
+//! Version guard: every row version has a `_seq`. An insert/update/snapshot row whose
+//! `_seq` is not newer than the held row's is a replay and is ignored; a tombstone older
+//! than the held row is ignored. Replays are therefore upserted, never duplicated.
+//!
+//! # Cost
+//! A hash index over a slab-backed doubly linked list: lookup, upsert, merge, delete and
+//! eviction are O(1) (amortized) per change, independent of the number of rows held. No
+//! per-change scans or clones of the row set; the per-batch [`RowsDelta`] costs
+//! O(k log k) for k touched keys.
+//!
+//! # Deltas
+//! [`Materializer::take_delta`] returns what changed since the previous call, coalesced
+//! per key. Apply it to a mirror as: remove `removed` keys, replace `updated` rows in
+//! place, then append `inserted` rows in the given order; the mirror then equals
+//! [`Materializer::iter`], order included.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use super::frames::{ChangeEvent, ChangeType, Row};
+use crate::core::error::KalamError;
+use crate::core::seq_id::SeqId;
+
+/// The identity of a materialized row (see the module docs for the encoding).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowKey(String);
+
+impl RowKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// The key of `row` for `key_columns`, or `None` when a key column is missing or null.
+    pub fn of(row: &Row, key_columns: &[String]) -> Option<RowKey> {
+        match key_columns {
+            [single] => match row.get(single) {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(RowKey(v.to_string())),
+            },
+            many => {
+                let mut text = String::from("[");
+                for (i, col) in many.iter().enumerate() {
+                    match row.get(col) {
+                        None | Some(Value::Null) => return None,
+                        Some(v) => {
+                            if i > 0 {
+                                text.push(',');
+                            }
+                            text.push_str(&v.to_string());
+                        }
+                    }
+                }
+                text.push(']');
+                Some(RowKey(text))
+            }
+        }
+    }
+}
+
+impl fmt::Display for RowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for RowKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// A row with its key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyedRow {
+    pub key: RowKey,
+    pub row: Row,
+}
+
+/// What changed in one emitted batch. Apply in this order: `removed`, `updated` (in place),
+/// `inserted` (append, in order).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RowsDelta {
+    /// True on the first delta of a subscription (the complete initial snapshot, possibly
+    /// empty). Set by the subscription layer.
+    pub initial: bool,
+    /// True on the delta that swaps in a resynchronised snapshot after a reconnect.
+    pub resync: bool,
+    pub removed: Vec<RowKey>,
+    /// Full merged rows whose content changed, position unchanged.
+    pub updated: Vec<KeyedRow>,
+    /// New rows, to be appended in this order.
+    pub inserted: Vec<KeyedRow>,
+}
+
+impl RowsDelta {
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.updated.is_empty() && self.inserted.is_empty()
+    }
+}
+
+/// The `_seq` of a row (string or integer), if present and valid.
+pub fn row_seq(row: &Row) -> Option<SeqId> {
+    row.get("_seq").and_then(|v| SeqId::from_json(v).ok())
+}
+
+const NIL: usize = usize::MAX;
+
+struct Node {
+    key: RowKey,
+    row: Row,
+    seq: Option<SeqId>,
+    /// Monotonic insertion stamp: list order == stamp order.
+    stamp: u64,
+    prev: usize,
+    next: usize,
+}
+
+/// Per-key state at the start of the current delta window.
+struct Touch {
+    /// The key's stamp when first touched in this window, `None` if it was absent.
+    before: Option<u64>,
+    modified: bool,
+}
+
+/// A keyed, ordered live row set (details in the module documentation).
+///
+/// - **Key**: `key_columns` (caller's, else schema pk, else `id`); see [`RowKey`].
+/// - **Order**: insertion order of keys; snapshot rows in server order (ascending `_seq`),
+///   live inserts appended; updates in place; a re-inserted key goes to the end.
+/// - **Limit**: with `limit = N`, the oldest (front) rows are evicted beyond N.
+/// - **Updates** merge into the held row; a column in `old_values` but absent from `rows`
+///   becomes NULL. **Deletes** (tombstones) remove. Versions not newer than the held `_seq`
+///   are ignored (replays never duplicate).
+/// - **Cost**: O(1) amortized per change regardless of the number of rows.
+/// - **Deltas**: [`Materializer::take_delta`] — apply `removed`, then `updated` in place,
+///   then append `inserted`, and a mirror equals [`Materializer::iter`].
+pub struct Materializer {
+    key_columns: Vec<String>,
+    /// Projected columns from the schema, used to fill NULLs when an update creates a row.
+    columns: Vec<String>,
+    limit: Option<usize>,
+    nodes: Vec<Option<Node>>,
+    free: Vec<usize>,
+    head: usize,
+    tail: usize,
+    len: usize,
+    index: HashMap<RowKey, usize>,
+    next_stamp: u64,
+    touched: HashMap<RowKey, Touch>,
+    touched_order: Vec<RowKey>,
+    tracking: bool,
+    work: u64,
+}
+
+impl fmt::Debug for Materializer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Materializer")
+            .field("key_columns", &self.key_columns)
+            .field("limit", &self.limit)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl Materializer {
+    /// `key_columns` empty means `["id"]`. `limit` of `Some(0)` keeps nothing.
+    pub fn new(key_columns: Vec<String>, limit: Option<usize>) -> Materializer {
+        let key_columns = if key_columns.is_empty() {
+            vec!["id".to_string()]
+        } else {
+            key_columns
+        };
+        Materializer {
+            key_columns,
+            columns: Vec::new(),
+            limit,
+            nodes: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            len: 0,
+            index: HashMap::new(),
+            next_stamp: 0,
+            touched: HashMap::new(),
+            touched_order: Vec::new(),
+            tracking: true,
+            work: 0,
+        }
+    }
+
+    pub fn key_columns(&self) -> &[String] {
+        &self.key_columns
+    }
+
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
+    /// The schema's column names (used to fill NULLs in rows created by an update).
+    pub fn set_columns(&mut self, columns: Vec<String>) {
+        self.columns = columns;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn contains(&self, key: &RowKey) -> bool {
+        self.index.contains_key(key)
+    }
+
+    pub fn get(&self, key: &RowKey) -> Option<&Row> {
+        self.index
+            .get(key)
+            .and_then(|&i| self.nodes[i].as_ref())
+            .map(|n| &n.row)
+    }
+
+    /// The current rows in order (see the module docs).
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            nodes: &self.nodes,
+            cursor: self.head,
+            remaining: self.len,
+        }
+    }
+
+    /// The current rows in order, cloned.
+    pub fn rows(&self) -> Vec<Row> {
+        self.iter().map(|(_, row)| row.clone()).collect()
+    }
+
+    /// Internal operation counter (node visits and delta entries); tests use it to show
+    /// that per-change work does not depend on the number of rows held.
+    pub fn work_counter(&self) -> u64 {
+        self.work
+    }
+
+    /// The key of `row`, or an `INVALID_ARGUMENT` error naming the missing key columns.
+    pub fn key_of(&self, row: &Row) -> Result<RowKey, KalamError> {
+        RowKey::of(row, &self.key_columns).ok_or_else(|| {
+            KalamError::invalid_argument(format!(
+                "a live row lacks the key column(s) {:?}; project the primary key or pass keyColumns",
+                self.key_columns
+            ))
+        })
+    }
+
+    /// Applies snapshot rows (upsert each). Rows without a key are skipped; the first such
+    /// problem is returned after all other rows were applied.
+    pub fn apply_snapshot_rows(&mut self, rows: Vec<Row>) -> Result<(), KalamError> {
+        let mut first_err = None;
+        for row in rows {
+            if let Err(e) = self.upsert(row) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Applies a change event (see the module docs). Rows that cannot be keyed are skipped
+    /// and reported after the rest was applied.
+    pub fn apply_change(&mut self, change: ChangeEvent) -> Result<(), KalamError> {
+        let mut first_err = None;
+        match change.change_type {
+            ChangeType::Insert => {
+                for row in change.rows {
+                    if let Err(e) = self.upsert(row) {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            ChangeType::Update => {
+                let mut olds = change.old_values.into_iter();
+                for row in change.rows {
+                    let old = olds.next().unwrap_or_default();
+                    if let Err(e) = self.update(row, &old) {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            ChangeType::Delete => {
+                for tombstone in &change.old_values {
+                    self.delete(tombstone);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// Insert-or-replace a full row (snapshot row or insert event).
+    pub fn upsert(&mut self, row: Row) -> Result<(), KalamError> {
+        self.work += 1;
+        let key = self.key_of(&row)?;
+        let seq = row_seq(&row);
+        if let Some(&i) = self.index.get(&key) {
+            let node = self.nodes[i].as_mut().expect("indexed node exists");
+            if is_replay(node.seq, seq) {
+                return Ok(());
+            }
+            node.row = row;
+            node.seq = seq;
+            let stamp = node.stamp;
+            self.touch_modified(&key, Some(stamp));
+        } else {
+            self.append(key, row, seq);
+        }
+        Ok(())
+    }
+
+    /// Merges an update delta (`new` = `rows[i]`, `old` = `old_values[i]`).
+    pub fn update(&mut self, new: Row, old: &Row) -> Result<(), KalamError> {
+        self.work += 1;
+        let key = match RowKey::of(&new, &self.key_columns) {
+            Some(key) => key,
+            None => self.key_of(old)?,
+        };
+        let seq = row_seq(&new);
+        if let Some(&i) = self.index.get(&key) {
+            let node = self.nodes[i].as_mut().expect("indexed node exists");
+            if is_replay(node.seq, seq) {
+                return Ok(());
+            }
+            for col in old.keys() {
+                if !new.contains_key(col) {
+                    node.row.insert(col.clone(), Value::Null);
+                }
+            }
+            for (col, value) in new {
+                node.row.insert(col, value);
+            }
+            if seq.is_some() {
+                node.seq = seq;
+            }
+            let stamp = node.stamp;
+            self.touch_modified(&key, Some(stamp));
+        } else {
+            // Not held (moved into the filter, or evicted by `limit`): insert the merged
+            // row, NULL for columns we know of but were not sent.
+            let mut row = new;
+            for col in old.keys().chain(self.columns.iter()) {
+                if !row.contains_key(col) {
+                    let fill = if col == "_deleted" {
+                        Value::Bool(false)
+                    } else {
+                        Value::Null
+                    };
+                    row.insert(col.clone(), fill);
+                }
+            }
+            self.append(key, row, seq);
+        }
+        Ok(())
+    }
+
+    /// Removes the row a tombstone names. Returns whether a row was removed.
+    pub fn delete(&mut self, tombstone: &Row) -> bool {
+        self.work += 1;
+        let Some(key) = RowKey::of(tombstone, &self.key_columns) else {
+            return false;
+        };
+        let Some(&i) = self.index.get(&key) else {
+            return false;
+        };
+        let held = self.nodes[i].as_ref().and_then(|n| n.seq);
+        if let (Some(held), Some(dead)) = (held, row_seq(tombstone)) {
+            if dead < held {
+                return false; // a stale tombstone of an older version
+            }
+        }
+        self.remove(&key);
+        true
+    }
+
+    /// Removes `key` if held. Returns the removed row.
+    pub fn remove(&mut self, key: &RowKey) -> Option<Row> {
+        let i = self.index.remove(key)?;
+        let node = self.nodes[i].take().expect("indexed node exists");
+        self.unlink(node.prev, node.next);
+        self.free.push(i);
+        self.len -= 1;
+        self.touch(&node.key, Some(node.stamp));
+        Some(node.row)
+    }
+
+    /// Drops every row and any pending delta, as if new.
+    pub fn clear(&mut self) {
+        self.nodes.clear();
+        self.free.clear();
+        self.index.clear();
+        self.head = NIL;
+        self.tail = NIL;
+        self.len = 0;
+        self.touched.clear();
+        self.touched_order.clear();
+    }
+
+    /// Replaces the content with the authoritative snapshot in `staging`, as ONE tracked
+    /// change: keys not in `staging` are removed (rows deleted while disconnected), held
+    /// keys whose `_seq` differs are replaced in place by the staging row, new keys are
+    /// appended in staging order. Unchanged rows (same `_seq`) are not reported. O(n + m).
+    pub fn resync_from(&mut self, staging: Materializer) {
+        let mut gone = Vec::new();
+        let mut cursor = self.head;
+        while cursor != NIL {
+            self.work += 1;
+            let node = self.nodes[cursor].as_ref().expect("linked node exists");
+            if !staging.index.contains_key(&node.key) {
+                gone.push(node.key.clone());
+            }
+            cursor = node.next;
+        }
+        for key in &gone {
+            self.remove(key);
+        }
+        let Materializer {
+            mut nodes, head, ..
+        } = staging;
+        let mut cursor = head;
+        while cursor != NIL {
+            self.work += 1;
+            let node = nodes[cursor].take().expect("linked node exists");
+            cursor = node.next;
+            match self.index.get(&node.key) {
+                Some(&i) => {
+                    let held = self.nodes[i].as_mut().expect("indexed node exists");
+                    if held.seq != node.seq || (node.seq.is_none() && held.row != node.row) {
+                        held.row = node.row;
+                        held.seq = node.seq;
+                        let stamp = held.stamp;
+                        self.touch_modified(&node.key, Some(stamp));
+                    }
+                }
+                None => self.append(node.key, node.row, node.seq),
+            }
+        }
+    }
+
+    /// Turns change tracking on or off (on by default). While off, nothing is recorded for
+    /// [`Materializer::take_delta`]: used while a snapshot is held back or staged, whose
+    /// first emission is [`Materializer::snapshot_delta`] or a resync. Switching clears any
+    /// pending delta.
+    pub fn set_tracking(&mut self, on: bool) {
+        self.tracking = on;
+        self.touched.clear();
+        self.touched_order.clear();
+    }
+
+    /// Every held row as `inserted`, in order (a first emission).
+    pub fn snapshot_delta(&self) -> RowsDelta {
+        RowsDelta {
+            inserted: self
+                .iter()
+                .map(|(key, row)| KeyedRow {
+                    key: key.clone(),
+                    row: row.clone(),
+                })
+                .collect(),
+            ..RowsDelta::default()
+        }
+    }
+
+    /// Whether anything changed since the last [`Materializer::take_delta`].
+    pub fn has_pending_delta(&self) -> bool {
+        !self.touched_order.is_empty()
+    }
+
+    /// What changed since the previous call, coalesced per key (see the module docs).
+    pub fn take_delta(&mut self) -> RowsDelta {
+        let mut delta = RowsDelta::default();
+        let mut inserted: Vec<(u64, KeyedRow)> = Vec::new();
+        let touched = std::mem::take(&mut self.touched);
+        for key in std::mem::take(&mut self.touched_order) {
+            self.work += 1;
+            let Some(touch) = touched.get(&key) else {
+                continue;
+            };
+            let now = self
+                .index
+                .get(&key)
+                .and_then(|&i| self.nodes[i].as_ref())
+                .map(|n| (n.stamp, &n.row));
+            match (touch.before, now) {
+                (None, None) => {}
+                (None, Some((stamp, row))) => inserted.push((
+                    stamp,
+                    KeyedRow {
+                        key,
+                        row: row.clone(),
+                    },
+                )),
+                (Some(_), None) => delta.removed.push(key),
+                (Some(before), Some((stamp, row))) if before == stamp => {
+                    if touch.modified {
+                        delta.updated.push(KeyedRow {
+                            key,
+                            row: row.clone(),
+                        });
+                    }
+                }
+                (Some(_), Some((stamp, row))) => {
+                    let row = row.clone();
+                    delta.removed.push(key.clone());
+                    inserted.push((stamp, KeyedRow { key, row }));
+                }
+            }
+        }
+        inserted.sort_by_key(|(stamp, _)| *stamp);
+        delta.inserted = inserted.into_iter().map(|(_, row)| row).collect();
+        delta
+    }
+
+    fn append(&mut self, key: RowKey, row: Row, seq: Option<SeqId>) {
+        if self.limit == Some(0) {
+            return;
+        }
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        self.touch(&key, None);
+        let node = Node {
+            key: key.clone(),
+            row,
+            seq,
+            stamp,
+            prev: self.tail,
+            next: NIL,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.nodes[i] = Some(node);
+                i
+            }
+            None => {
+                self.nodes.push(Some(node));
+                self.nodes.len() - 1
+            }
+        };
+        if self.tail != NIL {
+            self.nodes[self.tail].as_mut().expect("tail exists").next = i;
+        } else {
+            self.head = i;
+        }
+        self.tail = i;
+        self.index.insert(key, i);
+        self.len += 1;
+        if let Some(limit) = self.limit {
+            while self.len > limit {
+                self.work += 1;
+                let oldest = self.nodes[self.head]
+                    .as_ref()
+                    .expect("head exists")
+                    .key
+                    .clone();
+                self.remove(&oldest);
+            }
+        }
+    }
+
+    fn unlink(&mut self, prev: usize, next: usize) {
+        if prev != NIL {
+            self.nodes[prev].as_mut().expect("prev exists").next = next;
+        } else {
+            self.head = next;
+        }
+        if next != NIL {
+            self.nodes[next].as_mut().expect("next exists").prev = prev;
+        } else {
+            self.tail = prev;
+        }
+    }
+
+    /// Records the first-seen state of `key` in the current delta window.
+    fn touch(&mut self, key: &RowKey, before: Option<u64>) {
+        if self.tracking && !self.touched.contains_key(key) {
+            self.touched.insert(
+                key.clone(),
+                Touch {
+                    before,
+                    modified: false,
+                },
+            );
+            self.touched_order.push(key.clone());
+        }
+    }
+
+    fn touch_modified(&mut self, key: &RowKey, before: Option<u64>) {
+        self.touch(key, before);
+        if let Some(t) = self.touched.get_mut(key) {
+            t.modified = true;
+        }
+    }
+}
+
+/// True when an incoming version is not newer than the held one (both known).
+fn is_replay(held: Option<SeqId>, incoming: Option<SeqId>) -> bool {
+    matches!((held, incoming), (Some(h), Some(n)) if n <= h)
+}
+
+/// Iterator over `(key, row)` in materialized order.
+pub struct Iter<'a> {
+    nodes: &'a [Option<Node>],
+    cursor: usize,
+    remaining: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a RowKey, &'a Row);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.cursor == NIL {
+            return None;
+        }
+        let node = self.nodes[self.cursor].as_ref()?;
+        self.cursor = node.next;
+        self.remaining = self.remaining.saturating_sub(1);
+        Some((&node.key, &node.row))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row(v: Value) -> Row {
+        match v {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    fn ids(m: &Materializer) -> Vec<String> {
+        m.iter()
+            .map(|(_, r)| r["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn key(id: &str) -> RowKey {
+        RowKey(Value::String(id.into()).to_string())
+    }
+
+    fn change(kind: ChangeType, rows: Vec<Value>, old: Vec<Value>) -> ChangeEvent {
+        ChangeEvent {
+            subscription_id: "s".into(),
+            change_type: kind,
+            rows: rows.into_iter().map(row).collect(),
+            old_values: old.into_iter().map(row).collect(),
+        }
+    }
+
+    #[test]
+    fn keys_are_exact_json_text() {
+        let k = ["id".to_string()];
+        assert_eq!(
+            RowKey::of(&row(json!({"id":"7"})), &k).unwrap().as_str(),
+            "\"7\""
+        );
+        assert_eq!(RowKey::of(&row(json!({"id":7})), &k).unwrap().as_str(), "7");
+        assert!(RowKey::of(&row(json!({"id":null})), &k).is_none());
+        assert!(RowKey::of(&row(json!({"x":1})), &k).is_none());
+        let two = ["a".to_string(), "b".to_string()];
+        assert_eq!(
+            RowKey::of(&row(json!({"a":"x","b":2})), &two)
+                .unwrap()
+                .as_str(),
+            "[\"x\",2]"
+        );
+    }
+
+    #[test]
+    fn upserts_merges_updates_and_applies_tombstones() {
+        let mut m = Materializer::new(vec![], None);
+        m.apply_snapshot_rows(vec![
+            row(json!({"id":"1","body":"a","n":1,"_seq":"10"})),
+            row(json!({"id":"2","body":"b","n":2,"_seq":"11"})),
+        ])
+        .unwrap();
+        let d = m.take_delta();
+        assert_eq!(d.inserted.len(), 2);
+        // Replayed snapshot row: not duplicated, not reported.
+        m.upsert(row(json!({"id":"1","body":"a","n":1,"_seq":"10"})))
+            .unwrap();
+        assert_eq!(m.len(), 2);
+        assert!(m.take_delta().is_empty());
+
+        // Update: body changed, n became NULL (absent from rows, present in old_values).
+        m.apply_change(change(
+            ChangeType::Update,
+            vec![json!({"id":"1","body":"a2","_seq":"20"})],
+            vec![json!({"id":"1","body":"a","n":1,"_seq":"10"})],
+        ))
+        .unwrap();
+        let got = m.get(&key("1")).unwrap();
+        assert_eq!(got["body"], "a2");
+        assert_eq!(got["n"], Value::Null);
+        assert_eq!(got["_seq"], "20");
+        let d = m.take_delta();
+        assert_eq!(d.updated.len(), 1);
+        assert!(d.inserted.is_empty() && d.removed.is_empty());
+        assert_eq!(d.updated[0].row["n"], Value::Null);
+
+        // A stale update (older _seq) is ignored.
+        m.apply_change(change(
+            ChangeType::Update,
+            vec![json!({"id":"1","body":"old","_seq":"15"})],
+            vec![json!({"id":"1","_seq":"10"})],
+        ))
+        .unwrap();
+        assert_eq!(m.get(&key("1")).unwrap()["body"], "a2");
+
+        // Tombstone with a newer _seq removes the row.
+        m.apply_change(change(
+            ChangeType::Delete,
+            vec![],
+            vec![json!({"id":"2","body":"b","_deleted":true,"_seq":"30"})],
+        ))
+        .unwrap();
+        assert_eq!(ids(&m), ["1"]);
+        assert_eq!(m.take_delta().removed, vec![key("2")]);
+        // STREAM-style delete without key columns: ignored.
+        assert!(!m.delete(&row(json!({"row_id":"u:5"}))));
+    }
+
+    #[test]
+    fn update_for_an_unknown_key_inserts_with_nulls_for_known_columns() {
+        let mut m = Materializer::new(vec![], None);
+        m.set_columns(vec![
+            "id".into(),
+            "body".into(),
+            "n".into(),
+            "_deleted".into(),
+        ]);
+        m.update(
+            row(json!({"id":"9","body":"moved in","_seq":"5"})),
+            &row(json!({"id":"9","_seq":"4"})),
+        )
+        .unwrap();
+        let r = m.get(&key("9")).unwrap();
+        assert_eq!(r["n"], Value::Null);
+        assert_eq!(r["_deleted"], Value::Bool(false));
+        assert_eq!(r["body"], "moved in");
+    }
+
+    #[test]
+    fn order_is_key_insertion_order_and_limit_evicts_the_oldest() {
+        let mut m = Materializer::new(vec![], Some(3));
+        for (i, id) in ["a", "b", "c"].iter().enumerate() {
+            m.upsert(row(json!({"id":id,"_seq":(i + 1).to_string()})))
+                .unwrap();
+        }
+        m.take_delta();
+        // Update in place keeps position.
+        m.update(row(json!({"id":"a","v":1,"_seq":"10"})), &Row::new())
+            .unwrap();
+        assert_eq!(ids(&m), ["a", "b", "c"]);
+        // New key appended, oldest (a) evicted.
+        m.upsert(row(json!({"id":"d","_seq":"11"}))).unwrap();
+        assert_eq!(ids(&m), ["b", "c", "d"]);
+        let d = m.take_delta();
+        // `a` was updated then evicted in the same window: reported only as removed.
+        assert_eq!(d.removed, vec![key("a")]);
+        assert!(d.updated.is_empty());
+        assert_eq!(d.inserted.len(), 1);
+        // Deleted then re-inserted key moves to the end: removed + inserted.
+        m.delete(&row(json!({"id":"b","_seq":"12"})));
+        m.upsert(row(json!({"id":"b","_seq":"13"}))).unwrap();
+        assert_eq!(ids(&m), ["c", "d", "b"]);
+        let d = m.take_delta();
+        assert_eq!(d.removed, vec![key("b")]);
+        assert_eq!(d.inserted[0].key, key("b"));
+        // Inserted and evicted within one window: not reported at all.
+        m.upsert(row(json!({"id":"e","_seq":"14"}))).unwrap();
+        m.upsert(row(json!({"id":"f","_seq":"15"}))).unwrap();
+        m.upsert(row(json!({"id":"g","_seq":"16"}))).unwrap();
+        m.upsert(row(json!({"id":"h","_seq":"17"}))).unwrap();
+        assert_eq!(ids(&m), ["f", "g", "h"]);
+        let d = m.take_delta();
+        assert_eq!(d.removed, vec![key("c"), key("d"), key("b")]);
+        let inserted: Vec<&str> = d
+            .inserted
+            .iter()
+            .map(|r| r.row["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(inserted, ["f", "g", "h"]);
+    }
+
+    /// Replaying a delta onto a mirror (removed, updated in place, inserted appended) must
+    /// reproduce the materializer exactly, order included.
+    #[test]
+    fn deltas_rebuild_an_identical_mirror() {
+        let mut m = Materializer::new(vec![], Some(50));
+        let mut mirror: Vec<(RowKey, Row)> = Vec::new();
+        let mut seq = 0u64;
+        let mut rng = 12345u64;
+        for round in 0..200 {
+            for _ in 0..(round % 7) {
+                rng = rng
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let id = ((rng >> 33) % 80).to_string();
+                seq += 1;
+                match (rng >> 20) % 3 {
+                    0 => m
+                        .upsert(row(json!({"id":id,"v":seq,"_seq":seq.to_string()})))
+                        .unwrap(),
+                    1 => m
+                        .update(
+                            row(json!({"id":id,"w":seq,"_seq":seq.to_string()})),
+                            &row(json!({"id":id,"v":0})),
+                        )
+                        .unwrap(),
+                    _ => {
+                        m.delete(&row(json!({"id":id,"_seq":seq.to_string()})));
+                    }
+                }
+            }
+            let d = m.take_delta();
+            mirror.retain(|(k, _)| !d.removed.contains(k));
+            for u in &d.updated {
+                let slot = mirror
+                    .iter_mut()
+                    .find(|(k, _)| *k == u.key)
+                    .expect("updated key held");
+                slot.1 = u.row.clone();
+            }
+            for ins in d.inserted {
+                mirror.push((ins.key, ins.row));
+            }
+            let actual: Vec<(RowKey, Row)> =
+                m.iter().map(|(k, r)| (k.clone(), r.clone())).collect();
+            assert_eq!(mirror, actual, "round {round}");
+        }
+    }
+
+    #[test]
+    fn resync_reports_only_real_differences() {
+        let mut m = Materializer::new(vec![], None);
+        m.apply_snapshot_rows(vec![
+            row(json!({"id":"1","_seq":"1"})),
+            row(json!({"id":"2","_seq":"2"})),
+            row(json!({"id":"3","_seq":"3"})),
+        ])
+        .unwrap();
+        m.take_delta();
+        let mut staging = Materializer::new(vec![], None);
+        staging.set_tracking(false);
+        staging
+            .apply_snapshot_rows(vec![
+                row(json!({"id":"1","_seq":"1"})),
+                row(json!({"id":"3","_seq":"9","x":1})),
+                row(json!({"id":"4","_seq":"8"})),
+            ])
+            .unwrap();
+        m.resync_from(staging);
+        assert_eq!(ids(&m), ["1", "3", "4"]);
+        let d = m.take_delta();
+        assert_eq!(d.removed, vec![key("2")]);
+        assert_eq!(d.updated.len(), 1);
+        assert_eq!(d.updated[0].key, key("3"));
+        assert_eq!(d.inserted.len(), 1);
+        assert_eq!(d.inserted[0].key, key("4"));
+    }
+
+    #[test]
+    fn per_change_work_does_not_depend_on_row_count() {
+        fn work_for(n: usize) -> u64 {
+            let mut m = Materializer::new(vec![], Some(n));
+            m.set_tracking(false);
+            m.apply_snapshot_rows(
+                (0..n)
+                    .map(|i| row(json!({"id":i.to_string(),"v":i,"_seq":(i + 1).to_string()})))
+                    .collect(),
+            )
+            .unwrap();
+            m.set_tracking(true);
+            let before = m.work_counter();
+            let mut seq = n as u64 + 10;
+            for i in 0..1000usize {
+                seq += 1;
+                let s = seq.to_string();
+                match i % 4 {
+                    0 => m
+                        .upsert(row(json!({"id":format!("new{i}"),"_seq":s})))
+                        .unwrap(),
+                    1 => m
+                        .update(
+                            row(json!({"id":(i % n).to_string(),"v":0,"_seq":s})),
+                            &Row::new(),
+                        )
+                        .unwrap(),
+                    2 => {
+                        m.delete(&row(json!({"id":(i % n).to_string(),"_seq":s})));
+                    }
+                    _ => m
+                        .upsert(row(json!({"id":(i % n).to_string(),"v":1,"_seq":s})))
+                        .unwrap(),
+                }
+                let _ = m.take_delta();
+            }
+            m.work_counter() - before
+        }
+        let small = work_for(1_000);
+        let large = work_for(100_000);
+        assert_eq!(
+            small, large,
+            "work per change must not grow with the row count"
+        );
+    }
+}

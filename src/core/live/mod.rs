@@ -1,0 +1,25 @@
+//! The realtime core (sans-IO): WebSocket frame codecs, the live-rows materializer, the
+//! subscription registry and connection state machine, and the reconnect policy.
+//!
+//! Nothing here touches the network or a clock: the wasm shell feeds inputs (API calls,
+//! socket events, timer firings, `now_ms`) into [`LiveCore`] and executes the [`Output`]
+//! commands it returns. See [`connection`] for the shell contract and the resume policy,
+//! [`materializer`] for keys, ordering, `limit` and deltas.
+
+pub mod connection;
+pub mod frames;
+pub mod gzip;
+pub mod materializer;
+pub mod reconnect;
+pub mod sql;
+
+pub use connection::{
+    ConnectionState, LiveConfig, LiveCore, LiveEvent, Output, SubscribeOptions, SubscriptionInfo,
+    SubscriptionMode, TimerId,
+};
+pub use frames::{ChangeEvent, ChangeType, ClientMessage, Row, ServerMessage};
+pub use materializer::{KeyedRow, Materializer, RowKey, RowsDelta};
+pub use reconnect::ReconnectConfig;
+
+#[cfg(test)]
+mod tests;

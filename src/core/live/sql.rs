@@ -1,0 +1,364 @@
+//! Up-front check of live SQL against the server's rules (PROTOCOL.md §4.8), so a bad
+//! query fails at `live()` with `INVALID_ARGUMENT` instead of later on the socket.
+//!
+//! Accepted: `SELECT <* | col [, col …]> FROM <namespace>.<table> [[AS] alias] [WHERE …]`,
+//! one statement (a trailing `;` is allowed). Rejected: non-SELECT statements, `WITH`,
+//! `ORDER BY`, `LIMIT`/`OFFSET`/`FETCH`, `DISTINCT`, `GROUP BY`, `HAVING`, joins and
+//! multiple FROM items, set operations, subqueries, windows, an unqualified table, and
+//! projecting `_seq` or `_deleted`. A light tokenizer (string literals, quoted identifiers
+//! and comments are skipped correctly); not a SQL parser.
+
+use crate::core::error::KalamError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    /// An unquoted word (identifier or keyword), as written.
+    Word(String),
+    /// A `"quoted"` or `` `quoted` `` identifier, unescaped.
+    Quoted(String),
+    /// A string or numeric literal (content irrelevant here).
+    Literal,
+    Punct(char),
+}
+
+impl Tok {
+    fn is_kw(&self, kw: &str) -> bool {
+        matches!(self, Tok::Word(w) if w.eq_ignore_ascii_case(kw))
+    }
+    fn ident(&self) -> Option<&str> {
+        match self {
+            Tok::Word(w) | Tok::Quoted(w) => Some(w),
+            _ => None,
+        }
+    }
+}
+
+fn invalid(message: impl Into<String>) -> KalamError {
+    KalamError::invalid_argument(message)
+}
+
+fn tokenize(sql: &str) -> Result<Vec<Tok>, KalamError> {
+    let chars: Vec<char> = sql.chars().collect();
+    let mut toks = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '-' && chars.get(i + 1) == Some(&'-') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && chars.get(i + 1) == Some(&'*') {
+            i += 2;
+            loop {
+                if i + 1 >= chars.len() {
+                    return Err(invalid("unterminated /* comment in live SQL"));
+                }
+                if chars[i] == '*' && chars[i + 1] == '/' {
+                    i += 2;
+                    break;
+                }
+                i += 1;
+            }
+        } else if c == '\'' || c == '"' || c == '`' {
+            let mut text = String::new();
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return Err(invalid("unterminated quote in live SQL")),
+                    Some(&q) if q == c => {
+                        if chars.get(i + 1) == Some(&c) {
+                            text.push(c);
+                            i += 2;
+                        } else {
+                            i += 1;
+                            break;
+                        }
+                    }
+                    Some(&other) => {
+                        text.push(other);
+                        i += 1;
+                    }
+                }
+            }
+            toks.push(if c == '\'' {
+                Tok::Literal
+            } else {
+                Tok::Quoted(text)
+            });
+        } else if c.is_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
+            {
+                i += 1;
+            }
+            toks.push(Tok::Word(chars[start..i].iter().collect()));
+        } else if c.is_ascii_digit() {
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
+                i += 1;
+            }
+            toks.push(Tok::Literal);
+        } else {
+            toks.push(Tok::Punct(c));
+            i += 1;
+        }
+    }
+    Ok(toks)
+}
+
+const REJECTED: &[(&str, &str)] = &[
+    ("WITH", "WITH (common table expressions)"),
+    ("ORDER", "ORDER BY"),
+    ("LIMIT", "LIMIT"),
+    ("OFFSET", "OFFSET"),
+    ("FETCH", "FETCH"),
+    ("DISTINCT", "DISTINCT"),
+    ("GROUP", "GROUP BY"),
+    ("HAVING", "HAVING"),
+    ("JOIN", "joins"),
+    ("UNION", "UNION"),
+    ("INTERSECT", "INTERSECT"),
+    ("EXCEPT", "EXCEPT"),
+    ("WINDOW", "WINDOW"),
+    ("QUALIFY", "QUALIFY"),
+    ("OVER", "window functions"),
+];
+
+const SHAPE: &str =
+    "live SQL must be SELECT <columns> FROM <namespace>.<table> [WHERE <condition>]";
+
+/// Checks `sql` against the live-query rules; `INVALID_ARGUMENT` explains a violation.
+pub fn validate_live_sql(sql: &str) -> Result<(), KalamError> {
+    let mut toks = tokenize(sql)?;
+    while toks.last() == Some(&Tok::Punct(';')) {
+        toks.pop();
+    }
+    if toks.is_empty() {
+        return Err(invalid("live SQL is empty"));
+    }
+    if toks.contains(&Tok::Punct(';')) {
+        return Err(invalid("live SQL must be exactly one statement"));
+    }
+    if !toks[0].is_kw("SELECT") {
+        if toks[0].is_kw("WITH") {
+            return Err(invalid(
+                "live queries do not support WITH (common table expressions)",
+            ));
+        }
+        return Err(invalid(format!(
+            "live queries must be SELECT statements; {SHAPE}"
+        )));
+    }
+    for tok in &toks {
+        for (kw, what) in REJECTED {
+            if tok.is_kw(kw) {
+                return Err(invalid(format!(
+                    "live queries do not support {what}; {SHAPE}"
+                )));
+            }
+        }
+    }
+    if toks.iter().skip(1).any(|t| t.is_kw("SELECT")) {
+        return Err(invalid(format!(
+            "live queries do not support subqueries; {SHAPE}"
+        )));
+    }
+
+    // The first FROM outside parentheses ends the projection.
+    let mut depth = 0i32;
+    let mut from = None;
+    for (i, tok) in toks.iter().enumerate() {
+        match tok {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth -= 1,
+            t if depth == 0 && t.is_kw("FROM") => {
+                from = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let from = from.ok_or_else(|| invalid(format!("live SQL lacks FROM; {SHAPE}")))?;
+
+    check_projection(&toks[1..from])?;
+    check_from_and_rest(&toks[from + 1..])
+}
+
+fn check_projection(items: &[Tok]) -> Result<(), KalamError> {
+    if items.is_empty() {
+        return Err(invalid(format!("live SQL selects no columns; {SHAPE}")));
+    }
+    let mut depth = 0i32;
+    let mut item: Vec<&Tok> = Vec::new();
+    let check = |item: &[&Tok]| -> Result<(), KalamError> {
+        if item.is_empty() {
+            return Err(invalid("live SQL has an empty projection item"));
+        }
+        // A plain (possibly qualified) column: ident (. ident)*
+        let plain = item.iter().enumerate().all(|(i, t)| {
+            if i % 2 == 0 {
+                t.ident().is_some()
+            } else {
+                **t == Tok::Punct('.')
+            }
+        }) && item.len() % 2 == 1;
+        if plain {
+            let last = item[item.len() - 1].ident().unwrap_or_default();
+            if last.eq_ignore_ascii_case("_seq") || last.eq_ignore_ascii_case("_deleted") {
+                return Err(invalid(format!(
+                    "live queries must not project {last}: _seq is added automatically"
+                )));
+            }
+        }
+        Ok(())
+    };
+    for tok in items {
+        match tok {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth -= 1,
+            Tok::Punct(',') if depth == 0 => {
+                check(&item)?;
+                item.clear();
+                continue;
+            }
+            _ => {}
+        }
+        item.push(tok);
+    }
+    check(&item)
+}
+
+fn check_from_and_rest(rest: &[Tok]) -> Result<(), KalamError> {
+    let mut i = 0;
+    match rest.first() {
+        Some(Tok::Punct('(')) => {
+            return Err(invalid(format!(
+                "live queries do not support subqueries or table functions in FROM; {SHAPE}"
+            )))
+        }
+        Some(t) if t.ident().is_some() && !t.is_kw("WHERE") => {}
+        _ => {
+            return Err(invalid(format!(
+                "live SQL lacks a table after FROM; {SHAPE}"
+            )))
+        }
+    }
+    let mut parts = 1;
+    i += 1;
+    while rest.get(i) == Some(&Tok::Punct('.')) {
+        match rest.get(i + 1) {
+            Some(t) if t.ident().is_some() => {
+                parts += 1;
+                i += 2;
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "live SQL has a malformed table name; {SHAPE}"
+                )))
+            }
+        }
+    }
+    if parts < 2 {
+        return Err(invalid(
+            "live queries must use a namespace-qualified table (namespace.table)",
+        ));
+    }
+    // Optional alias: [AS] ident (not a keyword that starts a clause).
+    if rest.get(i).is_some_and(|t| t.is_kw("AS")) {
+        i += 1;
+        if rest.get(i).and_then(Tok::ident).is_none() {
+            return Err(invalid(format!(
+                "live SQL has AS without an alias; {SHAPE}"
+            )));
+        }
+        i += 1;
+    } else if let Some(t) = rest.get(i) {
+        let clause = [
+            "WHERE", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "NATURAL", "ON",
+        ]
+        .iter()
+        .any(|kw| t.is_kw(kw));
+        if t.ident().is_some() && !clause {
+            i += 1;
+        }
+    }
+    match rest.get(i) {
+        None => Ok(()),
+        Some(t) if t.is_kw("WHERE") => {
+            if rest.len() == i + 1 {
+                Err(invalid("live SQL has an empty WHERE clause"))
+            } else {
+                Ok(())
+            }
+        }
+        Some(Tok::Punct(',')) => Err(invalid(format!(
+            "live queries support exactly one table (no multiple FROM items); {SHAPE}"
+        ))),
+        Some(_) => Err(invalid(format!(
+            "live queries support only one table and an optional WHERE (no joins); {SHAPE}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_supported_shape() {
+        for sql in [
+            "SELECT * FROM wire445072.inbox",
+            "SELECT * FROM wire445072.inbox WHERE room = 'paging'",
+            "select id, title from wire445072.room;",
+            "SELECT body FROM wire445072.inbox WHERE room = 'paging'",
+            "SELECT \"id\", t.body FROM \"app\".\"orders\" t WHERE status = 'order by limit join'",
+            "SELECT * FROM app.orders AS o WHERE (a = 1 OR b <> 'x''y') AND c LIKE 'z%' -- trailing LIMIT",
+            "SELECT * FROM app.orders /* ORDER BY */ WHERE id > 10",
+            "SELECT id AS ident FROM app.t",
+        ] {
+            validate_live_sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+
+    #[test]
+    fn rejects_what_the_server_rejects() {
+        for (sql, needle) in [
+            ("SELECT * FROM wire445072.inbox ORDER BY id", "ORDER BY"),
+            ("SELECT * FROM inbox", "namespace"),
+            ("SELECT * FROM app.t LIMIT 5", "LIMIT"),
+            ("SELECT * FROM app.t OFFSET 5", "OFFSET"),
+            ("SELECT * FROM app.a JOIN app.b ON a.id = b.id", "joins"),
+            ("SELECT * FROM app.a, app.b", "one table"),
+            ("SELECT * FROM app.a a LEFT OUTER x", "joins"),
+            ("SELECT room, count(*) FROM app.t GROUP BY room", "GROUP BY"),
+            ("SELECT DISTINCT room FROM app.t", "DISTINCT"),
+            ("WITH x AS (SELECT 1) SELECT * FROM x", "WITH"),
+            ("DELETE FROM app.t", "SELECT"),
+            ("INSERT INTO app.t VALUES (1)", "SELECT"),
+            ("SELECT id, _seq FROM app.t", "_seq"),
+            ("SELECT id, t._deleted FROM app.t t", "_deleted"),
+            ("SELECT * FROM (SELECT * FROM app.t)", "subqueries"),
+            (
+                "SELECT * FROM app.t WHERE id IN (SELECT id FROM app.u)",
+                "subqueries",
+            ),
+            ("SELECT * FROM app.t; SELECT * FROM app.u", "one statement"),
+            ("SELECT * FROM app.t UNION SELECT * FROM app.u", "UNION"),
+            ("SELECT * FROM app.t WHERE", "empty WHERE"),
+            ("SELECT FROM app.t", "no columns"),
+            ("SELECT *", "FROM"),
+            ("", "empty"),
+            ("SELECT * FROM app.t WHERE a = 'open", "unterminated"),
+        ] {
+            let err = validate_live_sql(sql).unwrap_err();
+            assert_eq!(err.code, "INVALID_ARGUMENT");
+            assert!(
+                err.message.contains(needle),
+                "{sql}: {} (wanted {needle})",
+                err.message
+            );
+        }
+    }
+}

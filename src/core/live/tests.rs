@@ -1,0 +1,1211 @@
+//! Replays of the recorded KalamDB WebSocket conversations (shared/kalamdb-wire) through
+//! the codecs, the materializer and `LiveCore`, plus state-machine tests on a fake clock.
+
+use serde_json::{json, Value};
+
+use super::connection::{
+    ConnectionState, LiveConfig, LiveCore, LiveEvent, Output, SubscribeOptions, SubscriptionMode,
+    TimerId,
+};
+use super::frames::{self, Row, ServerMessage};
+use super::gzip::gzip_for_tests;
+use super::materializer::{RowKey, RowsDelta};
+use crate::core::seq_id::SeqId;
+
+// ----- recordings ----------------------------------------------------------------------
+
+fn wire(name: &str) -> Value {
+    let path = format!(
+        "{}/../shared/kalamdb-wire/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The WebSocket conversations of a recording, as event lists.
+fn conversations(name: &str) -> Vec<Vec<Value>> {
+    wire(name)["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "ws")
+        .map(|e| e["events"].as_array().unwrap().clone())
+        .collect()
+}
+
+/// A recorded inbound frame with its subscription id renamed.
+fn inbound(event: &Value, rename: (&str, &str)) -> (bool, String) {
+    assert_eq!(event["dir"], "in", "{event}");
+    let mut data = event["data"].clone();
+    if data["subscription_id"] == rename.0 {
+        data["subscription_id"] = Value::String(rename.1.into());
+    }
+    (event["frame"] == "binary-gzip", data.to_string())
+}
+
+/// A recorded outbound frame as a JSON value with its subscription id renamed.
+fn outbound(event: &Value, rename: (&str, &str)) -> Value {
+    assert_eq!(event["dir"], "out", "{event}");
+    let data = match &event["data"] {
+        Value::String(raw) => serde_json::from_str(raw).unwrap(),
+        other => other.clone(),
+    };
+    let text = data
+        .to_string()
+        .replace(&format!("\"{}\"", rename.0), &format!("\"{}\"", rename.1));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn row(v: Value) -> Row {
+    match v {
+        Value::Object(m) => m,
+        other => panic!("not a row: {other}"),
+    }
+}
+
+fn key(id: &str) -> RowKey {
+    RowKey::of(&row(json!({ "id": id })), &["id".to_string()]).unwrap()
+}
+
+// ----- a harness around LiveCore on a fake clock -----------------------------------------
+
+const PAGING_SQL: &str = "SELECT * FROM wire445072.inbox WHERE room = 'paging'";
+
+struct Harness {
+    core: LiveCore,
+    now: u64,
+    socket: u64,
+}
+
+fn test_config() -> LiveConfig {
+    LiveConfig::new("ws://127.0.0.1:8080/v1/ws")
+}
+
+impl Harness {
+    /// Fixed jitter: half the ceiling.
+    fn new(config: LiveConfig) -> Harness {
+        Harness {
+            core: LiveCore::with_jitter(config, Box::new(|ceiling| ceiling / 2)),
+            now: 1_000,
+            socket: 0,
+        }
+    }
+
+    fn drain(&mut self) -> Vec<Output> {
+        let outs = self.core.drain_outputs();
+        for o in &outs {
+            if let Output::OpenSocket { socket, .. } = o {
+                self.socket = *socket;
+            }
+        }
+        outs
+    }
+
+    fn subscribe(
+        &mut self,
+        sql: &str,
+        options: SubscribeOptions,
+        mode: SubscriptionMode,
+    ) -> String {
+        self.core.subscribe(self.now, sql, options, mode).unwrap()
+    }
+
+    /// Answers the token request, opens the socket and feeds `auth_success`.
+    fn establish(&mut self) -> Vec<Output> {
+        let mut outs = self.drain();
+        assert!(outs.contains(&Output::RequestToken), "{outs:?}");
+        assert!(outs.iter().any(|o| matches!(o, Output::OpenSocket { .. })));
+        self.core.token_ready(self.now, "jwt-token".into());
+        self.core.socket_opened(self.now, self.socket);
+        outs.extend(self.drain());
+        self.text(r#"{"type":"auth_success","user":"alice","role":"user","protocol":{"serialization":"json","compression":"gzip"}}"#);
+        outs.extend(self.drain());
+        outs
+    }
+
+    fn text(&mut self, text: &str) {
+        self.core.socket_text(self.now, self.socket, text);
+    }
+
+    fn binary(&mut self, text: &str) {
+        let bytes = gzip_for_tests(text.as_bytes());
+        self.core.socket_binary(self.now, self.socket, &bytes);
+    }
+
+    fn feed(&mut self, event: &Value, rename: (&str, &str)) {
+        let (binary, text) = inbound(event, rename);
+        if binary {
+            self.binary(&text);
+        } else {
+            self.text(&text);
+        }
+    }
+
+    fn close(&mut self, code: u16, reason: &str) {
+        self.core.socket_closed(self.now, self.socket, code, reason);
+    }
+
+    fn rows(&self, id: &str) -> Vec<Row> {
+        self.core
+            .rows(id)
+            .unwrap()
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+}
+
+fn sent(outs: &[Output]) -> Vec<Value> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::SendText { text, .. } => Some(serde_json::from_str(text).unwrap()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sent_raw(outs: &[Output]) -> Vec<String> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::SendText { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn deltas(outs: &[Output]) -> Vec<RowsDelta> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Rows { delta, .. } => Some(delta.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn checkpoints(outs: &[Output]) -> Vec<SeqId> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Checkpoint { last_seq_id, .. } => Some(*last_seq_id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn states(outs: &[Output]) -> Vec<ConnectionState> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::StateChanged(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn connection_errors(outs: &[Output]) -> Vec<String> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::ConnectionError(e) => Some(e.code.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn seq(text: &str) -> SeqId {
+    text.parse().unwrap()
+}
+
+/// Runs the recorded "pg" conversation (40-ws-live, first socket) through a materialized
+/// subscription, checking our outbound frames against the recorded ones.
+fn replay_paging(h: &mut Harness) -> String {
+    let conv = &conversations("40-ws-live.json")[0];
+    let id = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions {
+            batch_size: Some(2),
+            ..Default::default()
+        },
+        SubscriptionMode::Materialized,
+    );
+    let rename = ("pg", id.as_str());
+    let outs = h.establish();
+    let out = sent(&outs);
+    let mut recorded_auth = outbound(&conv[0], rename);
+    recorded_auth["token"] = json!("jwt-token");
+    assert_eq!(
+        out[0], recorded_auth,
+        "authenticate with the full protocol object"
+    );
+    assert_eq!(
+        out[1],
+        outbound(&conv[2], rename),
+        "subscribe with batch_size 2"
+    );
+
+    // ack + batch 0 -> next_batch exactly as recorded (integer last_seq_id).
+    h.feed(&conv[3], rename);
+    h.feed(&conv[4], rename);
+    let outs = h.drain();
+    assert!(
+        deltas(&outs).is_empty(),
+        "no emission before the snapshot is complete"
+    );
+    let recorded_next = conv[5]["data"]
+        .as_str()
+        .unwrap()
+        .replace("\"pg\"", &format!("\"{id}\""));
+    assert_eq!(sent_raw(&outs), [recorded_next]);
+    h.feed(&conv[6], rename);
+    let outs = h.drain();
+    let recorded_next = conv[7]["data"]
+        .as_str()
+        .unwrap()
+        .replace("\"pg\"", &format!("\"{id}\""));
+    assert_eq!(sent_raw(&outs), [recorded_next]);
+    assert!(deltas(&outs).is_empty());
+    h.feed(&conv[8], rename);
+    let outs = h.drain();
+    assert!(sent(&outs).is_empty(), "no next_batch after has_more=false");
+    let d = deltas(&outs);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].initial);
+    let bodies: Vec<&str> = d[0]
+        .inserted
+        .iter()
+        .map(|r| r.row["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["p0", "p1", "p2", "p3", "p4"]);
+    assert_eq!(checkpoints(&outs), [seq("383266655647404032")]);
+
+    // insert
+    h.feed(&conv[11], rename);
+    let outs = h.drain();
+    let d = deltas(&outs);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].inserted.len(), 1);
+    assert_eq!(d[0].inserted[0].row["n"], json!(10));
+    assert_eq!(checkpoints(&outs), [seq("383266659942371328")]);
+
+    // update: body edited, n set to NULL (absent from rows, present in old_values)
+    h.feed(&conv[13], rename);
+    let outs = h.drain();
+    let d = deltas(&outs);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].inserted.is_empty() && d[0].removed.is_empty());
+    let merged = &d[0].updated[0].row;
+    assert_eq!(merged["body"], "new-edited");
+    assert_eq!(merged["n"], Value::Null);
+    assert_eq!(merged["_seq"], "383266664157646848");
+    assert_eq!(merged["_deleted"], json!(false), "kept from the stored row");
+    assert_eq!(merged["room"], "paging");
+    assert_eq!(merged["created_at"], json!(1795445092479000_i64));
+
+    // delete (tombstone of p0)
+    h.feed(&conv[15], rename);
+    let outs = h.drain();
+    let d = deltas(&outs);
+    assert_eq!(d[0].removed, vec![key("7530642528823934977")]);
+    assert_eq!(checkpoints(&outs), [seq("383266668372922368")]);
+
+    let bodies: Vec<String> = h
+        .rows(&id)
+        .iter()
+        .map(|r| r["body"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(bodies, ["p1", "p2", "p3", "p4", "new-edited"]);
+    id
+}
+
+#[test]
+fn every_recorded_frame_decodes() {
+    let mut count = 0;
+    for file in ["30-ws-auth.json", "40-ws-live.json", "70-limits.json"] {
+        for conv in conversations(file) {
+            for event in conv
+                .iter()
+                .filter(|e| e["dir"] == "in" && e["frame"] != "none")
+            {
+                let text = event["data"].to_string();
+                let plain = frames::decode_text(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+                let gz = frames::decode_binary(&gzip_for_tests(text.as_bytes()), 1 << 24).unwrap();
+                assert_eq!(plain, gz);
+                count += 1;
+            }
+        }
+    }
+    assert!(count > 30, "{count}");
+}
+
+#[test]
+fn recorded_paging_updates_and_tombstones_materialize() {
+    let mut h = Harness::new(test_config());
+    replay_paging(&mut h);
+}
+
+#[test]
+fn reconnect_resyncs_in_staging_and_drops_rows_deleted_while_away() {
+    let mut h = Harness::new(test_config());
+    let id = replay_paging(&mut h);
+    let before = h.rows(&id);
+    let conv1 = &conversations("40-ws-live.json")[1];
+    let p4 = before.iter().find(|r| r["body"] == "p4").unwrap().clone();
+    let new_edited = before
+        .iter()
+        .find(|r| r["body"] == "new-edited")
+        .unwrap()
+        .clone();
+    // Recorded resume rows: "while away" (insert) and "p2-edited-away" (update).
+    let resumed = conv1[5]["data"]["rows"].as_array().unwrap().clone();
+
+    // The socket drops (server restart). While away: p1 moved out of the filter (no event
+    // was ever sent), p3 deleted, p2 edited, "while away" inserted.
+    h.now += 1_000;
+    h.close(1006, "");
+    let outs = h.drain();
+    assert_eq!(
+        states(&outs),
+        [ConnectionState::Reconnecting {
+            attempt: 1,
+            delay_ms: 500
+        }]
+    );
+    assert_eq!(connection_errors(&outs), ["NETWORK"]);
+    assert!(outs.contains(&Output::SetTimer {
+        id: TimerId::Reconnect,
+        delay_ms: 500
+    }));
+    h.now += 500;
+    h.core.timer_fired(h.now, TimerId::Reconnect);
+    let outs = h.establish();
+    let out = sent(&outs);
+    // A materialized resync resubscribes with the original options (no `from`).
+    assert_eq!(
+        out[1],
+        json!({"type":"subscribe","subscription":{"id":id,"sql":PAGING_SQL,"options":{"batch_size":2}}})
+    );
+    assert_eq!(
+        states(&outs),
+        [ConnectionState::Connecting, ConnectionState::Connected]
+    );
+
+    // The full snapshot the server now returns, in _seq order, paged by 2, gzip frames.
+    let ack = conv1[4]["data"]
+        .to_string()
+        .replace("\"pg2\"", &format!("\"{id}\""));
+    h.binary(&ack);
+    let snapshot: Vec<Value> = vec![
+        Value::Object(p4.clone()),
+        Value::Object(new_edited.clone()),
+        resumed[0].clone(),
+        resumed[1].clone(),
+    ];
+    let batch = |rows: &[Value], num: u32, more: bool| {
+        let last: i64 = rows.last().unwrap()["_seq"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        json!({"type":"initial_data_batch","subscription_id":id,"rows":rows,
+               "batch_control":{"batch_num":num,"has_more":more,
+                                "status":if more {"loading"} else {"ready"},"last_seq_id":last}})
+        .to_string()
+    };
+    h.binary(&batch(&snapshot[..2], 0, true));
+    let outs = h.drain();
+    assert!(
+        deltas(&outs).is_empty(),
+        "old rows stay until the new snapshot is complete"
+    );
+    assert_eq!(h.rows(&id), before, "no empty flash, no partial swap");
+    assert_eq!(
+        sent(&outs),
+        [json!({"type":"next_batch","subscription_id":id,"last_seq_id":383266664157646848_i64})]
+    );
+    h.binary(&batch(&snapshot[2..], 1, false));
+    let outs = h.drain();
+    let d = deltas(&outs);
+    assert_eq!(d.len(), 1, "exactly one delta for the swap");
+    let d = &d[0];
+    assert!(d.resync && !d.initial);
+    let mut removed: Vec<&str> = d.removed.iter().map(RowKey::as_str).collect();
+    removed.sort();
+    assert_eq!(
+        removed,
+        [
+            "\"7530642528836517890\"", // p1: moved out of the filter while away
+            "\"7530642528861683716\"", // p3: deleted while away
+        ]
+    );
+    assert_eq!(d.updated.len(), 1, "only rows whose _seq changed");
+    assert_eq!(d.updated[0].row["body"], "p2-edited-away");
+    assert_eq!(d.inserted.len(), 1);
+    assert_eq!(d.inserted[0].row["body"], "while away");
+    let bodies: Vec<String> = h
+        .rows(&id)
+        .iter()
+        .map(|r| r["body"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(bodies, ["p2-edited-away", "p4", "new-edited", "while away"]);
+    assert_eq!(checkpoints(&outs), [seq("383266693660381184")]);
+
+    // Live changes continue on the swapped set; a replayed old version is ignored.
+    h.text(
+        &json!({"type":"change","subscription_id":id,"change_type":"insert","rows":[p4]})
+            .to_string(),
+    );
+    let outs = h.drain();
+    assert!(deltas(&outs).is_empty(), "replayed row is not duplicated");
+    assert_eq!(h.rows(&id).len(), 4);
+}
+
+#[test]
+fn events_mode_resumes_from_the_checkpoint_and_drops_replays() {
+    let conv1 = &conversations("40-ws-live.json")[1];
+    let mut h = Harness::new(test_config());
+    let id = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions {
+            from: Some(seq("383266668372922368")),
+            ..Default::default()
+        },
+        SubscriptionMode::Events,
+    );
+    let rename = ("pg2", id.as_str());
+    let outs = h.establish();
+    let out = sent_raw(&outs);
+    assert!(
+        out[1].contains(r#""from":383266668372922368"#),
+        "user from is a JSON integer: {}",
+        out[1]
+    );
+    h.feed(&conv1[4], rename);
+    h.feed(&conv1[5], rename);
+    let outs = h.drain();
+    let events: Vec<&LiveEvent> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event { event, .. } => Some(event),
+            _ => None,
+        })
+        .collect();
+    assert!(matches!(events[0], LiveEvent::Ack(_)));
+    match events[1] {
+        LiveEvent::Batch(b) => assert_eq!(b.rows.len(), 2),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(checkpoints(&outs), [seq("383266693660381184")]);
+
+    h.close(1001, "Server shutting down");
+    h.drain();
+    h.core.online(h.now);
+    let outs = h.establish();
+    let out = sent_raw(&outs);
+    assert!(
+        out[1].contains(r#""from":383266693660381184"#),
+        "resume from the checkpoint: {}",
+        out[1]
+    );
+    // The server replays one old row and one new one; an old insert is replayed too.
+    let old = conv1[5]["data"]["rows"][1].clone();
+    let fresh = json!({"id":"1","room":"paging","body":"after","_seq":"383266700000000000"});
+    h.text(&json!({"type":"subscription_ack","subscription_id":id,"total_rows":0,
+        "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":383266700000000000_i64},
+        "schema":[]}).to_string());
+    h.text(&json!({"type":"initial_data_batch","subscription_id":id,"rows":[old.clone(), fresh],
+        "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":383266700000000000_i64}}).to_string());
+    h.text(
+        &json!({"type":"change","subscription_id":id,"change_type":"insert","rows":[old]})
+            .to_string(),
+    );
+    let outs = h.drain();
+    let batches: Vec<&LiveEvent> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event { event, .. } if !matches!(event, LiveEvent::Ack(_)) => Some(event),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        batches.len(),
+        1,
+        "the replayed insert is dropped: {batches:?}"
+    );
+    match batches[0] {
+        LiveEvent::Batch(b) => {
+            assert_eq!(b.rows.len(), 1);
+            assert_eq!(b.rows[0]["body"], "after");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn recorded_projection_and_subscription_errors() {
+    let conv = &conversations("40-ws-live.json")[0];
+    let mut h = Harness::new(test_config());
+    h.establish_lazily();
+    // Projection with last_rows: the schema has no pk, so key by the projected column.
+    let proj = h.subscribe(
+        "SELECT body FROM wire445072.inbox WHERE room = 'paging'",
+        SubscribeOptions {
+            last_rows: Some(2),
+            key_columns: vec!["body".into()],
+            ..Default::default()
+        },
+        SubscriptionMode::Materialized,
+    );
+    let outs = h.drain();
+    assert_eq!(
+        sent(&outs),
+        [
+            json!({"type":"subscribe","subscription":{"id":proj,"sql":"SELECT body FROM wire445072.inbox WHERE room = 'paging'","options":{"batch_size":500,"last_rows":2}}})
+        ]
+    );
+    h.feed(&conv[20], ("proj", &proj));
+    h.feed(&conv[21], ("proj", &proj));
+    let d = deltas(&h.drain());
+    assert_eq!(d[0].inserted.len(), 2);
+    assert_eq!(d[0].inserted[1].row["body"], "new-edited");
+
+    // Without key columns the rows (no pk, no id) cannot be keyed: a clear, non-fatal error.
+    let unkeyed = h.subscribe(
+        "SELECT body FROM wire445072.inbox WHERE room = 'paging'",
+        SubscribeOptions::default(),
+        SubscriptionMode::Materialized,
+    );
+    h.drain();
+    h.feed(&conv[20], ("proj", &unkeyed));
+    h.feed(&conv[21], ("proj", &unkeyed));
+    let outs = h.drain();
+    assert!(outs.iter().any(|o| matches!(o, Output::SubscriptionError { error, fatal: false, .. } if error.code == "INVALID_ARGUMENT")));
+
+    // bad1, bad2 and bad4 are refused before anything is sent.
+    for (sql, options) in [
+        (
+            "SELECT * FROM wire445072.inbox ORDER BY id",
+            SubscribeOptions::default(),
+        ),
+        ("SELECT * FROM inbox", SubscribeOptions::default()),
+        (
+            "SELECT * FROM wire445072.inbox",
+            SubscribeOptions {
+                batch_size: Some(2),
+                last_rows: Some(5),
+                ..Default::default()
+            },
+        ),
+    ] {
+        let err = h
+            .core
+            .subscribe(h.now, sql, options, SubscriptionMode::Materialized)
+            .unwrap_err();
+        assert_eq!(err.code, "INVALID_ARGUMENT", "{sql}");
+    }
+    assert!(h.drain().is_empty());
+
+    // bad3: the server's NOT_FOUND for a never-acknowledged subscription is fatal.
+    let bad3 = h.subscribe(
+        "SELECT * FROM wire445072.nothing",
+        SubscribeOptions::default(),
+        SubscriptionMode::Materialized,
+    );
+    h.drain();
+    h.feed(&conv[33], ("bad3", &bad3));
+    let outs = h.drain();
+    match &outs[..] {
+        [Output::SubscriptionError {
+            subscription_id,
+            error,
+            fatal: true,
+        }] => {
+            assert_eq!(subscription_id, &bad3);
+            assert_eq!(error.code, "NOT_FOUND");
+            assert!(error.message.contains("Table not found"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(h.core.subscriptions().iter().all(|s| s.id != bad3));
+}
+
+impl Harness {
+    /// Connects with no subscriptions.
+    fn establish_lazily(&mut self) {
+        self.core.connect(self.now);
+        self.establish();
+    }
+}
+
+#[test]
+fn recorded_limits_snapshot_pages_through_2500_rows_with_batch_size_999() {
+    let conv = &conversations("70-limits.json")[1];
+    let mut h = Harness::new(test_config());
+    let err = h
+        .core
+        .subscribe(
+            h.now,
+            "SELECT id, k FROM wire445072.many",
+            SubscribeOptions {
+                batch_size: Some(1000),
+                ..Default::default()
+            },
+            SubscriptionMode::Materialized,
+        )
+        .unwrap_err();
+    assert_eq!(err.code, "INVALID_ARGUMENT");
+    let id = h.subscribe(
+        "SELECT id, k FROM wire445072.many",
+        SubscribeOptions {
+            batch_size: Some(999),
+            ..Default::default()
+        },
+        SubscriptionMode::Materialized,
+    );
+    let rename = ("many999", id.as_str());
+    let outs = h.establish();
+    assert_eq!(sent(&outs)[1], outbound(&conv[3], rename));
+    let mut synthetic = 0;
+    let rest = &conv[4..];
+    for (j, event) in rest.iter().enumerate() {
+        if event["dir"] != "in" {
+            continue;
+        }
+        // What the recorder sent in reply, up to the next inbound frame.
+        let expected: Vec<String> = rest[j + 1..]
+            .iter()
+            .take_while(|e| e["dir"] != "in")
+            .filter(|e| e["dir"] == "out")
+            .map(|e| {
+                e["data"]
+                    .as_str()
+                    .unwrap()
+                    .replace("\"many999\"", &format!("\"{id}\""))
+            })
+            .collect();
+        // The recording elides rows as {"<more>": n}; expand them into distinct rows.
+        let mut data = event["data"].clone();
+        if let Some(rows) = data.get_mut("rows").and_then(Value::as_array_mut) {
+            let mut expanded = Vec::new();
+            for r in rows.drain(..) {
+                match r.get("<more>").and_then(Value::as_u64) {
+                    Some(n) => {
+                        for _ in 0..n {
+                            synthetic += 1;
+                            expanded.push(json!({"id": format!("x{synthetic}"), "k": -1,
+                                "_seq": (383266720000000000_i64 + synthetic).to_string()}));
+                        }
+                    }
+                    None => expanded.push(r),
+                }
+            }
+            *rows = expanded;
+        }
+        h.feed(&json!({"dir":"in","frame":"text","data":data}), rename);
+        let outs = h.drain();
+        assert_eq!(sent_raw(&outs), expected);
+    }
+    assert_eq!(h.rows(&id).len(), 2500);
+    assert_eq!(
+        h.core.subscriptions()[0].last_seq_id,
+        Some(seq("383266720654922227"))
+    );
+}
+
+#[test]
+fn recorded_auth_failure_goes_to_needs_auth_and_requests_a_token() {
+    let convs = conversations("30-ws-auth.json");
+    let mut h = Harness::new(test_config());
+    h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions::default(),
+        SubscriptionMode::Materialized,
+    );
+    h.drain();
+    h.core.token_ready(h.now, "<token>".into());
+    h.core.socket_opened(h.now, h.socket);
+    let outs = h.drain();
+    assert_eq!(sent(&outs), [outbound(&convs[1][0], ("", ""))]);
+    h.feed(&convs[1][1], ("", ""));
+    h.close(1008, "Authentication failed");
+    let outs = h.drain();
+    assert_eq!(states(&outs), [ConnectionState::NeedsAuth]);
+    assert_eq!(connection_errors(&outs), ["AUTH_FAILED"]);
+    assert!(outs.contains(&Output::RequestToken));
+    assert!(!outs.iter().any(|o| matches!(o, Output::OpenSocket { .. })));
+    assert!(!outs.iter().any(|o| matches!(
+        o,
+        Output::SetTimer {
+            id: TimerId::Reconnect,
+            ..
+        }
+    )));
+
+    // A new token reconnects at once.
+    h.core.token_ready(h.now, "still-bad".into());
+    let outs = h.drain();
+    assert!(outs.iter().any(|o| matches!(o, Output::OpenSocket { .. })));
+    assert!(
+        !outs.contains(&Output::RequestToken),
+        "the provided token is used"
+    );
+    h.core.socket_opened(h.now, h.socket);
+    h.feed(&convs[1][1], ("", ""));
+    h.close(1008, "Authentication failed");
+    let outs = h.drain();
+    // Second consecutive failure: wait for the app instead of looping.
+    assert_eq!(states(&outs), [ConnectionState::NeedsAuth]);
+    assert!(!outs.contains(&Output::RequestToken));
+    // connect() (e.g. after a login) tries again with a fresh token.
+    h.core.connect(h.now);
+    let outs = h.drain();
+    assert!(outs.contains(&Output::RequestToken));
+    h.core.token_ready(h.now, "good".into());
+    h.core.socket_opened(h.now, h.socket);
+    h.text(&convs[2][3]["data"].to_string());
+    let outs = h.drain();
+    assert!(h.core.is_connected());
+    assert_eq!(sent(&outs)[1]["type"], "subscribe");
+}
+
+#[test]
+fn heartbeat_timeout_and_other_closes_reconnect_instead_of_needing_auth() {
+    let convs = conversations("30-ws-auth.json");
+    let mut h = Harness::new(test_config());
+    h.establish_lazily();
+    let close = convs[3].last().unwrap();
+    h.close(
+        close["code"].as_u64().unwrap() as u16,
+        close["reason"].as_str().unwrap(),
+    );
+    let outs = h.drain();
+    assert_eq!(
+        states(&outs),
+        [ConnectionState::Reconnecting {
+            attempt: 1,
+            delay_ms: 500
+        }]
+    );
+    // "Authentication timeout" (1008) is not a credential problem either.
+    h.core.timer_fired(h.now, TimerId::Reconnect);
+    h.drain();
+    h.core.token_ready(h.now, "t".into());
+    h.core.socket_opened(h.now, h.socket);
+    h.text(r#"{"type":"auth_error","message":"Authentication timeout - no auth message received within 3 seconds"}"#);
+    h.close(1008, "Authentication timeout");
+    let outs = h.drain();
+    assert!(matches!(
+        states(&outs)[..],
+        [ConnectionState::Reconnecting { attempt: 2, .. }]
+    ));
+    // A synthetic-id server error is a connection error with the server's code.
+    let mut h = Harness::new(test_config());
+    h.establish_lazily();
+    h.feed(&convs[2][1], ("", ""));
+    assert_eq!(connection_errors(&h.drain()), ["AUTH_REQUIRED"]);
+}
+
+#[test]
+fn pings_only_when_idle_on_a_fake_clock() {
+    let mut h = Harness::new(test_config());
+    h.now = 0;
+    h.core.connect(0);
+    let outs = h.establish();
+    assert!(outs.contains(&Output::SetTimer {
+        id: TimerId::Ping,
+        delay_ms: 5000
+    }));
+    h.now = 5_000;
+    h.core.timer_fired(h.now, TimerId::Ping);
+    let outs = h.drain();
+    assert_eq!(sent(&outs), [json!({"type":"ping"})]);
+    assert!(outs.contains(&Output::SetTimer {
+        id: TimerId::Ping,
+        delay_ms: 5000
+    }));
+    // Something else was sent at 7000: the 10 000 firing re-arms for the remainder.
+    h.now = 7_000;
+    h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions::default(),
+        SubscriptionMode::Events,
+    );
+    h.drain();
+    h.now = 10_000;
+    h.core.timer_fired(h.now, TimerId::Ping);
+    let outs = h.drain();
+    assert!(sent(&outs).is_empty());
+    assert!(outs.contains(&Output::SetTimer {
+        id: TimerId::Ping,
+        delay_ms: 2000
+    }));
+    h.now = 12_000;
+    h.core.timer_fired(h.now, TimerId::Ping);
+    assert_eq!(sent(&h.drain()), [json!({"type":"ping"})]);
+    // After disconnect the timer is cancelled and a stale firing does nothing.
+    h.core.disconnect(h.now);
+    let outs = h.drain();
+    assert!(outs.contains(&Output::CancelTimer { id: TimerId::Ping }));
+    h.core.timer_fired(h.now + 5000, TimerId::Ping);
+    assert!(h.drain().is_empty());
+}
+
+#[test]
+fn backoff_schedule_with_fixed_jitter_resets_after_success() {
+    let mut h = Harness::new(test_config());
+    h.establish_lazily();
+    let first_socket = h.socket;
+    let mut schedule = Vec::new();
+    h.close(1006, "");
+    for _ in 0..7 {
+        let outs = h.drain();
+        let (attempt, delay) = match states(&outs).last() {
+            Some(ConnectionState::Reconnecting { attempt, delay_ms }) => (*attempt, *delay_ms),
+            other => panic!("{other:?}"),
+        };
+        assert!(outs.contains(&Output::SetTimer {
+            id: TimerId::Reconnect,
+            delay_ms: delay
+        }));
+        schedule.push((attempt, delay));
+        h.now += delay;
+        h.core.timer_fired(h.now, TimerId::Reconnect);
+        let outs = h.drain();
+        assert!(
+            outs.contains(&Output::RequestToken),
+            "fresh token each attempt"
+        );
+        assert!(outs.iter().any(|o| matches!(o, Output::OpenSocket { .. })));
+        h.close(1006, "");
+    }
+    assert_eq!(
+        schedule,
+        [
+            (1, 500),
+            (2, 1000),
+            (3, 2000),
+            (4, 4000),
+            (5, 8000),
+            (6, 15000),
+            (7, 15000)
+        ]
+    );
+    // Events from an old socket are ignored.
+    h.core.socket_text(
+        h.now,
+        first_socket,
+        r#"{"type":"auth_success","user":"a","role":"user"}"#,
+    );
+    assert!(!h.core.is_connected());
+    // A page hint skips the wait; success resets the schedule.
+    h.drain();
+    h.core.visible(h.now);
+    let outs = h.drain();
+    assert!(outs.contains(&Output::CancelTimer {
+        id: TimerId::Reconnect
+    }));
+    h.core.token_ready(h.now, "t".into());
+    h.core.socket_opened(h.now, h.socket);
+    h.text(r#"{"type":"auth_success","user":"a","role":"user"}"#);
+    h.drain();
+    assert!(h.core.is_connected());
+    h.close(1006, "");
+    assert_eq!(
+        states(&h.drain()),
+        [ConnectionState::Reconnecting {
+            attempt: 1,
+            delay_ms: 500
+        }]
+    );
+}
+
+#[test]
+fn max_attempts_gives_up_and_online_restarts() {
+    let mut config = test_config();
+    config.reconnect.max_attempts = Some(1);
+    let mut h = Harness::new(config);
+    h.establish_lazily();
+    h.close(1006, "");
+    h.drain();
+    h.core.timer_fired(h.now, TimerId::Reconnect);
+    h.drain();
+    h.close(1006, "");
+    let outs = h.drain();
+    assert_eq!(states(&outs).last(), Some(&ConnectionState::Disconnected));
+    assert_eq!(connection_errors(&outs), ["NETWORK", "NETWORK"]);
+    h.core.online(h.now);
+    assert!(h
+        .drain()
+        .iter()
+        .any(|o| matches!(o, Output::OpenSocket { .. })));
+}
+
+#[test]
+fn connect_timeout_counts_as_a_failed_attempt() {
+    let mut h = Harness::new(test_config());
+    h.core.connect(h.now);
+    let outs = h.drain();
+    assert!(outs.contains(&Output::SetTimer {
+        id: TimerId::ConnectTimeout,
+        delay_ms: 10_000
+    }));
+    h.now += 10_000;
+    h.core.timer_fired(h.now, TimerId::ConnectTimeout);
+    let outs = h.drain();
+    assert!(outs.iter().any(|o| matches!(o, Output::CloseSocket { .. })));
+    assert_eq!(connection_errors(&outs), ["TIMEOUT"]);
+    assert!(matches!(
+        states(&outs)[..],
+        [ConnectionState::Reconnecting { attempt: 1, .. }]
+    ));
+}
+
+#[test]
+fn identical_sql_gets_distinct_ids_and_unsubscribe_works_offline() {
+    let mut h = Harness::new(test_config());
+    let a = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions::default(),
+        SubscriptionMode::Materialized,
+    );
+    let b = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions::default(),
+        SubscriptionMode::Materialized,
+    );
+    let c = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions::default(),
+        SubscriptionMode::Events,
+    );
+    assert_ne!(a, b);
+    assert_ne!(b, c);
+    // Offline (still connecting): unsubscribe succeeds locally and sends nothing.
+    assert!(h.core.unsubscribe(h.now, &c));
+    assert!(!h.core.unsubscribe(h.now, &c));
+    let outs = h.establish();
+    let ids: Vec<Value> = sent(&outs)
+        .iter()
+        .filter(|m| m["type"] == "subscribe")
+        .map(|m| m["subscription"]["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!(a), json!(b)]);
+    // Connected: unsubscribe tells the server.
+    assert!(h.core.unsubscribe(h.now, &a));
+    assert_eq!(
+        sent(&h.drain()),
+        [json!({"type":"unsubscribe","subscription_id":a})]
+    );
+    // Disconnected: still succeeds, nothing sent; the rest is kept for connect().
+    h.core.disconnect(h.now);
+    let outs = h.drain();
+    assert!(outs
+        .iter()
+        .any(|o| matches!(o, Output::CloseSocket { code: 1000, .. })));
+    assert_eq!(states(&outs), [ConnectionState::Disconnected]);
+    assert!(h.core.unsubscribe(h.now, &b) && h.drain().is_empty());
+    let d = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions::default(),
+        SubscriptionMode::Materialized,
+    );
+    h.core.disconnect(h.now);
+    h.drain();
+    assert_eq!(h.core.subscriptions().len(), 1);
+    h.core.connect(h.now);
+    let outs = h.establish();
+    assert_eq!(sent(&outs)[1]["subscription"]["id"], json!(d));
+    // Frames for an unsubscribed id are ignored.
+    h.text(&json!({"type":"change","subscription_id":a,"change_type":"insert","rows":[{"id":"1","_seq":"5"}]}).to_string());
+    assert!(h.drain().is_empty());
+    // shutdown forgets everything and refuses further use.
+    h.core.shutdown(h.now);
+    h.drain();
+    assert!(h.core.subscriptions().is_empty());
+    let err = h
+        .core
+        .subscribe(
+            h.now,
+            PAGING_SQL,
+            SubscribeOptions::default(),
+            SubscriptionMode::Events,
+        )
+        .unwrap_err();
+    assert_eq!(err.code, "CLOSED");
+}
+
+#[test]
+fn malformed_frames_are_reported_and_do_not_break_the_stream() {
+    let mut h = Harness::new(test_config());
+    let id = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions::default(),
+        SubscriptionMode::Materialized,
+    );
+    h.establish();
+    h.text(
+        &json!({"type":"subscription_ack","subscription_id":id,"total_rows":0,
+        "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null},
+        "schema":[{"name":"id","data_type":"BigInt","index":0,"flags":["pk"]}]})
+        .to_string(),
+    );
+    h.text(
+        &json!({"type":"initial_data_batch","subscription_id":id,"rows":[],
+        "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null}})
+        .to_string(),
+    );
+    let d = deltas(&h.drain());
+    assert!(
+        d[0].initial && d[0].inserted.is_empty(),
+        "an empty snapshot is emitted once"
+    );
+    h.text("{not json");
+    h.text(r#"{"type":"pong"}"#);
+    h.core
+        .socket_binary(h.now, h.socket, b"\x1f\x8b\x08\x00garbage");
+    h.core.socket_binary(h.now, h.socket, b"\x82\xa4type");
+    let outs = h.drain();
+    assert_eq!(connection_errors(&outs), ["PROTOCOL"; 4]);
+    assert!(h.core.is_connected());
+    h.binary(
+        &json!({"type":"change","subscription_id":id,"change_type":"insert",
+        "rows":[{"id":"1","_seq":"383266659942371328"}]})
+        .to_string(),
+    );
+    let d = deltas(&h.drain());
+    assert_eq!(d[0].inserted.len(), 1);
+    // An oversized gzip frame is refused, not inflated.
+    let mut small = test_config();
+    small.max_inflated_bytes = 64;
+    let mut h2 = Harness::new(small);
+    h2.establish_lazily();
+    h2.binary(
+        &json!({"type":"error","subscription_id":"protocol","code":"X","message":"y".repeat(100)})
+            .to_string(),
+    );
+    assert_eq!(connection_errors(&h2.drain()), ["PROTOCOL"]);
+}
+
+#[test]
+fn socket_frames_before_the_snapshot_completes_are_not_emitted() {
+    let conv = &conversations("40-ws-live.json")[0];
+    let mut h = Harness::new(test_config());
+    let id = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions {
+            batch_size: Some(2),
+            ..Default::default()
+        },
+        SubscriptionMode::Materialized,
+    );
+    h.establish();
+    h.feed(&conv[3], ("pg", &id));
+    h.feed(&conv[4], ("pg", &id));
+    // The socket drops mid-snapshot: nothing was emitted, and the reload starts afresh.
+    h.close(1006, "");
+    let outs = h.drain();
+    assert!(deltas(&outs).is_empty());
+    h.core.online(h.now);
+    let outs = h.establish();
+    assert_eq!(
+        sent(&outs)[1]["subscription"]["options"],
+        json!({"batch_size":2})
+    );
+    h.feed(&conv[3], ("pg", &id));
+    for i in [4, 6, 8] {
+        h.feed(&conv[i], ("pg", &id));
+    }
+    let d = deltas(&h.drain());
+    assert_eq!(d.len(), 1);
+    assert!(d[0].initial);
+    assert_eq!(
+        d[0].inserted.len(),
+        5,
+        "no duplicates from the interrupted load"
+    );
+}
+
+#[test]
+fn disable_compression_and_server_message_helpers() {
+    let mut config = test_config();
+    config.disable_compression = true;
+    assert_eq!(
+        config.socket_url(),
+        "ws://127.0.0.1:8080/v1/ws?compress=false"
+    );
+    config.ws_url = "ws://h/v1/ws?x=1".into();
+    assert_eq!(config.socket_url(), "ws://h/v1/ws?x=1&compress=false");
+    let msg = frames::decode_text(r#"{"type":"error","subscription_id":"rate_limit","code":"RATE_LIMIT_EXCEEDED","message":"slow down"}"#).unwrap();
+    assert_eq!(msg.subscription_id(), Some("rate_limit"));
+    if let ServerMessage::Error(e) = msg {
+        assert!(e.to_error().retryable);
+    }
+    assert_eq!(
+        TimerId::from_u32(TimerId::ConnectTimeout.as_u32()),
+        Some(TimerId::ConnectTimeout)
+    );
+}
+
+#[test]
+fn one_socket_multiplexes_subscriptions_and_bursts_coalesce_into_one_delta() {
+    let mut h = Harness::new(test_config());
+    let a = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions::default(),
+        SubscriptionMode::Materialized,
+    );
+    let b = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions::default(),
+        SubscriptionMode::Materialized,
+    );
+    let outs = h.establish();
+    assert_eq!(
+        outs.iter()
+            .filter(|o| matches!(o, Output::OpenSocket { .. }))
+            .count(),
+        1,
+        "one socket for every subscription"
+    );
+    for id in [&a, &b] {
+        h.text(
+            &json!({"type":"subscription_ack","subscription_id":id,"total_rows":0,
+            "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null},
+            "schema":[{"name":"id","data_type":"BigInt","index":0,"flags":["pk"]}]})
+            .to_string(),
+        );
+        h.text(
+            &json!({"type":"initial_data_batch","subscription_id":id,"rows":[],
+            "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null}})
+            .to_string(),
+        );
+    }
+    h.drain();
+    // A burst of three inserts for `a` and one for `b`, drained once.
+    for n in 1..=3 {
+        h.text(
+            &json!({"type":"change","subscription_id":a,"change_type":"insert",
+            "rows":[{"id":n.to_string(),"_seq":(100 + n).to_string()}]})
+            .to_string(),
+        );
+    }
+    h.text(
+        &json!({"type":"change","subscription_id":b,"change_type":"insert",
+        "rows":[{"id":"9","_seq":"200"}]})
+        .to_string(),
+    );
+    let outs = h.drain();
+    let per_sub: Vec<(String, usize)> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Rows {
+                subscription_id,
+                delta,
+            } => Some((subscription_id.clone(), delta.inserted.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(per_sub, [(a.clone(), 3), (b.clone(), 1)]);
+    assert_eq!(checkpoints(&outs), [seq("103"), seq("200")]);
+    assert_eq!(h.core.rows(&a).unwrap().len(), 3);
+    assert_eq!(h.core.rows(&b).unwrap().len(), 1);
+    let infos = h.core.subscriptions();
+    assert!(infos.iter().all(|s| s.live));
+    assert_eq!(infos[0].last_seq_id, Some(seq("103")));
+}
