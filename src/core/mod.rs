@@ -7,3 +7,9 @@ pub mod error;
 pub mod live;
 pub mod schema;
 pub mod seq_id;
+
+// HTTP half (sans-IO): URLs, SQL bodies, envelopes, auth, retries, cells, topics.
+pub mod base64;
+pub mod cells;
+pub mod http;
+pub mod topics;

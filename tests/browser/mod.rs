@@ -12,7 +12,8 @@ use wasm_bindgen_test::*;
 use web_sys::{MessageEvent, WebSocket};
 
 pub fn server_url() -> &'static str {
-    option_env!("KALAMDB_TEST_URL").expect("KALAMDB_TEST_URL must be set when building browser tests (scripts/test.sh does)")
+    option_env!("KALAMDB_TEST_URL")
+        .expect("KALAMDB_TEST_URL must be set when building browser tests (scripts/test.sh does)")
 }
 
 fn root_password() -> &'static str {
@@ -34,7 +35,10 @@ async fn login_root() -> String {
     .expect("login request reaches the server");
     assert_eq!(response.status, 200, "login answered {}", response.text());
     let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
-    json["access_token"].as_str().expect("access_token").to_string()
+    json["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
 }
 
 #[wasm_bindgen_test]
@@ -77,7 +81,10 @@ async fn fetch_to_a_closed_port_is_a_retryable_network_error() {
 #[wasm_bindgen_test]
 async fn websocket_authenticates_with_the_protocol_object() {
     let token = login_root().await;
-    let ws_url = format!("{}/v1/ws?compress=false", server_url().replacen("http", "ws", 1));
+    let ws_url = format!(
+        "{}/v1/ws?compress=false",
+        server_url().replacen("http", "ws", 1)
+    );
     let socket = WebSocket::new(&ws_url).expect("WebSocket constructor");
     let (tx, mut rx) = mpsc::unbounded::<String>();
     let open_tx = tx.clone();

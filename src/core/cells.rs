@@ -1,0 +1,567 @@
+//! Cell decoding by column type (PROTOCOL.md §1.5, §1.6, §2), shared by HTTP results, live
+//! rows and (schemaless) topic payloads.
+//!
+//! The output is plain JSON meant for ONE `JSON.parse` on the JS side:
+//!
+//! | type | wire | normalised |
+//! |---|---|---|
+//! | `BigInt`, `Decimal`, 64-bit unsigned (reported as `Text`) | string (numbers accepted) | exact decimal **string** |
+//! | `SmallInt`, `Int`, `Float`, `Double` | number (numeric strings accepted) | number |
+//! | `Boolean` | bool (`"true"`/`"false"` accepted) | bool |
+//! | `Timestamp`, `DateTime` | µs number (digit strings accepted) | µs number ⚠ |
+//! | `Time` | µs since midnight | µs number ⚠ |
+//! | `Date` | days since epoch | days number ⚠ |
+//! | `Json` | string holding JSON (parsed value accepted) | the parsed value |
+//! | `File` | string holding FileRef JSON (object accepted) | FileRef object + `stored_name` (+ `download_path` when the table is known) |
+//! | `Bytes` | array of 0..=255 | same array |
+//! | `Embedding(n)` | array of numbers | same array |
+//! | `Text`, `Uuid` | string | string (numbers → exact decimal string for `Text`) |
+//! | unknown types | anything | passed through unchanged |
+//! | NULL | `null` | `null` |
+//!
+//! ⚠ Unit repair: a `Timestamp`/`DateTime` at or above 10^17 in magnitude cannot be
+//! microseconds of a real date (that is year 5138+) and is what the server sends for
+//! nanosecond Arrow timestamps under the same type name (`NOW()` in 20-sql.json:
+//! `1795445075821899886`); it is divided by 1000 (floor). Likewise a `Time` above
+//! 86 400 000 000 (a day in µs) is taken as ns, and a `Date` beyond ±10^7 days as
+//! milliseconds (Date64). Values stay integers, so JS numbers are exact below 2^53.
+//!
+//! Malformed cells never fail a result: the raw wire value is kept in place and the cell
+//! is listed in an `invalid` array next to the rows: `{"row": r, "column": c, "reason":
+//! "…"}` for HTTP results (row and column positions), `{"column": "name", "reason": "…"}`
+//! for a single live row. `invalid` is omitted when empty.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+
+use crate::core::http::files::FileRef;
+use crate::core::schema::{DataType, SchemaField};
+
+/// The table FILE cells belong to, for their download path: `(namespace, table)`.
+pub type FileTable<'a> = Option<(&'a str, &'a str)>;
+
+const NS_TIMESTAMP_FLOOR: i64 = 100_000_000_000_000_000; // 1e17
+const DAY_US: i64 = 86_400_000_000;
+const DATE_MS_FLOOR: i64 = 10_000_000;
+
+fn int_value(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => crate::core::http::sql::parse_i64_strict(s.trim()),
+        _ => None,
+    }
+}
+
+fn is_decimal_integer(s: &str) -> bool {
+    let d = s.strip_prefix('-').unwrap_or(s);
+    !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_decimal_number(s: &str) -> bool {
+    let d = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = d.split_once('.').unwrap_or((d, ""));
+    !(int.is_empty() && frac.is_empty())
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+        && !(d.contains('.') && frac.is_empty())
+}
+
+fn bad(value: Value, ty: &str) -> Result<Value, (Value, String)> {
+    let shown = match &value {
+        Value::String(s) if s.len() > 40 => format!("a string of {} bytes", s.len()),
+        Value::Array(a) => format!("an array of {}", a.len()),
+        Value::Object(_) => "an object".to_string(),
+        other => other.to_string(),
+    };
+    Err((value, format!("expected {ty}, got {shown}")))
+}
+
+/// Decodes one cell. `Ok(normalised)` or `Err((raw value, reason))` for a malformed cell.
+pub fn decode_cell(
+    data_type: &DataType,
+    value: Value,
+    file_table: FileTable<'_>,
+) -> Result<Value, (Value, String)> {
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    match data_type {
+        DataType::BigInt => match value {
+            Value::String(ref s) if is_decimal_integer(s) => Ok(value),
+            Value::Number(ref n) if n.is_i64() || n.is_u64() => Ok(Value::String(n.to_string())),
+            other => bad(other, "a BIGINT (decimal string)"),
+        },
+        DataType::Decimal { .. } => match value {
+            Value::String(ref s) if is_decimal_number(s) => Ok(value),
+            Value::Number(ref n) => Ok(Value::String(n.to_string())),
+            other => bad(other, "a DECIMAL (decimal string)"),
+        },
+        DataType::SmallInt | DataType::Int => match int_value(&value) {
+            Some(i) => Ok(Value::from(i)),
+            None => match value {
+                Value::Number(ref n) if n.is_u64() => Ok(value),
+                other => bad(other, "an integer"),
+            },
+        },
+        DataType::Float | DataType::Double => match value {
+            Value::Number(_) => Ok(value),
+            Value::String(ref s) => match s.trim().parse::<f64>().ok().and_then(Number::from_f64) {
+                Some(n) if !s.trim().is_empty() => Ok(Value::Number(n)),
+                _ => bad(value, "a finite number"),
+            },
+            other => bad(other, "a number"),
+        },
+        DataType::Boolean => match value {
+            Value::Bool(_) => Ok(value),
+            Value::String(ref s) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
+            other => bad(other, "a boolean"),
+        },
+        DataType::Timestamp | DataType::DateTime => match int_value(&value) {
+            Some(us) if us.abs() >= NS_TIMESTAMP_FLOOR => Ok(Value::from(us.div_euclid(1000))),
+            Some(us) => Ok(Value::from(us)),
+            None => bad(value, "microseconds since the epoch"),
+        },
+        DataType::Time => match int_value(&value) {
+            Some(t) if t > DAY_US => Ok(Value::from(t.div_euclid(1000))),
+            Some(t) => Ok(Value::from(t)),
+            None => bad(value, "microseconds since midnight"),
+        },
+        DataType::Date => match int_value(&value) {
+            Some(d) if d.abs() > DATE_MS_FLOOR => Ok(Value::from(d.div_euclid(86_400_000))),
+            Some(d) => Ok(Value::from(d)),
+            None => bad(value, "days since the epoch"),
+        },
+        DataType::Json => match value {
+            Value::String(ref s) => match serde_json::from_str::<Value>(s) {
+                Ok(parsed) => Ok(parsed),
+                Err(_) => bad(value, "JSON text"),
+            },
+            other => Ok(other),
+        },
+        DataType::File => match FileRef::from_value(&value) {
+            Ok(file) => Ok(file.to_js_value(file_table)),
+            Err(reason) => Err((value, reason)),
+        },
+        DataType::Bytes => match value {
+            Value::Array(ref items)
+                if items.iter().all(|b| b.as_u64().is_some_and(|b| b <= 255)) =>
+            {
+                Ok(value)
+            }
+            other => bad(other, "an array of bytes"),
+        },
+        DataType::Embedding(_) => match value {
+            Value::Array(ref items) if items.iter().all(Value::is_number) => Ok(value),
+            other => bad(other, "an array of numbers"),
+        },
+        DataType::Text => match value {
+            Value::String(_) => Ok(value),
+            Value::Number(ref n) if n.is_i64() || n.is_u64() => Ok(Value::String(n.to_string())),
+            other => bad(other, "text"),
+        },
+        DataType::Uuid => match value {
+            Value::String(_) => Ok(value),
+            other => bad(other, "a UUID string"),
+        },
+        DataType::Other(_) => Ok(value),
+    }
+}
+
+/// A column in the normalised output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Column {
+    pub name: String,
+    /// The wire `data_type` (`"BigInt"`, `{"Decimal":{…}}`, …).
+    #[serde(rename = "type")]
+    pub data_type: DataType,
+    pub flags: Vec<String>,
+}
+
+/// A malformed cell in an HTTP result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvalidCell {
+    pub row: usize,
+    pub column: usize,
+    pub reason: String,
+}
+
+/// One normalised statement result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecodedResult {
+    /// Empty for DDL/DML.
+    pub columns: Vec<Column>,
+    /// Positional, in `columns` order; empty for DDL/DML.
+    pub rows: Vec<Vec<Value>>,
+    pub row_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_user: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<InvalidCell>,
+}
+
+/// Schema fields in row-position order: by `index` when the indexes are exactly
+/// `0..n`, else as given.
+pub fn positional_schema(schema: &[SchemaField]) -> Vec<&SchemaField> {
+    let mut fields: Vec<&SchemaField> = schema.iter().collect();
+    let mut seen = vec![false; schema.len()];
+    let permutation = schema.iter().all(|f| {
+        let i = f.index as usize;
+        i < seen.len() && !std::mem::replace(&mut seen[i], true)
+    });
+    if permutation {
+        fields.sort_by_key(|f| f.index);
+    }
+    fields
+}
+
+/// Decodes a positional result (`schema` + `rows` as the server sent them). Cells beyond
+/// the schema's width are passed through unchanged.
+pub fn decode_result(
+    schema: &[SchemaField],
+    rows: Vec<Vec<Value>>,
+    row_count: u64,
+    message: Option<String>,
+    as_user: Option<String>,
+    file_table: FileTable<'_>,
+) -> DecodedResult {
+    let fields = positional_schema(schema);
+    let mut invalid = Vec::new();
+    let rows = rows
+        .into_iter()
+        .enumerate()
+        .map(|(r, row)| {
+            row.into_iter()
+                .enumerate()
+                .map(|(c, cell)| match fields.get(c) {
+                    Some(field) => match decode_cell(&field.data_type, cell, file_table) {
+                        Ok(v) => v,
+                        Err((raw, reason)) => {
+                            invalid.push(InvalidCell {
+                                row: r,
+                                column: c,
+                                reason: format!("{}: {reason}", field.name),
+                            });
+                            raw
+                        }
+                    },
+                    None => cell,
+                })
+                .collect()
+        })
+        .collect();
+    DecodedResult {
+        columns: fields
+            .iter()
+            .map(|f| Column {
+                name: f.name.clone(),
+                data_type: f.data_type.clone(),
+                flags: f.flags.clone(),
+            })
+            .collect(),
+        rows,
+        row_count,
+        message,
+        as_user,
+        invalid,
+    }
+}
+
+/// A malformed cell in a live row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvalidField {
+    pub column: String,
+    pub reason: String,
+}
+
+/// A decoded `{column: value}` row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecodedRow {
+    pub values: Map<String, Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<InvalidField>,
+}
+
+/// Decodes `{column: value}` row objects (WebSocket rows, `old_values`) against a
+/// subscription schema. Build once per schema, reuse per row. Columns missing from the
+/// schema: `_seq` and `_commit_seq` use the BIGINT rules, `_deleted` the BOOLEAN rules
+/// (§2, §9.2); any other unknown column is passed through.
+#[derive(Debug, Clone)]
+pub struct RowDecoder {
+    types: HashMap<String, DataType>,
+    file_table: Option<(String, String)>,
+}
+
+impl RowDecoder {
+    pub fn new(schema: &[SchemaField], file_table: Option<(String, String)>) -> RowDecoder {
+        let mut types: HashMap<String, DataType> = schema
+            .iter()
+            .map(|f| (f.name.clone(), f.data_type.clone()))
+            .collect();
+        for (name, ty) in [
+            ("_seq", DataType::BigInt),
+            ("_commit_seq", DataType::BigInt),
+            ("_deleted", DataType::Boolean),
+        ] {
+            types.entry(name.to_string()).or_insert(ty);
+        }
+        RowDecoder { types, file_table }
+    }
+
+    /// The type used for `column` (None: passed through).
+    pub fn column_type(&self, column: &str) -> Option<&DataType> {
+        self.types.get(column)
+    }
+
+    /// Decodes one cell of `column`; unknown columns pass through.
+    pub fn decode_value(&self, column: &str, value: Value) -> Result<Value, (Value, String)> {
+        match self.types.get(column) {
+            Some(ty) => decode_cell(
+                ty,
+                value,
+                self.file_table
+                    .as_ref()
+                    .map(|(n, t)| (n.as_str(), t.as_str())),
+            ),
+            None => Ok(value),
+        }
+    }
+
+    /// Decodes a whole row object (keys kept, values normalised, malformed cells kept raw
+    /// and listed).
+    pub fn decode_object(&self, row: Map<String, Value>) -> DecodedRow {
+        let mut invalid = Vec::new();
+        let values = row
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match self.decode_value(&k, v) {
+                    Ok(v) => v,
+                    Err((raw, reason)) => {
+                        invalid.push(InvalidField {
+                            column: k.clone(),
+                            reason,
+                        });
+                        raw
+                    }
+                };
+                (k, v)
+            })
+            .collect();
+        DecodedRow { values, invalid }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dec(ty: DataType, v: Value) -> Result<Value, (Value, String)> {
+        decode_cell(&ty, v, None)
+    }
+
+    #[test]
+    fn decodes_each_type() {
+        use DataType::*;
+        assert_eq!(
+            dec(BigInt, json!("7530642462960779264")).unwrap(),
+            json!("7530642462960779264")
+        );
+        assert_eq!(
+            dec(BigInt, json!(9007199254740993u64)).unwrap(),
+            json!("9007199254740993")
+        );
+        assert_eq!(
+            dec(BigInt, json!(18446744073709551615u64)).unwrap(),
+            json!("18446744073709551615")
+        );
+        assert_eq!(dec(BigInt, json!(-5)).unwrap(), json!("-5"));
+        let dec2 = Decimal {
+            precision: 10,
+            scale: 2,
+        };
+        assert_eq!(dec(dec2.clone(), json!("12.50")).unwrap(), json!("12.50"));
+        assert_eq!(dec(dec2.clone(), json!("-0.5")).unwrap(), json!("-0.5"));
+        assert_eq!(dec(dec2.clone(), json!(12.5)).unwrap(), json!("12.5"));
+        assert_eq!(dec(Int, json!(7)).unwrap(), json!(7));
+        assert_eq!(dec(SmallInt, json!("-3")).unwrap(), json!(-3));
+        assert_eq!(dec(Double, json!(1.5)).unwrap(), json!(1.5));
+        assert_eq!(dec(Float, json!("2.25")).unwrap(), json!(2.25));
+        assert_eq!(dec(Boolean, json!(true)).unwrap(), json!(true));
+        assert_eq!(dec(Boolean, json!("false")).unwrap(), json!(false));
+        assert_eq!(
+            dec(Timestamp, json!(1795445075739277i64)).unwrap(),
+            json!(1795445075739277i64)
+        );
+        assert_eq!(
+            dec(Timestamp, json!("1795445075739277")).unwrap(),
+            json!(1795445075739277i64)
+        );
+        // NOW() in 20-sql.json: nanoseconds under the Timestamp type.
+        assert_eq!(
+            dec(Timestamp, json!(1795445075821899886i64)).unwrap(),
+            json!(1795445075821899i64)
+        );
+        assert_eq!(dec(DateTime, json!(-1)).unwrap(), json!(-1));
+        assert_eq!(dec(Date, json!(20455)).unwrap(), json!(20455));
+        assert_eq!(dec(Date, json!(1767312000000i64)).unwrap(), json!(20455));
+        assert_eq!(
+            dec(Time, json!(36672000000i64)).unwrap(),
+            json!(36672000000i64)
+        );
+        assert_eq!(
+            dec(Time, json!(36672000000000i64)).unwrap(),
+            json!(36672000000i64)
+        );
+        assert_eq!(
+            dec(Json, json!("{\"a\":1,\"b\":[1,2]}")).unwrap(),
+            json!({"a":1,"b":[1,2]})
+        );
+        assert_eq!(dec(Json, json!("\"s\"")).unwrap(), json!("s"));
+        assert_eq!(
+            dec(Json, json!({"already": true})).unwrap(),
+            json!({"already": true})
+        );
+        assert_eq!(dec(Bytes, json!([104, 105])).unwrap(), json!([104, 105]));
+        assert_eq!(
+            dec(Embedding(2), json!([0.1, 0.2])).unwrap(),
+            json!([0.1, 0.2])
+        );
+        assert_eq!(dec(Text, json!("x")).unwrap(), json!("x"));
+        assert_eq!(
+            dec(Text, json!(18446744073709551615u64)).unwrap(),
+            json!("18446744073709551615")
+        );
+        assert_eq!(
+            dec(Uuid, json!("0190f1a2-1111-7222-8333-444455556666")).unwrap(),
+            json!("0190f1a2-1111-7222-8333-444455556666")
+        );
+        assert_eq!(
+            dec(Other("Geometry".into()), json!({"x": 1})).unwrap(),
+            json!({"x": 1})
+        );
+        for ty in [BigInt, Int, Json, File, Bytes, Text, Other("X".into())] {
+            assert_eq!(dec(ty, Value::Null).unwrap(), Value::Null);
+        }
+    }
+
+    #[test]
+    fn keeps_malformed_cells_raw() {
+        use DataType::*;
+        let cases = [
+            (BigInt, json!("12x")),
+            (BigInt, json!(1.5)),
+            (BigInt, json!(true)),
+            (
+                Decimal {
+                    precision: 4,
+                    scale: 1,
+                },
+                json!("1.2.3"),
+            ),
+            (
+                Decimal {
+                    precision: 4,
+                    scale: 1,
+                },
+                json!("1."),
+            ),
+            (Int, json!("seven")),
+            (Int, json!(1.5)),
+            (Double, json!("NaN")),
+            (Double, json!([1])),
+            (Boolean, json!(1)),
+            (Timestamp, json!("2026-01-01T00:00:00Z")),
+            (Date, json!(1.5)),
+            (Json, json!("{broken")),
+            (File, json!("{\"id\":")),
+            (Bytes, json!([256])),
+            (Bytes, json!("aGk=")),
+            (Embedding(2), json!(["a"])),
+            (Text, json!(true)),
+            (Uuid, json!(5)),
+        ];
+        for (ty, raw) in cases {
+            let (kept, reason) = dec(ty.clone(), raw.clone()).expect_err(&format!("{ty:?} {raw}"));
+            assert_eq!(kept, raw);
+            assert!(!reason.is_empty());
+        }
+    }
+
+    #[test]
+    fn decodes_a_result_with_invalid_cells_listed() {
+        let schema: Vec<SchemaField> = serde_json::from_value(json!([
+            {"name": "id", "data_type": "BigInt", "index": 0, "flags": ["pk", "nn", "uq"]},
+            {"name": "meta", "data_type": "Json", "index": 1},
+            {"name": "n", "data_type": "Int", "index": 2}
+        ]))
+        .unwrap();
+        let rows = vec![
+            vec![json!("1"), json!("{\"a\":1}"), json!(3)],
+            vec![json!("2"), json!("{oops"), Value::Null, json!("extra")],
+        ];
+        let out = decode_result(&schema, rows, 2, None, Some("alice".into()), None);
+        assert_eq!(
+            serde_json::to_value(&out).unwrap(),
+            json!({
+                "columns": [
+                    {"name": "id", "type": "BigInt", "flags": ["pk", "nn", "uq"]},
+                    {"name": "meta", "type": "Json", "flags": []},
+                    {"name": "n", "type": "Int", "flags": []}
+                ],
+                "rows": [["1", {"a": 1}, 3], ["2", "{oops", null, "extra"]],
+                "row_count": 2,
+                "as_user": "alice",
+                "invalid": [{"row": 1, "column": 1, "reason": "meta: expected JSON text, got \"{oops\""}]
+            })
+        );
+    }
+
+    #[test]
+    fn schema_out_of_index_order_is_reordered() {
+        let schema: Vec<SchemaField> = serde_json::from_value(json!([
+            {"name": "b", "data_type": "Int", "index": 1},
+            {"name": "a", "data_type": "BigInt", "index": 0}
+        ]))
+        .unwrap();
+        let out = decode_result(&schema, vec![vec![json!(5), json!(6)]], 1, None, None, None);
+        assert_eq!(out.columns[0].name, "a");
+        assert_eq!(out.rows[0], vec![json!("5"), json!(6)]);
+    }
+
+    #[test]
+    fn decodes_live_row_objects() {
+        let schema: Vec<SchemaField> = serde_json::from_value(json!([
+            {"name": "id", "data_type": "BigInt", "index": 0, "flags": ["pk", "nn", "uq"]},
+            {"name": "doc", "data_type": "File", "index": 1},
+            {"name": "at", "data_type": "Timestamp", "index": 2}
+        ]))
+        .unwrap();
+        let decoder = RowDecoder::new(&schema, Some(("app".into(), "docs".into())));
+        let row = json!({
+            "id": 383266589782310912u64,
+            "doc": "{\"id\":\"9\",\"sub\":\"f0001\",\"name\":\"A b.txt\",\"size\":3,\"mime\":\"text/plain\",\"sha256\":\"h\"}",
+            "at": "bad",
+            "_seq": "383266589784248320",
+            "_deleted": false,
+            "extra": [1]
+        });
+        let out = decoder.decode_object(row.as_object().unwrap().clone());
+        assert_eq!(out.values["id"], json!("383266589782310912"));
+        assert_eq!(out.values["doc"]["stored_name"], json!("9-a-b.txt"));
+        assert_eq!(
+            out.values["doc"]["download_path"],
+            json!("/v1/files/app/docs/f0001/9-a-b.txt")
+        );
+        assert_eq!(out.values["at"], json!("bad"));
+        assert_eq!(out.values["_seq"], json!("383266589784248320"));
+        assert_eq!(out.values["extra"], json!([1]));
+        assert_eq!(out.invalid.len(), 1);
+        assert_eq!(out.invalid[0].column, "at");
+        assert_eq!(decoder.column_type("_commit_seq"), Some(&DataType::BigInt));
+        assert_eq!(decoder.column_type("nope"), None);
+    }
+}
