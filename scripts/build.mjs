@@ -58,7 +58,7 @@ for (const [name, bundle] of bundles) {
   }
   writeFileSync(join(stage, 'tsconfig.json'), JSON.stringify({
     compilerOptions: {
-      target: 'ES2020', module: 'ES2022', moduleResolution: 'bundler', lib: ['ES2022', 'DOM', 'ESNext'],
+      target: 'ES2022', module: 'ES2022', moduleResolution: 'bundler', lib: ['ES2022', 'DOM', 'ESNext'],
       types: ['node'], typeRoots: [join(root, 'node_modules', '@types')],
       strict: true, declaration: true, skipLibCheck: true, outDir: out, rootDir: stage,
     },

@@ -9,6 +9,9 @@ pub mod core;
 pub mod net;
 
 #[cfg(target_arch = "wasm32")]
+mod http_client;
+
+#[cfg(target_arch = "wasm32")]
 mod exports {
     use wasm_bindgen::prelude::*;
 

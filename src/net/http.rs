@@ -21,7 +21,8 @@ pub enum Body {
 pub struct HttpRequest<'a> {
     pub method: &'static str,
     pub url: &'a str,
-    pub bearer: Option<&'a str>,
+    /// The full `Authorization` header value (`Bearer …`), when the request carries one.
+    pub authorization: Option<&'a str>,
     pub body: Body,
     pub timeout_ms: u32,
     pub signal: Option<&'a AbortSignal>,
@@ -29,6 +30,7 @@ pub struct HttpRequest<'a> {
 
 pub struct HttpResponse {
     pub status: u16,
+    pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -100,8 +102,8 @@ pub async fn send(request: HttpRequest<'_>) -> Result<HttpResponse, KalamError> 
     let mut builder = RequestBuilder::new(request.url)
         .method(method)
         .abort_signal(Some(&controller.signal()));
-    if let Some(token) = request.bearer {
-        builder = builder.header("Authorization", &format!("Bearer {token}"));
+    if let Some(authorization) = request.authorization {
+        builder = builder.header("Authorization", authorization);
     }
     let built = match request.body {
         Body::None => builder.build(),
@@ -116,8 +118,13 @@ pub async fn send(request: HttpRequest<'_>) -> Result<HttpResponse, KalamError> 
     let outcome = async {
         let response = built.send().await?;
         let status = response.status();
+        let content_type = response.headers().get("content-type");
         let body = response.binary().await?;
-        Ok::<_, gloo_net::Error>(HttpResponse { status, body })
+        Ok::<_, gloo_net::Error>(HttpResponse {
+            status,
+            content_type,
+            body,
+        })
     }
     .await;
     outcome.map_err(|err| match cancel.get() {

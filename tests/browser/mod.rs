@@ -26,7 +26,7 @@ async fn login_root() -> String {
     let response = send(HttpRequest {
         method: "POST",
         url: &url,
-        bearer: None,
+        authorization: None,
         body: Body::Json(body),
         timeout_ms: 10_000,
         signal: None,
@@ -48,7 +48,7 @@ async fn fetch_logs_in_and_runs_sql() {
     let response = send(HttpRequest {
         method: "POST",
         url: &url,
-        bearer: Some(&token),
+        authorization: Some(&format!("Bearer {token}")),
         body: Body::Json(r#"{"sql":"SELECT CURRENT_USER()"}"#.into()),
         timeout_ms: 10_000,
         signal: None,
@@ -66,7 +66,7 @@ async fn fetch_to_a_closed_port_is_a_retryable_network_error() {
     let err = send(HttpRequest {
         method: "GET",
         url: "http://127.0.0.1:2/health",
-        bearer: None,
+        authorization: None,
         body: Body::None,
         timeout_ms: 10_000,
         signal: None,

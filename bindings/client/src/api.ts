@@ -3,6 +3,17 @@ import { coreVersion as wasmCoreVersion } from './wasm/kalam_wasm.js';
 import { initWasm } from './wasm-loader.js';
 
 export { initWasm };
+export { KalamDBClient, createClient } from './client.js';
+export type { ClientOptions, HealthCheckResponse, SetupStatus, SetupRequest } from './client.js';
+export { KalamError, ErrorCode } from './errors.js';
+export type { KalamErrorInit } from './errors.js';
+export { SeqId } from './seq-id.js';
+export { KalamCellValue, FileRef, wrapRowMap } from './cells.js';
+export type { RowData, SchemaField, KalamDataType, FieldFlag, FileRefData } from './cells.js';
+export { Auth, isBasicAuth, isJwtAuth, isNoAuth } from './auth.js';
+export type { AuthCredentials, AuthProvider, BasicAuthCredentials, JwtAuthCredentials, NoAuthCredentials, LoginResponse, LoginUserInfo } from './auth.js';
+export { KalamRow, LogLevel, rowsOf } from './http.js';
+export type { QueryResponse, QueryResult, RequestOptions, QueryWithFilesOptions, UploadProgress, SqlValue, RowKey, LogEntry, LogListener, HttpClientOptions } from './http.js';
 
 /** The version of the Rust core compiled into this package. */
 export async function coreVersion(): Promise<string> {

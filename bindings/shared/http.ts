@@ -1,0 +1,302 @@
+// The request/response half shared by both packages: wraps the wasm `HttpCore` (auth,
+// SQL, retries and decoding live in Rust) and turns its JSON answers into typed rows.
+import { HttpCore } from './wasm/kalam_wasm.js';
+import { initWasm } from './wasm-loader.js';
+import { KalamError, rethrowAsKalamError } from './errors.js';
+import { KalamCellValue, FileRef, type FileContext, type KalamDataType, type RowData, type SchemaField } from './cells.js';
+import type { AuthCredentials, AuthProvider, LoginResponse } from './auth.js';
+
+export enum LogLevel {
+  Verbose = 0,
+  Debug = 1,
+  Info = 2,
+  Warn = 3,
+  Error = 4,
+  None = 5,
+}
+
+export interface LogEntry {
+  level: LogLevel;
+  message: string;
+  tag: string;
+  timestamp: string;
+}
+
+export type LogListener = (entry: LogEntry) => void;
+
+/** Options shared by createClient and createConsumerClient. */
+export interface HttpClientOptions {
+  /** Server base URL, e.g. `http://localhost:8080`. */
+  url: string;
+  /** Asked for credentials on first use and whenever they must be renewed. */
+  authProvider?: AuthProvider;
+  /** Fixed credentials (instead of, or as the first answer of, `authProvider`). */
+  auth?: AuthCredentials;
+  /** Per-request timeout (default 30 000 ms; 0 disables). */
+  timeoutMs?: number;
+  /** Retries of idempotent reads on network errors, timeouts, 429/502/503/504 (default 3). Writes are never retried blindly. */
+  maxRetries?: number;
+  /** Namespace for unqualified table names (`namespace_id`); default: the server's `default`. */
+  namespace?: string;
+  logLevel?: LogLevel;
+  logListener?: LogListener;
+}
+
+/** Per-call options. */
+export interface RequestOptions {
+  signal?: AbortSignal;
+  namespace?: string;
+  timeoutMs?: number;
+}
+
+export interface ErrorDetail {
+  code: string;
+  message: string;
+  details?: string;
+}
+
+export interface QueryResult {
+  /** Columns in position order (absent for DDL/DML). */
+  schema?: SchemaField[];
+  /** Positional rows of normalised values (BIGINT/DECIMAL as exact strings, JSON parsed, FILE as objects). */
+  rows?: unknown[][];
+  row_count: number;
+  message?: string;
+  as_user?: string;
+  /** Cells the client could not decode by their column type; their raw value is kept. */
+  invalid?: { row: number; column: string; reason: string }[];
+}
+
+export interface QueryResponse {
+  status: 'success';
+  results: QueryResult[];
+  took?: number;
+}
+
+interface WireColumn { name: string; type: KalamDataType; flags?: string[] }
+interface WireResult { columns?: WireColumn[]; rows?: unknown[][]; row_count: number; message?: string; as_user?: string; invalid?: QueryResult['invalid'] }
+interface WireResponse { results: WireResult[]; took?: number }
+
+/** A value for a `$n` parameter or a row cell. */
+export type SqlValue = string | number | bigint | boolean | null | Date;
+
+/** Row key for update/delete: a value of the `id` column, or `{ column: value }` for other or composite keys. */
+export type RowKey = SqlValue | Record<string, SqlValue>;
+
+/** JSON text of params/rows with exact 64-bit integers (`{"$bigint": "…"}`, decoded in Rust). */
+export function encodeSqlValues(value: unknown): string {
+  return JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? { $bigint: v.toString() } : v));
+}
+
+/** @internal Builds a QueryResponse from the core's normalised JSON. */
+export function decodeResponseJson(json: string, files: FileContext): QueryResponse {
+  const wire = JSON.parse(json) as WireResponse;
+  const results = wire.results.map((r): QueryResult => {
+    const out: QueryResult = { row_count: r.row_count };
+    if (r.columns?.length) {
+      out.schema = r.columns.map((c, index) => ({ name: c.name, data_type: c.type, index, ...(c.flags?.length ? { flags: c.flags as SchemaField['flags'] } : {}) }));
+    }
+    if (r.rows && (r.rows.length || r.columns?.length)) out.rows = r.rows;
+    if (r.message !== undefined) out.message = r.message;
+    if (r.as_user !== undefined) out.as_user = r.as_user;
+    if (r.invalid?.length) out.invalid = r.invalid;
+    return out;
+  });
+  const response: QueryResponse = { status: 'success', results };
+  if (wire.took !== undefined) response.took = wire.took;
+  Object.defineProperty(response, FILES, { value: files });
+  return response;
+}
+
+const FILES = Symbol('files');
+
+/** Typed rows of one result (`result` defaults to the first with rows). */
+export function rowsOf(response: QueryResponse, result?: QueryResult): RowData[] {
+  const r = result ?? response.results.find((x) => x.rows) ?? response.results[0];
+  if (!r?.rows || !r.schema) return [];
+  const files = (response as unknown as Record<symbol, FileContext | undefined>)[FILES];
+  const schema = r.schema;
+  return r.rows.map((values) => {
+    const row: RowData = {};
+    for (let i = 0; i < schema.length; i++) {
+      const col = schema[i]!;
+      row[col.name] = new KalamCellValue(values[i], col.data_type, files);
+    }
+    return row;
+  });
+}
+
+/** A row with its plain values and FILE-column helpers (official `KalamRow` shape). */
+export class KalamRow<T extends Record<string, unknown> = Record<string, unknown>> {
+  readonly data: T;
+  readonly cells: RowData;
+  readonly #namespace?: string;
+  readonly #table?: string;
+
+  constructor(cells: RowData, table?: { namespace: string; table: string }) {
+    this.cells = cells;
+    const data: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(cells)) data[k] = v.toJson();
+    this.data = data as T;
+    this.#namespace = table?.namespace;
+    this.#table = table?.table;
+  }
+
+  /** The FILE cell of `column` as a FileRef located in this row's table. */
+  file(column: string): FileRef | null {
+    const ref = this.cells[column]?.asFile() ?? null;
+    if (ref && this.#namespace && this.#table && !ref.download_path) return ref.forTable(this.#namespace, this.#table);
+    return ref;
+  }
+}
+
+export interface UploadProgress {
+  file_index: number;
+  total_files: number;
+  file_name: string;
+  bytes_sent: number;
+  total_bytes: number;
+  percent: number;
+}
+
+export interface QueryWithFilesOptions extends RequestOptions {
+  onProgress?: (progress: UploadProgress) => void;
+}
+
+/** Everything both packages share: lazy wasm init, auth, SQL, files, diagnostics. */
+export class HttpClientBase {
+  protected readonly options: HttpClientOptions;
+  #core?: Promise<HttpCore>;
+  #logLevel: LogLevel;
+  #logListener?: LogListener;
+
+  constructor(options: HttpClientOptions) {
+    if (!options || typeof options.url !== 'string') {
+      throw new KalamError({ code: 'INVALID_ARGUMENT', message: 'createClient needs { url }' });
+    }
+    this.options = options;
+    this.#logLevel = options.logLevel ?? LogLevel.Warn;
+    this.#logListener = options.logListener;
+  }
+
+  /** @internal The wasm core, created on first use. */
+  protected core(): Promise<HttpCore> {
+    this.#core ??= (async () => {
+      await initWasm();
+      const { url, auth, authProvider, timeoutMs = 30_000, maxRetries = 3, namespace } = this.options;
+      const provider = authProvider ? () => authProvider() : undefined;
+      return new HttpCore(url, auth ? JSON.stringify(auth) : undefined, provider, timeoutMs, maxRetries, namespace);
+    })().catch((err: unknown) => {
+      this.#core = undefined; // a failed wasm load may be retried; a bad URL fails again, typed
+      throw KalamError.from(err);
+    });
+    return this.#core;
+  }
+
+  setLogLevel(level: LogLevel): void {
+    this.#logLevel = level;
+  }
+
+  setLogListener(listener: LogListener | undefined): void {
+    this.#logListener = listener;
+  }
+
+  /** @internal */
+  protected log(level: LogLevel, tag: string, message: string): void {
+    if (level < this.#logLevel || level >= LogLevel.None) return;
+    const entry: LogEntry = { level, tag, message, timestamp: new Date().toISOString() };
+    if (this.#logListener) {
+      this.#logListener(entry);
+      return;
+    }
+    const line = `[kalam-wasm] [${LogLevel[level]}] [${tag}] ${message}`;
+    if (level >= LogLevel.Error) console.error(line);
+    else if (level === LogLevel.Warn) console.warn(line);
+    else console.log(line);
+  }
+
+  /** @internal How FileRefs of this client download (the app client overrides this). */
+  protected fileContext(core: HttpCore): FileContext {
+    return {
+      baseUrl: core.baseUrl,
+      download: () => Promise.reject(new KalamError({ code: 'INVALID_ARGUMENT', message: 'file downloads need @kalam-wasm/client' })),
+    };
+  }
+
+  /** Runs SQL (one or more statements) with optional `$1…$n` params. */
+  async query(sql: string, params?: SqlValue[], options?: RequestOptions): Promise<QueryResponse> {
+    return this.#query(sql, params, options);
+  }
+
+  async #query(sql: string, params?: SqlValue[], options?: RequestOptions, fileTable?: string): Promise<QueryResponse> {
+    const core = await this.core();
+    const json = await rethrowAsKalamError(() => core.query(sql, params?.length ? encodeSqlValues(params) : undefined,
+      options?.namespace, fileTable, options?.signal, options?.timeoutMs));
+    return decodeResponseJson(json, this.fileContext(core));
+  }
+
+  /** First row of the first result as typed cells, or null. */
+  async queryOne(sql: string, params?: SqlValue[], options?: RequestOptions): Promise<RowData | null> {
+    return rowsOf(await this.query(sql, params, options))[0] ?? null;
+  }
+
+  /** All rows of the first result as typed cells (`row.body.asString()`). */
+  async queryAll(sql: string, params?: SqlValue[], options?: RequestOptions): Promise<RowData[]> {
+    return rowsOf(await this.query(sql, params, options));
+  }
+
+  /** Rows as {@link KalamRow}s whose FILE cells resolve to `tableName` (`namespace.table`). */
+  async queryRows<T extends Record<string, unknown> = Record<string, unknown>>(
+    sql: string, tableName?: string, params?: SqlValue[], options?: RequestOptions,
+  ): Promise<KalamRow<T>[]> {
+    const response = await this.#query(sql, params, options, tableName);
+    const table = tableName?.includes('.')
+      ? { namespace: tableName.slice(0, tableName.indexOf('.')), table: tableName.slice(tableName.indexOf('.') + 1) }
+      : tableName ? { namespace: options?.namespace ?? this.options.namespace ?? 'default', table: tableName } : undefined;
+    return rowsOf(response).map((cells) => new KalamRow<T>(cells, table));
+  }
+
+  /** Runs one statement as another user: `EXECUTE AS USER '<userId>' (<sql>)`. */
+  async executeAsUser(sql: string, userId: string, params?: SqlValue[], options?: RequestOptions): Promise<QueryResponse> {
+    const core = await this.core();
+    const json = await rethrowAsKalamError(() => core.executeAsUser(sql, String(userId),
+      params?.length ? encodeSqlValues(params) : undefined, options?.namespace, options?.signal, options?.timeoutMs));
+    return decodeResponseJson(json, this.fileContext(core));
+  }
+
+  /** Logs in with Basic credentials (exchanged on /v1/api/auth/login only); later calls use the JWT. */
+  async login(): Promise<LoginResponse> {
+    const core = await this.core();
+    return JSON.parse(await rethrowAsKalamError(() => core.login())) as LoginResponse;
+  }
+
+  /** Rotates tokens with `refreshToken` (default: the one from the last login). */
+  async refreshToken(refreshToken?: string): Promise<LoginResponse> {
+    const core = await this.core();
+    return JSON.parse(await rethrowAsKalamError(() => core.refreshToken(refreshToken))) as LoginResponse;
+  }
+
+  /** The current access token, obtained or renewed first when needed. */
+  async getAccessToken(options?: { forceRefresh?: boolean }): Promise<string> {
+    const core = await this.core();
+    return rethrowAsKalamError(() => core.accessToken(options?.forceRefresh ?? false));
+  }
+
+  /** Replaces the credentials used from now on. */
+  async setAuth(credentials: AuthCredentials): Promise<void> {
+    const core = await this.core();
+    try {
+      core.setCredentials(JSON.stringify(credentials));
+    } catch (err) {
+      throw KalamError.from(err);
+    }
+  }
+
+  /** @internal GET/POST of a JSON endpoint. */
+  protected async plain<T>(method: 'GET' | 'POST', path: string, body?: unknown, authenticated = false, options?: RequestOptions): Promise<T> {
+    const core = await this.core();
+    const text = await rethrowAsKalamError(() => core.plainRequest(method, path, body === undefined ? undefined : JSON.stringify(body),
+      authenticated, options?.signal, options?.timeoutMs));
+    return JSON.parse(text) as T;
+  }
+}

@@ -1,0 +1,593 @@
+//! `HttpCore`: the wasm shell of the request/response half, shared by both packages. It
+//! drives `core::http` (auth state, SQL bodies, envelopes, retries) with `fetch`, and hands
+//! JS one JSON string per answer. Errors cross as plain `{code, message, status?,
+//! retryable, details?}` objects that the TypeScript turns into `KalamError`s.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+use js_sys::{Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortSignal;
+
+use crate::core::error::KalamError;
+use crate::core::http::auth::{self, AuthState, AuthStep, Credentials};
+use crate::core::http::envelope::{decode_sql_response, parse_error_body};
+use crate::core::http::retry::{RequestKind, RetryDecision, RetryPolicy, RetryState};
+use crate::core::http::sql::{self, params_from_json, SqlLimits, SqlRequest, TableRef};
+use crate::core::http::url::{paths, BaseUrl};
+use crate::net::http::{send, Body, HttpRequest, HttpResponse};
+use crate::net::timer::sleep;
+
+#[cfg(feature = "client")]
+mod writes;
+
+/// Converts a core error into the plain object JS receives.
+pub(crate) fn to_js_error(err: KalamError) -> JsValue {
+    let json = serde_json::to_string(&err).expect("errors serialize");
+    js_sys::JSON::parse(&json).unwrap_or_else(|_| JsValue::from_str(&err.to_string()))
+}
+
+pub(crate) fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+pub(crate) type JsResult<T> = Result<T, JsValue>;
+
+pub(crate) struct Inner {
+    pub(crate) base: BaseUrl,
+    pub(crate) auth: RefCell<AuthState>,
+    provider: Option<Function>,
+    /// Callers parked on `AuthStep::Wait` until the login/refresh in flight settles.
+    auth_waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    pub(crate) timeout_ms: u32,
+    retry: RetryPolicy,
+    pub(crate) namespace: Option<String>,
+    pub(crate) limits: SqlLimits,
+}
+
+/// Per-call settings passed from TypeScript.
+pub(crate) struct CallOptions {
+    pub(crate) signal: Option<AbortSignal>,
+    pub(crate) timeout_ms: u32,
+    pub(crate) namespace: Option<String>,
+}
+
+#[wasm_bindgen]
+pub struct HttpCore {
+    pub(crate) inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl HttpCore {
+    /// `credentials_json`: an `Auth.*` object as JSON (or undefined when only a provider is
+    /// given); `auth_provider`: `() => AuthCredentials | Promise<AuthCredentials>`, asked
+    /// whenever fresh credentials are needed.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        url: &str,
+        credentials_json: Option<String>,
+        auth_provider: Option<Function>,
+        timeout_ms: u32,
+        max_retries: u32,
+        namespace: Option<String>,
+    ) -> JsResult<HttpCore> {
+        let base = BaseUrl::parse(url).map_err(to_js_error)?;
+        let credentials = match credentials_json {
+            Some(json) => Credentials::from_json(&json).map_err(to_js_error)?,
+            None => Credentials::None,
+        };
+        let has_provider = auth_provider.is_some();
+        Ok(HttpCore {
+            inner: Rc::new(Inner {
+                base,
+                auth: RefCell::new(AuthState::new(credentials, has_provider)),
+                provider: auth_provider,
+                auth_waiters: RefCell::new(Vec::new()),
+                timeout_ms,
+                retry: RetryPolicy {
+                    max_retries,
+                    ..RetryPolicy::default()
+                },
+                namespace: namespace.filter(|n| !n.is_empty()),
+                limits: SqlLimits::default(),
+            }),
+        })
+    }
+
+    /// The normalised base URL (no trailing slash).
+    #[wasm_bindgen(getter, js_name = baseUrl)]
+    pub fn base_url(&self) -> String {
+        self.inner.base.as_str().to_string()
+    }
+
+    /// The WebSocket URL for live queries.
+    #[wasm_bindgen(js_name = wsUrl)]
+    pub fn ws_url(&self, compress: bool) -> String {
+        self.inner.base.ws_url(compress)
+    }
+
+    /// Runs SQL; resolves with the normalised result JSON (see `core::cells`).
+    /// `file_table` (`ns.table`) locates FILE cells when the SQL does not name one table.
+    pub async fn query(
+        &self,
+        sql_text: String,
+        params_json: Option<String>,
+        namespace: Option<String>,
+        file_table: Option<String>,
+        signal: Option<AbortSignal>,
+        timeout_ms: Option<u32>,
+    ) -> JsResult<String> {
+        let inner = self.inner.clone();
+        let options = inner.call_options(signal, timeout_ms, namespace);
+        let params = match params_json {
+            Some(json) => params_from_json(&json).map_err(to_js_error)?,
+            None => Vec::new(),
+        };
+        let request = SqlRequest::new(sql_text)
+            .with_params(params)
+            .with_namespace(options.namespace.clone());
+        inner
+            .execute(request, file_table, &options)
+            .await
+            .map_err(to_js_error)
+    }
+
+    /// `EXECUTE AS USER '<user>' (<sql>)`.
+    #[wasm_bindgen(js_name = executeAsUser)]
+    pub async fn execute_as_user(
+        &self,
+        sql_text: String,
+        user: String,
+        params_json: Option<String>,
+        namespace: Option<String>,
+        signal: Option<AbortSignal>,
+        timeout_ms: Option<u32>,
+    ) -> JsResult<String> {
+        let wrapped = sql::execute_as_user(&sql_text, &user).map_err(to_js_error)?;
+        self.query(wrapped, params_json, namespace, None, signal, timeout_ms)
+            .await
+    }
+
+    /// Logs in with the configured Basic credentials (or the provider's) and returns the
+    /// login response JSON. The client keeps using the new tokens.
+    pub async fn login(&self) -> JsResult<String> {
+        let inner = self.inner.clone();
+        let step = inner.auth.borrow_mut().begin_login();
+        inner.drive_auth(step).await.map_err(to_js_error)?;
+        inner.last_login_json()
+    }
+
+    /// Rotates tokens with `refresh_token` (or the one from the last login) and returns the
+    /// new login response JSON.
+    #[wasm_bindgen(js_name = refreshToken)]
+    pub async fn refresh_token(&self, refresh_token: Option<String>) -> JsResult<String> {
+        let inner = self.inner.clone();
+        let step = match refresh_token {
+            Some(token) => AuthStep::Refresh {
+                authorization: auth::bearer(&token),
+            },
+            None => inner.auth.borrow_mut().begin_refresh(now_ms()),
+        };
+        inner.drive_auth(step).await.map_err(to_js_error)?;
+        inner.last_login_json()
+    }
+
+    /// The current access token, obtaining or renewing it first (`force`: renew even if
+    /// it looks valid, e.g. after the WebSocket rejected it).
+    #[wasm_bindgen(js_name = accessToken)]
+    pub async fn access_token(&self, force: bool) -> JsResult<String> {
+        let inner = self.inner.clone();
+        let step = if force {
+            let generation = inner.auth.borrow().generation();
+            inner
+                .auth
+                .borrow_mut()
+                .on_token_expired(generation, now_ms())
+        } else {
+            inner.auth.borrow_mut().prepare(now_ms())
+        };
+        inner.drive_auth(step).await.map_err(to_js_error)?;
+        let token = inner.auth.borrow().access_token().map(str::to_string);
+        token.ok_or_else(|| {
+            to_js_error(KalamError::new(
+                crate::core::error::codes::AUTH_FAILED,
+                "no access token: configure Auth.basic or Auth.jwt",
+            ))
+        })
+    }
+
+    /// Replaces the credentials (e.g. after the app's user signs in again).
+    #[wasm_bindgen(js_name = setCredentials)]
+    pub fn set_credentials(&self, credentials_json: &str) -> JsResult<()> {
+        let credentials = Credentials::from_json(credentials_json).map_err(to_js_error)?;
+        let _ = self
+            .inner
+            .auth
+            .borrow_mut()
+            .set_credentials(credentials, now_ms());
+        self.inner.wake_auth_waiters();
+        Ok(())
+    }
+
+    /// A GET or POST to an auth/diagnostic endpoint; resolves with the body text of a 2xx
+    /// answer. `authenticated` adds the Bearer token.
+    #[wasm_bindgen(js_name = plainRequest)]
+    pub async fn plain_request(
+        &self,
+        method: String,
+        path: String,
+        body_json: Option<String>,
+        authenticated: bool,
+        signal: Option<AbortSignal>,
+        timeout_ms: Option<u32>,
+    ) -> JsResult<String> {
+        let inner = self.inner.clone();
+        let options = inner.call_options(signal, timeout_ms, None);
+        let url = inner.base.endpoint(&path);
+        let method: &'static str = if method.eq_ignore_ascii_case("GET") {
+            "GET"
+        } else {
+            "POST"
+        };
+        let response = if authenticated {
+            inner
+                .authorized(method, &url, body_json.as_deref(), &options)
+                .await
+        } else {
+            send(HttpRequest {
+                method,
+                url: &url,
+                authorization: None,
+                body: body_json.map(Body::Json).unwrap_or(Body::None),
+                timeout_ms: options.timeout_ms,
+                signal: options.signal.as_ref(),
+            })
+            .await
+            .and_then(ok_or_error)
+        }
+        .map_err(to_js_error)?;
+        Ok(response.text())
+    }
+
+    /// Builds the login body for `/v1/api/auth/setup` checks and the like.
+    #[wasm_bindgen(js_name = setupBody)]
+    pub fn setup_body(
+        user: &str,
+        password: &str,
+        root_password: &str,
+        email: Option<String>,
+    ) -> JsResult<String> {
+        auth::setup_body(user, password, root_password, email.as_deref()).map_err(to_js_error)
+    }
+
+    /// Topic consume (`/v1/api/topics/consume`); `options_json` accepts the official
+    /// consumer's spellings. Resolves with the decoded batch JSON (payloads parsed).
+    #[cfg(feature = "consumer")]
+    pub async fn consume(
+        &self,
+        options_json: String,
+        signal: Option<AbortSignal>,
+        timeout_ms: Option<u32>,
+    ) -> JsResult<String> {
+        use crate::core::topics::{parse_consume_response, ConsumeRequest};
+        let inner = self.inner.clone();
+        let options = inner.call_options(signal, timeout_ms, None);
+        let request = ConsumeRequest::from_options_json(&options_json).map_err(to_js_error)?;
+        let body = request.body_json();
+        let url = inner.base.endpoint(paths::TOPICS_CONSUME);
+        let response = inner
+            .with_read_retries(|| inner.authorized("POST", &url, Some(&body), &options))
+            .await
+            .map_err(to_js_error)?;
+        parse_consume_response(response.status, &response.text(), &request.group_id)
+            .map(|batch| batch.to_json())
+            .map_err(to_js_error)
+    }
+
+    /// Topic ack up to and including `upto_offset` (a decimal string: offsets are u64).
+    #[cfg(feature = "consumer")]
+    pub async fn ack(
+        &self,
+        topic: String,
+        group_id: String,
+        partition_id: u32,
+        upto_offset: String,
+        signal: Option<AbortSignal>,
+        timeout_ms: Option<u32>,
+    ) -> JsResult<String> {
+        use crate::core::topics::{ack_body, parse_ack_response};
+        let inner = self.inner.clone();
+        let options = inner.call_options(signal, timeout_ms, None);
+        let upto: u64 = upto_offset.trim().parse().map_err(|_| {
+            to_js_error(KalamError::invalid_argument(format!(
+                "upto_offset must be a non-negative integer, got {upto_offset:?}"
+            )))
+        })?;
+        let body = ack_body(&topic, &group_id, partition_id, upto);
+        let url = inner.base.endpoint(paths::TOPICS_ACK);
+        // Acks are idempotent (commits never regress), so transport failures are retried.
+        let response = inner
+            .with_read_retries(|| inner.authorized("POST", &url, Some(&body), &options))
+            .await
+            .map_err(to_js_error)?;
+        let ack = parse_ack_response(response.status, &response.text()).map_err(to_js_error)?;
+        Ok(format!(
+            r#"{{"success":{},"acknowledged_offset":"{}"}}"#,
+            ack.success, ack.acknowledged_offset
+        ))
+    }
+}
+
+/// A 2xx answer, or the error its body describes.
+fn ok_or_error(response: HttpResponse) -> Result<HttpResponse, KalamError> {
+    if (200..300).contains(&response.status) {
+        Ok(response)
+    } else {
+        Err(parse_error_body(response.status, &response.text()))
+    }
+}
+
+impl Inner {
+    pub(crate) fn call_options(
+        &self,
+        signal: Option<AbortSignal>,
+        timeout_ms: Option<u32>,
+        namespace: Option<String>,
+    ) -> CallOptions {
+        CallOptions {
+            signal,
+            timeout_ms: timeout_ms.unwrap_or(self.timeout_ms),
+            namespace: namespace
+                .filter(|n| !n.is_empty())
+                .or_else(|| self.namespace.clone()),
+        }
+    }
+
+    fn last_login_json(&self) -> JsResult<String> {
+        let auth = self.auth.borrow();
+        let login = auth.last_login().ok_or_else(|| {
+            to_js_error(KalamError::new(
+                crate::core::error::codes::AUTH_FAILED,
+                "no login happened: login() needs Auth.basic credentials",
+            ))
+        })?;
+        Ok(serde_json::to_string(login).expect("login responses serialize"))
+    }
+
+    fn wake_auth_waiters(&self) {
+        for waiter in self.auth_waiters.borrow_mut().drain(..) {
+            let _ = waiter.send(());
+        }
+    }
+
+    /// A usable `Authorization` value and its token generation.
+    pub(crate) async fn ensure_auth(&self) -> Result<(Option<String>, u64), KalamError> {
+        let step = self.auth.borrow_mut().prepare(now_ms());
+        self.drive_auth(step).await
+    }
+
+    /// Runs the auth state machine from `step` until it is ready or fails (see
+    /// `core::http::auth`). No RefCell borrow is held across an await.
+    pub(crate) async fn drive_auth(
+        &self,
+        mut step: AuthStep,
+    ) -> Result<(Option<String>, u64), KalamError> {
+        loop {
+            step = match step {
+                AuthStep::Ready {
+                    authorization,
+                    generation,
+                } => return Ok((authorization, generation)),
+                AuthStep::Fail(err) => {
+                    self.wake_auth_waiters();
+                    return Err(err);
+                }
+                AuthStep::Wait => {
+                    let (tx, rx) = oneshot::channel();
+                    self.auth_waiters.borrow_mut().push(tx);
+                    let _ = rx.await;
+                    self.auth.borrow_mut().prepare(now_ms())
+                }
+                AuthStep::Login { body } => {
+                    let url = self.base.endpoint(paths::LOGIN);
+                    let result = send(HttpRequest {
+                        method: "POST",
+                        url: &url,
+                        authorization: None,
+                        body: Body::Json(body),
+                        timeout_ms: self.timeout_ms,
+                        signal: None,
+                    })
+                    .await;
+                    let next = match result {
+                        Ok(r) => {
+                            self.auth
+                                .borrow_mut()
+                                .complete_login(r.status, &r.text(), now_ms())
+                        }
+                        Err(err) => self.auth.borrow_mut().fail(err),
+                    };
+                    self.wake_auth_waiters();
+                    next
+                }
+                AuthStep::Refresh { authorization } => {
+                    let url = self.base.endpoint(paths::REFRESH);
+                    let result = send(HttpRequest {
+                        method: "POST",
+                        url: &url,
+                        authorization: Some(&authorization),
+                        body: Body::None,
+                        timeout_ms: self.timeout_ms,
+                        signal: None,
+                    })
+                    .await;
+                    let next = match result {
+                        Ok(r) => {
+                            self.auth
+                                .borrow_mut()
+                                .complete_refresh(r.status, &r.text(), now_ms())
+                        }
+                        Err(err) => self.auth.borrow_mut().fail(err),
+                    };
+                    self.wake_auth_waiters();
+                    next
+                }
+                AuthStep::CallProvider => {
+                    let next = match self.call_provider().await {
+                        Ok(credentials) => self
+                            .auth
+                            .borrow_mut()
+                            .set_credentials(credentials, now_ms()),
+                        Err(err) => self.auth.borrow_mut().fail(err),
+                    };
+                    self.wake_auth_waiters();
+                    next
+                }
+            };
+        }
+    }
+
+    async fn call_provider(&self) -> Result<Credentials, KalamError> {
+        let provider = self.provider.as_ref().ok_or_else(|| {
+            KalamError::new(
+                crate::core::error::codes::AUTH_FAILED,
+                "credentials expired and no authProvider can renew them",
+            )
+        })?;
+        let provider_error = |e: JsValue| {
+            let message = js_sys::Reflect::get(&e, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+                .or_else(|| e.as_string())
+                .unwrap_or_else(|| "authProvider failed".into());
+            KalamError::new(crate::core::error::codes::AUTH_FAILED, message).retryable(true)
+        };
+        let value = provider.call0(&JsValue::NULL).map_err(provider_error)?;
+        let value = match value.dyn_into::<Promise>() {
+            Ok(promise) => JsFuture::from(promise).await.map_err(provider_error)?,
+            Err(plain) => plain,
+        };
+        let json = js_sys::JSON::stringify(&value)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_else(|| "null".into());
+        Credentials::from_json(&json)
+    }
+
+    /// Sends a request built with the current token; on `TOKEN_EXPIRED` renews the token
+    /// once (single flight) and sends it again. Non-2xx answers become errors.
+    pub(crate) async fn authorized(
+        &self,
+        method: &'static str,
+        url: &str,
+        json_body: Option<&str>,
+        options: &CallOptions,
+    ) -> Result<HttpResponse, KalamError> {
+        let attempt = |authorization: Option<String>| async move {
+            send(HttpRequest {
+                method,
+                url,
+                authorization: authorization.as_deref(),
+                body: json_body
+                    .map(|b| Body::Json(b.to_string()))
+                    .unwrap_or(Body::None),
+                timeout_ms: options.timeout_ms,
+                signal: options.signal.as_ref(),
+            })
+            .await
+            .and_then(ok_or_error)
+        };
+        let (authorization, generation) = self.ensure_auth().await?;
+        match attempt(authorization).await {
+            Err(err) if crate::core::http::envelope::is_token_expired(&err) => {
+                let step = self
+                    .auth
+                    .borrow_mut()
+                    .on_token_expired(generation, now_ms());
+                let (authorization, _) = self.drive_auth(step).await?;
+                attempt(authorization).await
+            }
+            other => other,
+        }
+    }
+
+    /// Retries transport failures and retryable statuses with backoff (idempotent calls).
+    #[cfg(feature = "consumer")]
+    async fn with_read_retries<F, Fut>(&self, attempt: F) -> Result<HttpResponse, KalamError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<HttpResponse, KalamError>>,
+    {
+        let mut state = RetryState::new();
+        loop {
+            match attempt().await {
+                Ok(r) => return Ok(r),
+                Err(err) => match state.decide(
+                    &self.retry,
+                    RequestKind::Read,
+                    &err,
+                    js_sys::Math::random(),
+                    None,
+                ) {
+                    RetryDecision::Retry { delay_ms } => sleep(delay_ms).await,
+                    // `authorized` already renewed once; a second expiry is final.
+                    RetryDecision::RefreshAuth | RetryDecision::GiveUp => return Err(err),
+                },
+            }
+        }
+    }
+
+    /// One SQL request with auth renewal and, for reads only, retries with backoff.
+    pub(crate) async fn execute(
+        &self,
+        request: SqlRequest,
+        file_table: Option<String>,
+        options: &CallOptions,
+    ) -> Result<String, KalamError> {
+        let body = request.to_json(&self.limits)?;
+        let kind = RequestKind::for_sql(&request.sql);
+        let table = file_table
+            .as_deref()
+            .and_then(|t| TableRef::parse(t).ok())
+            .or_else(|| request.file_table());
+        let url = self.base.sql_url();
+        let mut retry = RetryState::new();
+        let (mut authorization, mut generation) = self.ensure_auth().await?;
+        loop {
+            let outcome = send(HttpRequest {
+                method: "POST",
+                url: &url,
+                authorization: authorization.as_deref(),
+                body: Body::Json(body.clone()),
+                timeout_ms: options.timeout_ms,
+                signal: options.signal.as_ref(),
+            })
+            .await
+            .and_then(|r| decode_sql_response(r.status, &r.text(), table.as_ref()));
+            let err = match outcome {
+                Ok(json) => return Ok(json),
+                Err(err) => err,
+            };
+            match retry.decide(&self.retry, kind, &err, js_sys::Math::random(), None) {
+                RetryDecision::GiveUp => return Err(err),
+                RetryDecision::Retry { delay_ms } => {
+                    sleep(delay_ms).await;
+                    if options.signal.as_ref().is_some_and(|s| s.aborted()) {
+                        return Err(KalamError::aborted());
+                    }
+                }
+                RetryDecision::RefreshAuth => {
+                    let step = self
+                        .auth
+                        .borrow_mut()
+                        .on_token_expired(generation, now_ms());
+                    (authorization, generation) = self.drive_auth(step).await?;
+                }
+            }
+        }
+    }
+}
