@@ -11,6 +11,9 @@ pub mod net;
 #[cfg(target_arch = "wasm32")]
 mod http_client;
 
+#[cfg(all(target_arch = "wasm32", feature = "consumer"))]
+mod consumer;
+
 #[cfg(target_arch = "wasm32")]
 mod exports {
     use wasm_bindgen::prelude::*;

@@ -231,8 +231,17 @@ pub struct ConsumeResponse {
 impl ConsumeResponse {
     /// JSON for JS (official `ConsumeResponse` shape, minus the deprecated `value` alias
     /// which the bindings can add as `value = payload`).
+    /// Offsets are also given as exact decimal strings (`offset_exact`,
+    /// `next_offset_exact`): JS numbers are exact only below 2^53.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("plain values serialize")
+        let mut value = serde_json::to_value(self).expect("plain values serialize");
+        if let Some(messages) = value["messages"].as_array_mut() {
+            for (json, message) in messages.iter_mut().zip(&self.messages) {
+                json["offset_exact"] = Value::String(message.offset.to_string());
+            }
+        }
+        value["next_offset_exact"] = Value::String(self.next_offset.to_string());
+        value.to_string()
     }
 }
 
@@ -628,6 +637,12 @@ mod tests {
         assert_eq!(r.messages[0].user, None);
         assert_eq!(r.messages[0].key, None);
         assert!(r.to_json().contains("\"offset\":18446744073709551615"));
+        assert!(r
+            .to_json()
+            .contains("\"offset_exact\":\"18446744073709551615\""));
+        assert!(r
+            .to_json()
+            .contains("\"next_offset_exact\":\"18446744073709551615\""));
         assert!(!r.to_json().contains("\"user\""));
         assert_eq!(
             parse_consume_response(200, "{}", "g").unwrap_err().code,
