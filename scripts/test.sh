@@ -73,3 +73,5 @@ export KALAMDB_TEST_URL="$url" KALAMDB_TEST_ROOT_PASSWORD="$KALAMDB_ROOT_PASSWOR
 step "wasm-bindgen-test in headless Chromium (page and dedicated worker)" \
   cargo test -p kalam-wasm --target wasm32-unknown-unknown --test browser_main --test browser_worker
 step "npm package tests (Node $(node --version), headless Chromium, tsc)" node --test tests/packages/
+step "end-to-end tests against test servers (Node and headless Chromium, pages and workers)" \
+  node --test --test-concurrency=1 tests/e2e/

@@ -230,6 +230,7 @@ export class KalamConsumerClient extends HttpClientBase {
     signal: AbortSignal,
     process: (message: ConsumeMessage, done: () => void) => Promise<void>,
   ): Promise<void> {
+    await this.core(); // AckTracker lives in the wasm module
     const tracker = new AckTracker();
     const partition = options.partition_id ?? 0;
     const idleMin = options.idleBackoffMs ?? 250;
