@@ -12,8 +12,12 @@ use wasm_bindgen_test::*;
 use web_sys::{MessageEvent, WebSocket};
 
 pub fn server_url() -> &'static str {
-    option_env!("KALAMDB_TEST_URL")
-        .expect("KALAMDB_TEST_URL must be set when building browser tests (scripts/test.sh does)")
+    match option_env!("KALAMDB_TEST_URL") {
+        Some(url) => url,
+        None => panic!(
+            "KALAMDB_TEST_URL must be set when building browser tests (scripts/test.sh does)"
+        ),
+    }
 }
 
 fn root_password() -> &'static str {
