@@ -485,13 +485,18 @@ fn row_pairs(row: &Map<String, Value>, what: &str) -> Result<Vec<(String, Param)
             "{what} has no columns"
         )));
     }
-    row.iter()
+    // Sorted by column name: the same SQL text whichever map order serde_json was built
+    // with (workspace builds may enable its `preserve_order`).
+    let mut pairs = row
+        .iter()
         .map(|(k, v)| {
             Param::from_row_value(v)
                 .map(|p| (k.clone(), p))
                 .map_err(|e| KalamError::invalid_argument(format!("column {k:?}: {}", e.message)))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(pairs)
 }
 
 fn where_clause(sql: &mut String, params: &mut Vec<Param>, key: &Key) -> Result<()> {
