@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use gloo_net::http::{Method, RequestBuilder};
+use web_sys::RequestCredentials;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{AbortController, AbortSignal};
@@ -99,8 +100,11 @@ pub async fn send(request: HttpRequest<'_>) -> Result<HttpResponse, KalamError> 
         "DELETE" => Method::DELETE,
         _ => Method::POST,
     };
+    // Never send cookies: the server's `kalamdb_refresh` cookie would win over our Bearer
+    // refresh token, so two clients of different users on one origin could swap identities.
     let mut builder = RequestBuilder::new(request.url)
         .method(method)
+        .credentials(RequestCredentials::Omit)
         .abort_signal(Some(&controller.signal()));
     if let Some(authorization) = request.authorization {
         builder = builder.header("Authorization", authorization);
