@@ -64,10 +64,19 @@ for (const [name, bundle] of bundles) {
     },
     include: ['*.ts'],
   }, null, 2));
-  run('tsc', ['-p', join(stage, 'tsconfig.json')]);
+  // Typings keep their doc comments; the shipped JavaScript does not (bytes for every user).
+  run('tsc', ['-p', join(stage, 'tsconfig.json'), '--emitDeclarationOnly']);
+  run('tsc', ['-p', join(stage, 'tsconfig.json'), '--declaration', 'false', '--removeComments']);
 
   cpSync(join(stage, 'wasm'), join(out, 'wasm'), { recursive: true });
   rmSync(join(out, 'wasm', '.gitignore'), { force: true });
+  if (!dev) {
+    // Shipped JavaScript is minified per file (ES modules stay ES modules, exports keep their
+    // names); the .d.ts files carry the documentation.
+    const jsFiles = [...readdirSync(out).filter((f) => f.endsWith('.js')).map((f) => join(out, f)),
+      join(out, 'wasm', 'kalam_wasm.js')];
+    run('esbuild', [...jsFiles, '--minify', '--format=esm', '--target=es2022', `--outdir=${out}`, '--outbase=' + out, '--allow-overwrite', '--log-level=warning']);
+  }
   const template = join(root, bundle.template);
   const pkg = readFileSync(join(template, 'package.json'), 'utf8')
     .replaceAll('{{package}}', bundle.package)
