@@ -613,7 +613,12 @@ async fn sql(State(app): State<Arc<App>>, headers: HeaderMap, req: Request) -> R
     let start = Instant::now();
     let actor = match bearer(&app, &headers) {
         Ok(a) => a,
-        Err(f) => return auth_envelope(f, start),
+        Err(f) => {
+            // Read the body before answering, as actix does for keep-alive: answering while
+            // a client still streams an upload makes it see a reset instead of the 401.
+            let _ = axum::body::to_bytes(req.into_body(), 110 << 20).await;
+            return auth_envelope(f, start);
+        }
     };
     let ct = headers
         .get(header::CONTENT_TYPE)
