@@ -2,6 +2,7 @@
 // a normalised form (BIGINT/DECIMAL as exact strings, JSON parsed, FILE as a FileRef
 // object, times as numbers); these wrappers only expose it, without re-guessing types.
 import { SeqId } from './seq-id.js';
+import { KalamError } from './errors.js';
 
 export type KalamDataType =
   | 'Boolean' | 'SmallInt' | 'Int' | 'BigInt' | 'Float' | 'Double' | 'Text' | 'Timestamp' | 'Date'
@@ -42,6 +43,47 @@ export interface FileContext {
   download(path: string, options?: { userId?: string; signal?: AbortSignal }): Promise<Blob>;
 }
 
+/**
+ * The server's stored file name (PROTOCOL.md §1.8): `{id}-{sanitised name}.{ext}`, or
+ * `{id}.{ext}` when nothing of the name survives. The name without its last extension is
+ * lowercased, keeps `[a-z0-9]`, maps space/`_`/`-` to `-`, drops the rest, is cut to 50
+ * characters, and has runs of `-` collapsed and leading/trailing `-` stripped; `ext` is the
+ * lowercased text after the last dot when it is 1-10 ASCII letters/digits, else `bin`.
+ */
+export function storedFileName(id: string, name: string): string {
+  const dot = name.lastIndexOf('.');
+  const stem = dot >= 0 ? name.slice(0, dot) : name;
+  const rawExt = dot >= 0 ? name.slice(dot + 1) : '';
+  const ext = /^[A-Za-z0-9]{1,10}$/.test(rawExt) ? rawExt.toLowerCase() : 'bin';
+  let kept = '';
+  for (const c of stem.toLowerCase()) {
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) kept += c;
+    else if (c === ' ' || c === '_' || c === '-') kept += '-';
+  }
+  const sanitised = kept.slice(0, 50).replace(/-+/g, '-').replace(/^-+|-+$/g, '');
+  return sanitised ? `${id}-${sanitised}.${ext}` : `${id}.${ext}`;
+}
+
+function fileRefData(value: unknown): FileRefData | null {
+  let v = value;
+  if (typeof v === 'string') {
+    try {
+      v = JSON.parse(v);
+    } catch {
+      return null;
+    }
+  }
+  if (!v || typeof v !== 'object') return null;
+  const o = v as Partial<FileRefData>;
+  if (typeof o.id !== 'string' || typeof o.sub !== 'string' || typeof o.name !== 'string') return null;
+  return {
+    id: o.id, sub: o.sub, name: o.name, size: Number(o.size ?? 0), mime: o.mime ?? 'application/octet-stream', sha256: o.sha256 ?? '',
+    ...(o.shard !== undefined && o.shard !== null ? { shard: o.shard } : {}),
+    stored_name: typeof o.stored_name === 'string' ? o.stored_name : storedFileName(o.id, o.name),
+    ...(typeof o.download_path === 'string' ? { download_path: o.download_path } : {}),
+  };
+}
+
 export class FileRef implements FileRefData {
   readonly id: string;
   readonly sub: string;
@@ -75,9 +117,38 @@ export class FileRef implements FileRefData {
   relativeUrl(): string {
     if (this.download_path) return this.download_path;
     if (!this.namespace || !this.table) {
-      throw new Error(`FileRef ${this.id}: unknown table; use queryRows(sql, 'namespace.table') or fileRef.forTable(ns, table)`);
+      throw new KalamError({ code: 'INVALID_ARGUMENT', message: `FileRef ${this.id}: unknown table; use queryRows(sql, 'namespace.table') or fileRef.forTable(ns, table)` });
     }
     return `/v1/files/${encodeURIComponent(this.namespace)}/${encodeURIComponent(this.table)}/${encodeURIComponent(this.sub)}/${encodeURIComponent(this.stored_name)}`;
+  }
+
+  /** From a FILE cell's value: FileRef JSON text or an object (official `FileRef.from`). */
+  static from(value: unknown): FileRef | null {
+    const data = fileRefData(value);
+    return data ? new FileRef(data) : null;
+  }
+
+  /** From FileRef JSON text (official `FileRef.fromJson`). */
+  static fromJson(json: string): FileRef | null {
+    return FileRef.from(json);
+  }
+
+  /** The stored file name: the last segment of the download route. */
+  storedName(): string {
+    return this.stored_name;
+  }
+
+  /** `[shard-N/]{sub}/{stored_name}`: where the server keeps it inside the table's folder. */
+  relativePath(): string {
+    return `${this.shard !== undefined && this.shard !== null ? `shard-${this.shard}/` : ''}${this.sub}/${this.stored_name}`;
+  }
+
+  /**
+   * The download URL on `baseUrl` for `namespace.table` (official signature; unlike the
+   * official SDK this is the server's real route, by stored name).
+   */
+  getDownloadUrl(baseUrl: string, namespace: string, table: string): string {
+    return `${baseUrl.replace(/\/+$/, '')}${this.forTable(namespace, table).relativeUrl()}`;
   }
 
   /** Absolute URL. Downloading it needs the Bearer token: prefer {@link FileRef.download}. */
@@ -95,12 +166,51 @@ export class FileRef implements FileRefData {
    * table file (privileged roles only).
    */
   download(options?: { userId?: string; signal?: AbortSignal }): Promise<Blob> {
-    if (!this.#ctx) throw new Error('FileRef has no client to download with');
-    return this.#ctx.download(this.relativeUrl(), options);
+    if (!this.#ctx) {
+      return Promise.reject(new KalamError({ code: 'INVALID_ARGUMENT', message: 'this FileRef has no client to download with; get it from a query of @kalam-wasm/client' }));
+    }
+    try {
+      return this.#ctx.download(this.relativeUrl(), options);
+    } catch (err) {
+      return Promise.reject(KalamError.from(err));
+    }
   }
 
   isImage(): boolean {
     return this.mime.startsWith('image/');
+  }
+
+  isVideo(): boolean {
+    return this.mime.startsWith('video/');
+  }
+
+  isAudio(): boolean {
+    return this.mime.startsWith('audio/');
+  }
+
+  isPdf(): boolean {
+    return this.mime === 'application/pdf';
+  }
+
+  /** A short human description of the type (`Image`, `PDF`, `Video`, ...). */
+  getTypeDescription(): string {
+    if (this.isImage()) return 'Image';
+    if (this.isVideo()) return 'Video';
+    if (this.isAudio()) return 'Audio';
+    if (this.isPdf()) return 'PDF';
+    if (this.mime.startsWith('text/')) return 'Text';
+    if (this.mime.includes('json')) return 'JSON';
+    if (/zip|tar|gzip|compressed/.test(this.mime)) return 'Archive';
+    return 'File';
+  }
+
+  toObject(): FileRefData {
+    return this.toJSON();
+  }
+
+  /** Official spelling of {@link FileRef.toJSON}. */
+  toJson(): FileRefData {
+    return this.toJSON();
   }
 
   formatSize(): string {
@@ -280,10 +390,48 @@ export class KalamCellValue {
     return null;
   }
 
+  /** FILE columns (and FileRef JSON text anywhere) as a {@link FileRef} that can download itself. */
   asFile(): FileRef | null {
-    const v = this.#raw as FileRefData | null;
-    if (v && typeof v === 'object' && typeof v.id === 'string' && typeof v.stored_name === 'string') return new FileRef(v, this.#files);
+    const data = fileRefData(this.#raw);
+    return data ? new FileRef(data, this.#files) : null;
+  }
+
+  /** The FILE's download URL in `namespace.table` on `baseUrl` (official signature). */
+  asFileUrl(baseUrl: string, namespace: string, table: string): string | null {
+    return this.asFile()?.getDownloadUrl(baseUrl, namespace, table) ?? null;
+  }
+
+  /** DATE (days since epoch) or `YYYY-MM-DD` text as a UTC midnight `Date`. */
+  asDateOnly(): Date | null {
+    const v = this.#raw;
+    if (typeof v === 'number' && Number.isInteger(v) && typeName(this.#type) !== 'Timestamp' && typeName(this.#type) !== 'DateTime') {
+      return new Date(v * MS_PER_DAY);
+    }
+    if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v)) {
+      const d = new Date(`${v}T00:00:00Z`);
+      return Number.isNaN(d.getTime()) ? null : d;
+    }
     return null;
+  }
+
+  isString(): boolean {
+    return typeof this.#raw === 'string';
+  }
+
+  isNumber(): boolean {
+    return typeof this.#raw === 'number';
+  }
+
+  isBool(): boolean {
+    return typeof this.#raw === 'boolean';
+  }
+
+  isObject(): boolean {
+    return this.#raw !== null && typeof this.#raw === 'object' && !Array.isArray(this.#raw);
+  }
+
+  isArray(): boolean {
+    return Array.isArray(this.#raw);
   }
 
   asSeqId(): SeqId | null {
@@ -302,6 +450,16 @@ export class KalamCellValue {
   toString(): string {
     return this.asString() ?? 'NULL';
   }
+}
+
+/** Official helper: a FileRef from a FILE value (JSON text or object), or null. */
+export function parseFileRef(value: unknown): FileRef | null {
+  return FileRef.from(value);
+}
+
+/** Official helper: FileRefs from FILE values, skipping what is not one. */
+export function parseFileRefs(values: unknown[]): FileRef[] {
+  return values.map((v) => FileRef.from(v)).filter((f): f is FileRef => f !== null);
 }
 
 /** A row: column name to typed cell. */

@@ -60,6 +60,11 @@ export interface QueryResult {
   schema?: SchemaField[];
   /** Positional rows of normalised values (BIGINT/DECIMAL as exact strings, JSON parsed, FILE as objects). */
   rows?: unknown[][];
+  /**
+   * The same rows as `{ column: value }` objects (the official SDK's shape; computed on first
+   * read, not enumerable, so it costs nothing unless used).
+   */
+  readonly named_rows?: Record<string, unknown>[];
   row_count: number;
   message?: string;
   as_user?: string;
@@ -96,7 +101,17 @@ export function decodeResponseJson(json: string, files: FileContext): QueryRespo
     if (r.columns?.length) {
       out.schema = r.columns.map((c, index) => ({ name: c.name, data_type: c.type, index, ...(c.flags?.length ? { flags: c.flags as SchemaField['flags'] } : {}) }));
     }
-    if (r.rows && (r.rows.length || r.columns?.length)) out.rows = r.rows;
+    if (r.rows && (r.rows.length || r.columns?.length)) {
+      const rows = r.rows;
+      const names = (r.columns ?? []).map((c) => c.name);
+      out.rows = rows;
+      let named: Record<string, unknown>[] | undefined;
+      Object.defineProperty(out, 'named_rows', {
+        enumerable: false,
+        configurable: true,
+        get: () => (named ??= rows.map((row) => Object.fromEntries(names.map((n, i) => [n, row[i]])))),
+      });
+    }
     if (r.message !== undefined) out.message = r.message;
     if (r.as_user !== undefined) out.as_user = r.as_user;
     if (r.invalid?.length) out.invalid = r.invalid;
@@ -142,6 +157,16 @@ export class KalamRow<T extends Record<string, unknown> = Record<string, unknown
     this.#table = table?.table;
   }
 
+  /** The typed cell of `column` (official `KalamRow.cell`). */
+  cell(column: string): KalamCellValue | undefined {
+    return this.cells[column];
+  }
+
+  /** The typed cells (official `KalamRow.typedData`). */
+  get typedData(): RowData {
+    return this.cells;
+  }
+
   /** The FILE cell of `column` as a FileRef located in this row's table. */
   file(column: string): FileRef | null {
     const ref = this.cells[column]?.asFile() ?? null;
@@ -169,6 +194,7 @@ export class HttpClientBase {
   #core?: Promise<HttpCore>;
   #logLevel: LogLevel;
   #logListener?: LogListener;
+  #authType: AuthCredentials['type'] | undefined;
 
   constructor(options: HttpClientOptions) {
     if (!options || typeof options.url !== 'string') {
@@ -177,6 +203,7 @@ export class HttpClientBase {
     this.options = options;
     this.#logLevel = options.logLevel ?? LogLevel.Warn;
     this.#logListener = options.logListener;
+    this.#authType = options.auth?.type;
   }
 
   /** @internal The wasm core, created on first use. */
@@ -184,13 +211,39 @@ export class HttpClientBase {
     this.#core ??= (async () => {
       await initWasm();
       const { url, auth, authProvider, timeoutMs = 30_000, maxRetries = 3, namespace } = this.options;
-      const provider = authProvider ? () => authProvider() : undefined;
+      const provider = authProvider ? async () => {
+        const credentials = await authProvider();
+        this.#authType = credentials?.type;
+        return credentials;
+      } : undefined;
       return new HttpCore(url, auth ? JSON.stringify(auth) : undefined, provider, timeoutMs, maxRetries, namespace);
     })().catch((err: unknown) => {
       this.#core = undefined; // a failed wasm load may be retried; a bad URL fails again, typed
       throw KalamError.from(err);
     });
     return this.#core;
+  }
+
+  /** Loads the WebAssembly core now (otherwise it loads on first use). */
+  async initialize(): Promise<void> {
+    await this.core();
+  }
+
+  /** The kind of the credentials in use: `'basic'`, `'jwt'`, or null (none, or not asked yet). */
+  getAuthType(): 'basic' | 'jwt' | null {
+    return this.#authType === 'basic' || this.#authType === 'jwt' ? this.#authType : null;
+  }
+
+  /** Wraps typed cells as a {@link KalamRow} whose FILE cells resolve to `tableName`. */
+  wrapRow<T extends Record<string, unknown> = Record<string, unknown>>(row: RowData, tableName?: string): KalamRow<T> {
+    return new KalamRow<T>(row, this.#tableRef(tableName, undefined));
+  }
+
+  #tableRef(tableName: string | undefined, namespace: string | undefined): { namespace: string; table: string } | undefined {
+    if (!tableName) return undefined;
+    const dot = tableName.indexOf('.');
+    if (dot >= 0) return { namespace: tableName.slice(0, dot), table: tableName.slice(dot + 1) };
+    return { namespace: namespace ?? this.options.namespace ?? 'default', table: tableName };
   }
 
   setLogLevel(level: LogLevel): void {
@@ -250,9 +303,7 @@ export class HttpClientBase {
     sql: string, tableName?: string, params?: SqlValue[], options?: RequestOptions,
   ): Promise<KalamRow<T>[]> {
     const response = await this.#query(sql, params, options, tableName);
-    const table = tableName?.includes('.')
-      ? { namespace: tableName.slice(0, tableName.indexOf('.')), table: tableName.slice(tableName.indexOf('.') + 1) }
-      : tableName ? { namespace: options?.namespace ?? this.options.namespace ?? 'default', table: tableName } : undefined;
+    const table = this.#tableRef(tableName, options?.namespace);
     return rowsOf(response).map((cells) => new KalamRow<T>(cells, table));
   }
 
@@ -287,6 +338,7 @@ export class HttpClientBase {
     const core = await this.core();
     try {
       core.setCredentials(JSON.stringify(credentials));
+      this.#authType = credentials.type;
     } catch (err) {
       throw KalamError.from(err);
     }

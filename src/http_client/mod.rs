@@ -3,10 +3,11 @@
 //! JS one JSON string per answer. Errors cross as plain `{code, message, status?,
 //! retryable, details?}` objects that the TypeScript turns into `KalamError`s.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures::channel::oneshot;
+use futures::future::{select, Either};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -17,7 +18,7 @@ use crate::core::error::KalamError;
 use crate::core::http::auth::{self, AuthState, AuthStep, Credentials};
 use crate::core::http::envelope::{decode_sql_response, parse_error_body};
 use crate::core::http::retry::{RequestKind, RetryDecision, RetryPolicy, RetryState};
-use crate::core::http::sql::{self, params_from_json, SqlLimits, SqlRequest, TableRef};
+use crate::core::http::sql::{self, params_from_json, SqlLimits, SqlRequest};
 use crate::core::http::url::{paths, BaseUrl};
 use crate::net::http::{send, Body, HttpRequest, HttpResponse};
 use crate::net::timer::sleep;
@@ -43,6 +44,12 @@ pub(crate) struct Inner {
     provider: Option<Function>,
     /// Callers parked on `AuthStep::Wait` until the login/refresh in flight settles.
     auth_waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    /// Numbers each login/refresh/provider flight, so callers parked on one can tell how it
+    /// ended.
+    auth_flight: Cell<u64>,
+    /// The last flight that failed and its error: callers parked on it fail the same way
+    /// instead of each starting another (possibly slow) attempt in turn.
+    auth_failure: RefCell<Option<(u64, KalamError)>>,
     pub(crate) timeout_ms: u32,
     retry: RetryPolicy,
     pub(crate) namespace: Option<String>,
@@ -87,6 +94,8 @@ impl HttpCore {
                 auth: RefCell::new(AuthState::new(credentials, has_provider)),
                 provider: auth_provider,
                 auth_waiters: RefCell::new(Vec::new()),
+                auth_flight: Cell::new(0),
+                auth_failure: RefCell::new(None),
                 timeout_ms,
                 retry: RetryPolicy {
                     max_retries,
@@ -158,6 +167,11 @@ impl HttpCore {
         let inner = self.inner.clone();
         let step = inner.auth.borrow_mut().begin_login();
         inner.drive_auth(step).await.map_err(to_js_error)?;
+        if !matches!(inner.auth.borrow().credentials(), Credentials::Basic { .. }) {
+            return Err(to_js_error(KalamError::invalid_argument(
+                "login() needs basic (user/password) credentials; the authProvider gave others",
+            )));
+        }
         inner.last_login_json()
     }
 
@@ -322,6 +336,41 @@ impl HttpCore {
     }
 }
 
+/// Listens for `abort` on a caller's signal while it waits; the listener is removed on drop.
+struct AbortWait {
+    signal: AbortSignal,
+    listener: Closure<dyn FnMut()>,
+}
+
+impl AbortWait {
+    /// The guard and a receiver that resolves when the signal aborts.
+    fn new(signal: &AbortSignal) -> (AbortWait, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        let mut tx = Some(tx);
+        let listener = Closure::<dyn FnMut()>::new(move || {
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(());
+            }
+        });
+        let _ = signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
+        (
+            AbortWait {
+                signal: signal.clone(),
+                listener,
+            },
+            rx,
+        )
+    }
+}
+
+impl Drop for AbortWait {
+    fn drop(&mut self) {
+        let _ = self
+            .signal
+            .remove_event_listener_with_callback("abort", self.listener.as_ref().unchecked_ref());
+    }
+}
+
 /// A 2xx answer, or the error its body describes.
 fn ok_or_error(response: HttpResponse) -> Result<HttpResponse, KalamError> {
     if (200..300).contains(&response.status) {
@@ -364,33 +413,95 @@ impl Inner {
         }
     }
 
-    /// A usable `Authorization` value and its token generation.
-    pub(crate) async fn ensure_auth(&self) -> Result<(Option<String>, u64), KalamError> {
+    /// A usable `Authorization` value and its token generation, for a call with an optional
+    /// caller `AbortSignal`: an aborted signal rejects with `ABORTED` before any login is
+    /// sent, and an abort while waiting for another call's login/refresh rejects at once
+    /// (see [`Inner::drive_auth_with`]).
+    pub(crate) async fn ensure_auth_for(
+        &self,
+        options: &CallOptions,
+    ) -> Result<(Option<String>, u64), KalamError> {
+        let aborted = || options.signal.as_ref().is_some_and(|s| s.aborted());
+        if aborted() {
+            return Err(KalamError::aborted());
+        }
         let step = self.auth.borrow_mut().prepare(now_ms());
-        self.drive_auth(step).await
+        let auth = self.drive_auth_with(step, options.signal.as_ref()).await?;
+        if aborted() {
+            return Err(KalamError::aborted());
+        }
+        Ok(auth)
     }
 
     /// Runs the auth state machine from `step` until it is ready or fails (see
     /// `core::http::auth`). No RefCell borrow is held across an await.
     pub(crate) async fn drive_auth(
         &self,
-        mut step: AuthStep,
+        step: AuthStep,
     ) -> Result<(Option<String>, u64), KalamError> {
+        self.drive_auth_with(step, None).await
+    }
+
+    /// [`Inner::drive_auth`] for a caller with an `AbortSignal`: while it waits for another
+    /// call's login/refresh, an abort rejects it with `ABORTED` at once (the flight itself
+    /// goes on for the others). A flight this caller runs is not interrupted: other callers
+    /// may be waiting for it; the client timeout bounds it.
+    pub(crate) async fn drive_auth_with(
+        &self,
+        mut step: AuthStep,
+        abort: Option<&AbortSignal>,
+    ) -> Result<(Option<String>, u64), KalamError> {
+        // Whether this call runs the flight (the first Login/Refresh/CallProvider step).
+        let mut owner = false;
         loop {
+            if !owner
+                && matches!(
+                    step,
+                    AuthStep::Login { .. } | AuthStep::Refresh { .. } | AuthStep::CallProvider
+                )
+            {
+                owner = true;
+                self.auth_flight.set(self.auth_flight.get() + 1);
+            }
             step = match step {
                 AuthStep::Ready {
                     authorization,
                     generation,
                 } => return Ok((authorization, generation)),
                 AuthStep::Fail(err) => {
+                    if owner {
+                        *self.auth_failure.borrow_mut() =
+                            Some((self.auth_flight.get(), err.clone()));
+                    }
                     self.wake_auth_waiters();
                     return Err(err);
                 }
                 AuthStep::Wait => {
+                    let flight = self.auth_flight.get();
                     let (tx, rx) = oneshot::channel();
                     self.auth_waiters.borrow_mut().push(tx);
-                    let _ = rx.await;
-                    self.auth.borrow_mut().prepare(now_ms())
+                    match abort {
+                        Some(signal) => {
+                            if signal.aborted() {
+                                return Err(KalamError::aborted());
+                            }
+                            let (_guard, on_abort) = AbortWait::new(signal);
+                            if let Either::Right(_) = select(rx, on_abort).await {
+                                return Err(KalamError::aborted());
+                            }
+                        }
+                        None => {
+                            let _ = rx.await;
+                        }
+                    }
+                    let failed = match &*self.auth_failure.borrow() {
+                        Some((f, err)) if *f == flight => Some(err.clone()),
+                        _ => None,
+                    };
+                    match failed {
+                        Some(err) => return Err(err),
+                        None => self.auth.borrow_mut().prepare(now_ms()),
+                    }
                 }
                 AuthStep::Login { body } => {
                     let url = self.base.endpoint(paths::LOGIN);
@@ -501,14 +612,15 @@ impl Inner {
             .await
             .and_then(ok_or_error)
         };
-        let (authorization, generation) = self.ensure_auth().await?;
+        let (authorization, generation) = self.ensure_auth_for(options).await?;
         match attempt(authorization).await {
             Err(err) if crate::core::http::envelope::is_token_expired(&err) => {
                 let step = self
                     .auth
                     .borrow_mut()
                     .on_token_expired(generation, now_ms());
-                let (authorization, _) = self.drive_auth(step).await?;
+                let (authorization, _) =
+                    self.drive_auth_with(step, options.signal.as_ref()).await?;
                 attempt(authorization).await
             }
             other => other,
@@ -550,13 +662,10 @@ impl Inner {
     ) -> Result<String, KalamError> {
         let body = request.to_json(&self.limits)?;
         let kind = RequestKind::for_sql(&request.sql);
-        let table = file_table
-            .as_deref()
-            .and_then(|t| TableRef::parse(t).ok())
-            .or_else(|| request.file_table());
+        let table = request.file_table_or(file_table.as_deref());
         let url = self.base.sql_url();
         let mut retry = RetryState::new();
-        let (mut authorization, mut generation) = self.ensure_auth().await?;
+        let (mut authorization, mut generation) = self.ensure_auth_for(options).await?;
         loop {
             let outcome = send(HttpRequest {
                 method: "POST",
@@ -585,7 +694,8 @@ impl Inner {
                         .auth
                         .borrow_mut()
                         .on_token_expired(generation, now_ms());
-                    (authorization, generation) = self.drive_auth(step).await?;
+                    (authorization, generation) =
+                        self.drive_auth_with(step, options.signal.as_ref()).await?;
                 }
             }
         }

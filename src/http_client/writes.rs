@@ -93,7 +93,8 @@ impl HttpCore {
         let ns = namespace.or_else(|| inner.namespace.clone());
         files::upload_form(&sql_text, &params, ns.as_deref(), &names, &inner.limits)
             .map_err(to_js_error)?;
-        let (authorization, _) = inner.ensure_auth().await.map_err(to_js_error)?;
+        let step = inner.auth.borrow_mut().prepare(now_ms());
+        let (authorization, _) = inner.drive_auth(step).await.map_err(to_js_error)?;
         Ok(authorization)
     }
 
@@ -212,7 +213,7 @@ impl Inner {
             Ok(data)
         };
         let url = self.base.sql_url();
-        let (authorization, generation) = self.ensure_auth().await?;
+        let (authorization, generation) = self.ensure_auth_for(options).await?;
         let first = send(HttpRequest {
             method: "POST",
             url: &url,

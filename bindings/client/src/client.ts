@@ -64,9 +64,13 @@ export class KalamDBClient extends HttpClientBase {
   /**
    * SQL with `FILE("name")` placeholders and the files for them, sent as multipart.
    * `onProgress` reports upload progress where XMLHttpRequest exists (browsers); uploads are
-   * never retried except once after an expired token.
+   * never retried except once after an expired token. The 4th argument may also be the
+   * progress callback itself (the official SDK's signature).
    */
-  async queryWithFiles(sql: string, files: Record<string, Blob>, params?: SqlValue[], options?: QueryWithFilesOptions): Promise<QueryResponse> {
+  async queryWithFiles(sql: string, files: Record<string, Blob>, params?: SqlValue[],
+    optionsOrOnProgress?: QueryWithFilesOptions | ((progress: UploadProgress) => void)): Promise<QueryResponse> {
+    const options: QueryWithFilesOptions | undefined = typeof optionsOrOnProgress === 'function'
+      ? { onProgress: optionsOrOnProgress } : optionsOrOnProgress;
     const core = await this.core();
     const names = Object.keys(files);
     const blobs = names.map((n) => files[n]!);
@@ -80,7 +84,25 @@ export class KalamDBClient extends HttpClientBase {
 
   async #uploadWithProgress(core: HttpCore, sql: string, names: string[], blobs: Blob[], paramsJson: string | undefined,
     options: QueryWithFilesOptions): Promise<QueryResponse> {
-    const authorization = await rethrowAsKalamError(() => core.prepareUpload(sql, names, paramsJson, options.namespace));
+    const aborted = () => new KalamError({ code: 'ABORTED', message: 'the operation was aborted' });
+    if (options.signal?.aborted) throw aborted();
+    let authorization = await rethrowAsKalamError(() => core.prepareUpload(sql, names, paramsJson, options.namespace));
+    // Like the fetch path: sent again once after TOKEN_EXPIRED (refused before anything ran).
+    for (let attempt = 0; ; attempt++) {
+      if (options.signal?.aborted) throw aborted();
+      const { status, body } = await this.#xhrUpload(core, sql, names, blobs, paramsJson, authorization, options);
+      try {
+        return decodeResponseJson(core.decodeResponse(status, body, undefined), this.fileContext(core));
+      } catch (err) {
+        const error = KalamError.from(err);
+        if (error.code !== 'TOKEN_EXPIRED' || attempt > 0) throw error;
+      }
+      authorization = `Bearer ${await rethrowAsKalamError(() => core.accessToken(true))}`;
+    }
+  }
+
+  #xhrUpload(core: HttpCore, sql: string, names: string[], blobs: Blob[], paramsJson: string | undefined,
+    authorization: string | undefined, options: QueryWithFilesOptions): Promise<{ status: number; body: string }> {
     const form = new FormData();
     form.append('sql', sql);
     if (paramsJson) form.append('params', paramsJson);
@@ -92,7 +114,7 @@ export class KalamDBClient extends HttpClientBase {
     });
     const sizes = blobs.map((b) => b.size);
     const total = sizes.reduce((a, b) => a + b, 0);
-    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    return new Promise<{ status: number; body: string }>((resolve, reject) => {
       const xhr = new XMLHttpRequest();
       xhr.open('POST', `${core.baseUrl}/v1/api/sql`);
       if (authorization) xhr.setRequestHeader('Authorization', authorization);
@@ -112,21 +134,20 @@ export class KalamDBClient extends HttpClientBase {
         };
         options.onProgress?.(progress);
       };
-      xhr.onload = () => resolve({ status: xhr.status, body: xhr.responseText });
-      xhr.onerror = () => reject(new KalamError({ code: 'NETWORK', message: 'upload failed: network error', retryable: true }));
-      xhr.ontimeout = () => reject(new KalamError({ code: 'TIMEOUT', message: `no answer within ${timeoutMs} ms`, retryable: true }));
-      xhr.onabort = () => reject(new KalamError({ code: 'ABORTED', message: 'the operation was aborted' }));
-      options.signal?.addEventListener('abort', () => xhr.abort(), { once: true });
-      if (options.signal?.aborted) xhr.abort();
-      else xhr.send(form);
+      const onAbort = () => xhr.abort();
+      const settle = () => options.signal?.removeEventListener('abort', onAbort);
+      xhr.onload = () => { settle(); resolve({ status: xhr.status, body: xhr.responseText }); };
+      xhr.onerror = () => { settle(); reject(new KalamError({ code: 'NETWORK', message: 'upload failed: network error', retryable: true })); };
+      xhr.ontimeout = () => { settle(); reject(new KalamError({ code: 'TIMEOUT', message: `no answer within ${timeoutMs} ms`, retryable: true })); };
+      xhr.onabort = () => { settle(); reject(new KalamError({ code: 'ABORTED', message: 'the operation was aborted' })); };
+      if (options.signal?.aborted) {
+        settle();
+        reject(new KalamError({ code: 'ABORTED', message: 'the operation was aborted' }));
+        return;
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      xhr.send(form);
     });
-    let json: string;
-    try {
-      json = core.decodeResponse(status, body, undefined);
-    } catch (err) {
-      throw KalamError.from(err);
-    }
-    return decodeResponseJson(json, this.fileContext(core));
   }
 
   /** Server health (KalamDB answers only loopback callers). */

@@ -437,6 +437,9 @@ pub struct AuthState {
     last_login: Option<LoginResponse>,
     generation: u64,
     in_flight: bool,
+    /// The server rejected the provider's last credentials: ask the provider again before
+    /// the next login instead of resending them.
+    stale: bool,
 }
 
 impl AuthState {
@@ -451,6 +454,7 @@ impl AuthState {
             last_login: None,
             generation: 0,
             in_flight: false,
+            stale: false,
         };
         state.install(credentials);
         state
@@ -536,6 +540,8 @@ impl AuthState {
     fn start_renewal(&mut self, now_ms: i64) -> Option<AuthStep> {
         let step = if let Some(authorization) = self.usable_refresh(now_ms) {
             AuthStep::Refresh { authorization }
+        } else if self.stale && self.has_provider {
+            AuthStep::CallProvider
         } else if let Credentials::Basic { user, password } = &self.credentials {
             match login_body(user, password) {
                 Ok(body) => AuthStep::Login { body },
@@ -582,7 +588,8 @@ impl AuthState {
 
     /// After a `TOKEN_EXPIRED` answer to a request sent with `failed_generation`: retry at
     /// once if the token changed meanwhile, wait if a renewal runs, else start one. No way
-    /// to renew → `Fail(AUTH_FAILED)`.
+    /// to renew (a fixed `Auth.jwt` without provider) → `Fail(TOKEN_EXPIRED)`, the server's
+    /// code, so the app knows to supply a new token.
     pub fn on_token_expired(&mut self, failed_generation: u64, now_ms: i64) -> AuthStep {
         if failed_generation != self.generation {
             return if self.in_flight {
@@ -598,7 +605,7 @@ impl AuthState {
             Some(step) => step,
             None => AuthStep::Fail(
                 KalamError::new(
-                    codes::AUTH_FAILED,
+                    crate::core::http::envelope::TOKEN_EXPIRED,
                     "the access token expired and no credentials can renew it",
                 )
                 .with_status(401),
@@ -606,10 +613,18 @@ impl AuthState {
         }
     }
 
-    /// Forces a login with the configured basic credentials (the public `login()`).
+    /// Forces a login with the configured basic credentials (the public `login()`). With an
+    /// auth provider and no basic credentials yet (or rejected ones), the provider is asked
+    /// first; the shell checks afterwards that it gave basic credentials.
     pub fn begin_login(&mut self) -> AuthStep {
         if self.in_flight {
             return AuthStep::Wait;
+        }
+        if self.has_provider
+            && (self.stale || !matches!(self.credentials, Credentials::Basic { .. }))
+        {
+            self.in_flight = true;
+            return AuthStep::CallProvider;
         }
         match &self.credentials {
             Credentials::Basic { user, password } => match login_body(user, password) {
@@ -655,12 +670,17 @@ impl AuthState {
     }
 
     /// The login answer. Failure ends the flight with the server's error (e.g.
-    /// `UNAUTHORIZED` 401, `ACCOUNT_LOCKED`, `RATE_LIMITED` 429 retryable).
+    /// `UNAUTHORIZED` 401, `ACCOUNT_LOCKED`, `RATE_LIMITED` 429 retryable). Rejected
+    /// credentials (401/403) that came from the auth provider are not sent again: the next
+    /// renewal asks the provider first.
     pub fn complete_login(&mut self, status: u16, body: &str, _now_ms: i64) -> AuthStep {
         match parse_login_response(status, body) {
             Ok(resp) => self.accept(resp),
             Err(e) => {
                 self.in_flight = false;
+                if matches!(status, 401 | 403) && self.has_provider {
+                    self.stale = true;
+                }
                 AuthStep::Fail(e)
             }
         }
@@ -689,6 +709,7 @@ impl AuthState {
     /// `Ready`; Basic → continues with a `Login`; None → `Ready` without a header.
     pub fn set_credentials(&mut self, credentials: Credentials, _now_ms: i64) -> AuthStep {
         self.in_flight = false;
+        self.stale = false;
         let changed = self.credentials != credentials;
         self.install(credentials);
         match &self.credentials {
@@ -712,10 +733,17 @@ impl AuthState {
     }
 
     /// The renewal failed outside the core (provider threw, network error): ends the
-    /// flight; returns `Fail(AUTH_FAILED)` carrying the cause's message, keeping
-    /// `retryable` of the cause.
+    /// flight. Transport failures (`NETWORK`, `TIMEOUT`, `ABORTED`) are returned as they
+    /// are, so apps can tell "offline" from "refused"; anything else becomes
+    /// `Fail(AUTH_FAILED)` carrying the cause's message and `retryable`.
     pub fn fail(&mut self, cause: KalamError) -> AuthStep {
         self.in_flight = false;
+        if matches!(
+            cause.code.as_str(),
+            codes::NETWORK | codes::TIMEOUT | codes::ABORTED
+        ) {
+            return AuthStep::Fail(cause);
+        }
         let mut err =
             KalamError::new(codes::AUTH_FAILED, cause.message.clone()).retryable(cause.retryable);
         err.status = cause.status;
@@ -1028,7 +1056,10 @@ mod tests {
         let AuthStep::Fail(e) = plain.on_token_expired(plain.generation(), NOW) else {
             panic!()
         };
-        assert_eq!(e.code, codes::AUTH_FAILED);
+        assert_eq!(
+            (e.code.as_str(), e.status, e.retryable),
+            ("TOKEN_EXPIRED", Some(401), false)
+        );
     }
 
     #[test]
@@ -1057,10 +1088,19 @@ mod tests {
         );
         // Provider failure ends the flight.
         auth.on_token_expired(1, NOW);
-        let AuthStep::Fail(e) = auth.fail(KalamError::network("offline")) else {
+        let thrown = KalamError::new(codes::AUTH_FAILED, "vault offline").retryable(true);
+        let AuthStep::Fail(e) = auth.fail(thrown) else {
             panic!()
         };
         assert_eq!((e.code.as_str(), e.retryable), (codes::AUTH_FAILED, true));
+        assert_eq!(e.message, "vault offline");
+        assert!(!auth.is_refreshing());
+        // A transport failure of the renewal keeps its code (offline is not "refused").
+        auth.on_token_expired(1, NOW);
+        let AuthStep::Fail(e) = auth.fail(KalamError::network("offline")) else {
+            panic!()
+        };
+        assert_eq!((e.code.as_str(), e.retryable), (codes::NETWORK, true));
         assert!(!auth.is_refreshing());
         // Short-lived token: lead is 10% of the lifetime.
         let short = jwt(&format!(
@@ -1108,5 +1148,41 @@ mod tests {
         assert_eq!(lazy.last_login().unwrap().user.id, "alice");
         lazy.clear_tokens();
         assert!(matches!(lazy.prepare(NOW), AuthStep::Login { .. }));
+    }
+
+    #[test]
+    fn login_asks_the_provider_and_rejected_credentials_are_not_resent() {
+        let basic = |p: &str| Credentials::Basic {
+            user: "u".into(),
+            password: p.into(),
+        };
+        // login() before any request: the provider is asked first.
+        let mut auth = AuthState::new(Credentials::None, true);
+        assert_eq!(auth.begin_login(), AuthStep::CallProvider);
+        assert!(auth.is_refreshing());
+        let AuthStep::Login { body } = auth.set_credentials(basic("wrong"), NOW) else {
+            panic!()
+        };
+        assert!(body.contains("wrong"));
+        let rejected = r#"{"error":"unauthorized","message":"Invalid credentials"}"#;
+        let AuthStep::Fail(e) = auth.complete_login(401, rejected, NOW) else {
+            panic!()
+        };
+        assert_eq!((e.code.as_str(), e.status), ("UNAUTHORIZED", Some(401)));
+        // The next request asks the provider again rather than resending the bad password.
+        assert_eq!(auth.prepare(NOW), AuthStep::CallProvider);
+        let AuthStep::Login { body } = auth.set_credentials(basic("right"), NOW) else {
+            panic!()
+        };
+        assert!(body.contains("right"));
+        assert!(matches!(
+            auth.complete_login(200, &login_json("a", "r", "2026-11-24T14:44:35Z"), NOW),
+            AuthStep::Ready { .. }
+        ));
+        // Fixed basic credentials (no provider) are simply tried again.
+        let mut fixed = AuthState::new(basic("wrong"), false);
+        assert!(matches!(fixed.prepare(NOW), AuthStep::Login { .. }));
+        fixed.complete_login(401, rejected, NOW);
+        assert!(matches!(fixed.prepare(NOW), AuthStep::Login { .. }));
     }
 }

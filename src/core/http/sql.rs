@@ -299,6 +299,21 @@ impl SqlRequest {
     pub fn file_table(&self) -> Option<TableRef> {
         single_table(&self.sql, self.namespace_id.as_deref())
     }
+
+    /// The table FILE cells belong to: `explicit` (`table` or `ns.table`, e.g. the
+    /// `queryRows` argument) when given and valid, with an unqualified name placed in this
+    /// request's `namespace_id` like the server does; else [`SqlRequest::file_table`].
+    pub fn file_table_or(&self, explicit: Option<&str>) -> Option<TableRef> {
+        match explicit.and_then(|t| TableRef::parse(t).ok()) {
+            Some(mut table) => {
+                if table.namespace.is_none() {
+                    table.namespace = self.namespace_id.clone();
+                }
+                Some(table)
+            }
+            None => self.file_table(),
+        }
+    }
 }
 
 /// Parses a `{column: value}` row given as JSON text (for the JSON-text variants of the
@@ -986,6 +1001,29 @@ mod tests {
         let t = TableRef::parse("todos").unwrap();
         assert_eq!(t.namespace_or(None), "default");
         assert_eq!(t.namespace_or(Some("app")), "app");
+        // queryRows' table: unqualified names take the request's namespace, as on the server.
+        let req = SqlRequest::new("SELECT f FROM docs").with_namespace(Some("app".into()));
+        let t = req.file_table_or(Some("docs")).unwrap();
+        assert_eq!(
+            (t.namespace.as_deref(), t.table.as_str()),
+            (Some("app"), "docs")
+        );
+        let t = req.file_table_or(Some("other.docs")).unwrap();
+        assert_eq!(t.namespace.as_deref(), Some("other"));
+        let t = req.file_table_or(None).unwrap();
+        assert_eq!(
+            (t.namespace.as_deref(), t.table.as_str()),
+            (Some("app"), "docs")
+        );
+        assert_eq!(req.file_table_or(Some("a.b.c")), req.file_table());
+        let plain = SqlRequest::new("SELECT 1");
+        assert_eq!(
+            plain
+                .file_table_or(Some("docs"))
+                .unwrap()
+                .namespace_or(None),
+            "default"
+        );
     }
 
     #[test]
