@@ -14,6 +14,9 @@ mod http_client;
 #[cfg(all(target_arch = "wasm32", feature = "consumer"))]
 mod consumer;
 
+#[cfg(all(target_arch = "wasm32", feature = "client"))]
+mod live_client;
+
 #[cfg(target_arch = "wasm32")]
 mod exports {
     use wasm_bindgen::prelude::*;

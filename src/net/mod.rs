@@ -2,4 +2,5 @@
 //! made by `crate::core`.
 
 pub mod http;
+pub mod socket;
 pub mod timer;

@@ -3,17 +3,24 @@ import { coreVersion as wasmCoreVersion } from './wasm/kalam_wasm.js';
 import { initWasm } from './wasm-loader.js';
 
 export { initWasm };
-export { KalamDBClient, createClient } from './client.js';
-export type { ClientOptions, HealthCheckResponse, SetupStatus, SetupRequest } from './client.js';
+export { KalamDBClient, createClient } from './realtime-client.js';
+export type { ClientOptions } from './realtime-client.js';
+export type { HealthCheckResponse, SetupStatus, SetupRequest } from './client.js';
+export { LiveManager, MessageType, ChangeType } from './live.js';
+export type {
+  ConnectionState, ConnectionStateName, ReconnectOptions, DisconnectReason, LiveConnectionError, LiveSubscriptionError,
+  LiveRowsChange, LiveOptions, LiveRowsCallback, LiveEvent, LiveEventsOptions, LiveSubscriptionInfo, Unsubscribe, BatchControl,
+  LiveManagerOptions, EventRow, SubscriptionOptions, LogLevelName,
+} from './live.js';
 export { KalamError, ErrorCode } from './errors.js';
 export type { KalamErrorInit } from './errors.js';
 export { SeqId } from './seq-id.js';
-export { KalamCellValue, FileRef, wrapRowMap } from './cells.js';
+export { KalamCellValue, FileRef, wrapRowMap, parseFileRef, parseFileRefs, storedFileName } from './cells.js';
 export type { RowData, SchemaField, KalamDataType, FieldFlag, FileRefData } from './cells.js';
-export { Auth, isBasicAuth, isJwtAuth, isNoAuth } from './auth.js';
+export { Auth, isBasicAuth, isJwtAuth, isNoAuth, isAuthenticated, buildAuthHeader, encodeBasicAuth } from './auth.js';
 export type { AuthCredentials, AuthProvider, BasicAuthCredentials, JwtAuthCredentials, NoAuthCredentials, LoginResponse, LoginUserInfo } from './auth.js';
 export { KalamRow, LogLevel, rowsOf } from './http.js';
-export type { QueryResponse, QueryResult, RequestOptions, QueryWithFilesOptions, UploadProgress, SqlValue, RowKey, LogEntry, LogListener, HttpClientOptions } from './http.js';
+export type { ErrorDetail, QueryResponse, QueryResult, RequestOptions, QueryWithFilesOptions, UploadProgress, SqlValue, RowKey, LogEntry, LogListener, HttpClientOptions } from './http.js';
 
 /** The version of the Rust core compiled into this package. */
 export async function coreVersion(): Promise<string> {

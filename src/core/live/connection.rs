@@ -76,7 +76,7 @@ use super::materializer::{self, row_seq, Materializer, RowsDelta};
 use super::reconnect::{Backoff, JitterFn, ReconnectConfig};
 use super::sql::validate_live_sql;
 use crate::core::error::{codes, KalamError};
-use crate::core::schema::primary_key_columns;
+use crate::core::schema::{primary_key_columns, SchemaField};
 use crate::core::seq_id::SeqId;
 
 /// Default rows per snapshot batch. Must stay below 1000: a default server truncates a batch
@@ -100,6 +100,12 @@ pub struct LiveConfig {
     pub default_batch_size: u32,
     /// Bound on one inflated gzip frame. Default 64 MiB.
     pub max_inflated_bytes: usize,
+    /// At most this many frames are sent in any `send_window_ms` (0: unlimited). The server
+    /// answers more than 50 text messages per second with `RATE_LIMIT_EXCEEDED` and DROPS
+    /// them (PROTOCOL.md §4.12), which would silently lose a `subscribe` or `next_batch`;
+    /// excess frames wait in order instead. Default 40 per 1100 ms.
+    pub send_budget: u32,
+    pub send_window_ms: u64,
     pub reconnect: ReconnectConfig,
 }
 
@@ -112,6 +118,8 @@ impl LiveConfig {
             connect_timeout_ms: 10_000,
             default_batch_size: DEFAULT_BATCH_SIZE,
             max_inflated_bytes: frames::DEFAULT_MAX_INFLATED_BYTES,
+            send_budget: 40,
+            send_window_ms: 1100,
             reconnect: ReconnectConfig::default(),
         }
     }
@@ -170,10 +178,17 @@ pub enum TimerId {
     Ping,
     Reconnect,
     ConnectTimeout,
+    /// Sends frames held back by the send budget ([`LiveConfig::send_budget`]).
+    Throttle,
 }
 
 impl TimerId {
-    pub const ALL: [TimerId; 3] = [TimerId::Ping, TimerId::Reconnect, TimerId::ConnectTimeout];
+    pub const ALL: [TimerId; 4] = [
+        TimerId::Ping,
+        TimerId::Reconnect,
+        TimerId::ConnectTimeout,
+        TimerId::Throttle,
+    ];
 
     pub fn as_u32(self) -> u32 {
         self as u32
@@ -301,6 +316,8 @@ struct Subscription {
     emitted_checkpoint: Option<SeqId>,
     /// Events mode: drop rows with `_seq <=` this (the checkpoint at resubscribe).
     resume_from: Option<SeqId>,
+    /// The schema of the latest `subscription_ack` (empty before the first one).
+    schema: Vec<SchemaField>,
 }
 
 impl Subscription {
@@ -348,7 +365,11 @@ pub struct LiveCore {
     next_sub: u64,
     subs: Vec<Subscription>,
     out: Vec<Output>,
-    timers: [bool; 3],
+    timers: [bool; 4],
+    /// Send times within the current budget window (oldest first).
+    sent_at: std::collections::VecDeque<u64>,
+    /// Frames for the current socket waiting for budget.
+    send_queue: std::collections::VecDeque<String>,
     last_sent_ms: u64,
 }
 
@@ -381,7 +402,9 @@ impl LiveCore {
             next_sub: 1,
             subs: Vec::new(),
             out: Vec::new(),
-            timers: [false; 3],
+            timers: [false; 4],
+            sent_at: std::collections::VecDeque::new(),
+            send_queue: std::collections::VecDeque::new(),
             last_sent_ms: 0,
         }
     }
@@ -422,6 +445,15 @@ impl LiveCore {
     /// to, plus anything not yet drained).
     pub fn rows(&self, subscription_id: &str) -> Option<materializer::Iter<'_>> {
         self.materializer(subscription_id).map(Materializer::iter)
+    }
+
+    /// The column schema of a subscription's latest `subscription_ack` (empty until its
+    /// first ack; a projection's schema lacks `_seq`). Shells decode row values with it.
+    pub fn subscription_schema(&self, subscription_id: &str) -> Option<&[SchemaField]> {
+        self.subs
+            .iter()
+            .find(|s| s.id == subscription_id)
+            .map(|s| s.schema.as_slice())
     }
 
     pub fn materializer(&self, subscription_id: &str) -> Option<&Materializer> {
@@ -495,6 +527,7 @@ impl LiveCore {
             rows,
             staging: None,
             resume_from: None,
+            schema: Vec::new(),
         });
         match self.phase {
             Phase::Connected { .. } => self.send_subscribe(now_ms, self.subs.len() - 1),
@@ -733,6 +766,9 @@ impl LiveCore {
                 }
             }
             (TimerId::Reconnect, Phase::Backoff) => self.start_attempt(true),
+            (TimerId::Throttle, Phase::Connecting { .. } | Phase::Connected { .. }) => {
+                self.flush_send_queue(now_ms)
+            }
             (TimerId::ConnectTimeout, Phase::Connecting { socket, .. }) => {
                 self.out.push(Output::CloseSocket {
                     socket,
@@ -815,7 +851,61 @@ impl LiveCore {
 
     fn send(&mut self, now_ms: u64, socket: u64, text: String) {
         self.last_sent_ms = now_ms;
-        self.out.push(Output::SendText { socket, text });
+        if self.config.send_budget == 0 {
+            self.out.push(Output::SendText { socket, text });
+            return;
+        }
+        self.prune_sent(now_ms);
+        if self.send_queue.is_empty() && self.sent_at.len() < self.config.send_budget as usize {
+            self.sent_at.push_back(now_ms);
+            self.out.push(Output::SendText { socket, text });
+        } else {
+            self.send_queue.push_back(text);
+            self.arm_throttle(now_ms);
+        }
+    }
+
+    fn prune_sent(&mut self, now_ms: u64) {
+        let window = self.config.send_window_ms;
+        while let Some(&t) = self.sent_at.front() {
+            if now_ms.saturating_sub(t) >= window {
+                self.sent_at.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn arm_throttle(&mut self, now_ms: u64) {
+        if self.timers[TimerId::Throttle as usize] {
+            return;
+        }
+        let delay = self.sent_at.front().map_or(1, |&oldest| {
+            (oldest + self.config.send_window_ms)
+                .saturating_sub(now_ms)
+                .max(1)
+        });
+        self.set_timer(TimerId::Throttle, delay);
+    }
+
+    /// Sends queued frames as the budget allows, in order.
+    fn flush_send_queue(&mut self, now_ms: u64) {
+        let Some(socket) = self.socket() else {
+            self.send_queue.clear();
+            return;
+        };
+        self.prune_sent(now_ms);
+        while self.sent_at.len() < self.config.send_budget as usize {
+            let Some(text) = self.send_queue.pop_front() else {
+                break;
+            };
+            self.sent_at.push_back(now_ms);
+            self.last_sent_ms = now_ms;
+            self.out.push(Output::SendText { socket, text });
+        }
+        if !self.send_queue.is_empty() {
+            self.arm_throttle(now_ms);
+        }
     }
 
     fn request_token(&mut self) {
@@ -873,6 +963,9 @@ impl LiveCore {
     fn lose_socket(&mut self) {
         self.cancel_timer(TimerId::Ping);
         self.cancel_timer(TimerId::ConnectTimeout);
+        self.cancel_timer(TimerId::Throttle);
+        self.send_queue.clear();
+        self.sent_at.clear();
         self.auth_error = None;
         self.phase = Phase::Idle;
         for sub in &mut self.subs {
@@ -1020,6 +1113,9 @@ impl LiveCore {
         let sub = &mut self.subs[i];
         sub.acked = true;
         sub.ever_acked = true;
+        if sub.schema != ack.schema {
+            sub.schema = ack.schema.clone();
+        }
         match sub.mode {
             SubscriptionMode::Materialized => {
                 let keys = if !sub.options.key_columns.is_empty() {

@@ -186,6 +186,31 @@ pub fn validate_live_sql(sql: &str) -> Result<(), KalamError> {
     check_from_and_rest(&toks[from + 1..])
 }
 
+/// The `(namespace, table)` a live query reads (the last two parts of the FROM name), for
+/// FILE cell download paths. `None` when the SQL has no recognisable qualified table.
+pub fn live_sql_table(sql: &str) -> Option<(String, String)> {
+    let toks = tokenize(sql).ok()?;
+    let mut depth = 0i32;
+    let from = toks.iter().position(|t| {
+        match t {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth -= 1,
+            _ => {}
+        }
+        depth == 0 && t.is_kw("FROM")
+    })?;
+    let mut parts: Vec<&str> = vec![toks.get(from + 1)?.ident()?];
+    let mut i = from + 2;
+    while toks.get(i) == Some(&Tok::Punct('.')) {
+        parts.push(toks.get(i + 1)?.ident()?);
+        i += 2;
+    }
+    match parts.as_slice() {
+        [.., ns, table] => Some((ns.to_string(), table.to_string())),
+        _ => None,
+    }
+}
+
 fn check_projection(items: &[Tok]) -> Result<(), KalamError> {
     if items.is_empty() {
         return Err(invalid(format!("live SQL selects no columns; {SHAPE}")));
@@ -320,6 +345,25 @@ mod tests {
         ] {
             validate_live_sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
+    }
+
+    #[test]
+    fn names_the_table_of_a_live_query() {
+        let t = |ns: &str, table: &str| Some((ns.to_string(), table.to_string()));
+        assert_eq!(
+            live_sql_table("SELECT * FROM app.orders"),
+            t("app", "orders")
+        );
+        assert_eq!(
+            live_sql_table("select id from \"My Ns\".\"t\" x where a = 'FROM b.c'"),
+            t("My Ns", "t")
+        );
+        assert_eq!(
+            live_sql_table("SELECT (a) FROM app.t WHERE x = 1"),
+            t("app", "t")
+        );
+        assert_eq!(live_sql_table("SELECT * FROM inbox"), None);
+        assert_eq!(live_sql_table("SELECT 1"), None);
     }
 
     #[test]

@@ -1209,3 +1209,131 @@ fn one_socket_multiplexes_subscriptions_and_bursts_coalesce_into_one_delta() {
     assert!(infos.iter().all(|s| s.live));
     assert_eq!(infos[0].last_seq_id, Some(seq("103")));
 }
+
+#[test]
+fn the_ack_schema_is_kept_per_subscription() {
+    let mut h = Harness::new(test_config());
+    let a = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions::default(),
+        SubscriptionMode::Materialized,
+    );
+    let e = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions::default(),
+        SubscriptionMode::Events,
+    );
+    assert_eq!(h.core.subscription_schema(&a), Some(&[][..]));
+    assert_eq!(h.core.subscription_schema("sub-404"), None);
+    h.establish();
+    for (id, ty) in [(&a, "BigInt"), (&e, "Text")] {
+        h.text(
+            &json!({"type":"subscription_ack","subscription_id":id,"total_rows":0,
+            "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null},
+            "schema":[{"name":"id","data_type":ty,"index":0,"flags":["pk"]},
+                      {"name":"doc","data_type":"Json","index":1}]})
+            .to_string(),
+        );
+    }
+    h.drain();
+    let names = |core: &LiveCore, id: &str| -> Vec<(String, String)> {
+        core.subscription_schema(id)
+            .unwrap()
+            .iter()
+            .map(|f| (f.name.clone(), f.data_type.to_wire().to_string()))
+            .collect()
+    };
+    assert_eq!(
+        names(&h.core, &a),
+        [
+            ("id".to_string(), "\"BigInt\"".to_string()),
+            ("doc".to_string(), "\"Json\"".to_string())
+        ]
+    );
+    assert_eq!(names(&h.core, &e)[0].1, "\"Text\"");
+    // A resubscribe after a reconnect replaces it with the new ack's schema.
+    h.close(1006, "");
+    h.drain();
+    h.core.online(h.now);
+    h.establish();
+    h.text(
+        &json!({"type":"subscription_ack","subscription_id":a,"total_rows":0,
+        "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null},
+        "schema":[{"name":"id","data_type":"Text","index":0,"flags":["pk"]}]})
+        .to_string(),
+    );
+    assert_eq!(
+        names(&h.core, &a),
+        [("id".to_string(), "\"Text\"".to_string())]
+    );
+    h.core.unsubscribe(h.now, &a);
+    assert_eq!(h.core.subscription_schema(&a), None);
+}
+
+#[test]
+fn sends_stay_under_the_server_message_rate_and_keep_their_order() {
+    let mut h = Harness::new(test_config());
+    let ids: Vec<String> = (0..60)
+        .map(|_| {
+            h.subscribe(
+                PAGING_SQL,
+                SubscribeOptions::default(),
+                SubscriptionMode::Materialized,
+            )
+        })
+        .collect();
+    let outs = h.establish();
+    // authenticate + 39 subscribes in the first window, the rest held back.
+    let first = sent(&outs);
+    assert_eq!(first.len(), 40);
+    assert_eq!(first[0]["type"], "authenticate");
+    assert!(outs.contains(&Output::SetTimer {
+        id: TimerId::Throttle,
+        delay_ms: 1100
+    }));
+    // Early firings are ignored; the timer fires when the window has room.
+    h.now += 1100;
+    h.core.timer_fired(h.now, TimerId::Throttle);
+    let outs = h.drain();
+    let rest = sent(&outs);
+    assert_eq!(rest.len(), 21);
+    let order: Vec<String> = first[1..]
+        .iter()
+        .chain(rest.iter())
+        .map(|m| m["subscription"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(order, ids, "every subscribe once, in order");
+    assert!(!outs.iter().any(|o| matches!(
+        o,
+        Output::SetTimer {
+            id: TimerId::Throttle,
+            ..
+        }
+    )));
+    // A lost socket drops the queue (a new socket resubscribes everything anyway).
+    for _ in 0..45 {
+        h.core.unsubscribe(h.now, &ids[0]);
+        h.subscribe(
+            PAGING_SQL,
+            SubscribeOptions::default(),
+            SubscriptionMode::Materialized,
+        );
+    }
+    h.close(1006, "");
+    let outs = h.drain();
+    assert!(outs.contains(&Output::CancelTimer {
+        id: TimerId::Throttle
+    }));
+    // Unlimited when the budget is 0.
+    let mut config = test_config();
+    config.send_budget = 0;
+    let mut h = Harness::new(config);
+    for _ in 0..60 {
+        h.subscribe(
+            PAGING_SQL,
+            SubscribeOptions::default(),
+            SubscriptionMode::Materialized,
+        );
+    }
+    assert_eq!(sent(&h.establish()).len(), 61);
+}

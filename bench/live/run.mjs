@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// Live-query benchmark in headless Chromium: our LiveManager (dist/client, or
+// KALAM_CLIENT_DIST) against a bare WebSocket + JSON.parse + Map client, same server, same
+// frames (compression off for both, so the bare client needs no gzip). Prints figures and
+// ratios from one run. Server: KALAMDB_URL (+ KALAMDB_TEST_ROOT_PASSWORD) or a
+// kalam-testserver started here. Usage: node bench/live/run.mjs [--quick]
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launchChromium } from '../../tests/support/browser.mjs';
+import { serveStatic } from '../../tests/support/static-server.mjs';
+import { testServer, freshFixture, insertRows } from '../../tests/e2e/support/server.mjs';
+import { clientDist } from '../../tests/e2e/support/browser.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+const sizes = process.env.BENCH_SIZES ? process.env.BENCH_SIZES.split(',').map(Number) : quick ? [1000, 20000] : [1000, 20000, 100000];
+const changes = quick ? 40 : 100;
+
+const server = await testServer();
+const dir = mkdtempSync(join(tmpdir(), 'kalam-live-bench-'));
+symlinkSync(clientDist, join(dir, 'client'));
+symlinkSync(join(here, 'www'), join(dir, 'bench'));
+const site = await serveStatic(dir);
+const browser = await launchChromium();
+const page = await browser.newPage();
+page.on('pageerror', (e) => console.error('pageerror:', e.message));
+await page.goto(`${site.url}/bench/index.html`);
+await page.waitForFunction('window.ready === true');
+const call = (fn, arg) => page.evaluate(([f, a]) => window.bench[f](a), [fn, arg]);
+
+const fmt = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
+const results = [];
+
+try {
+  console.log(`live benchmark: Chromium headless, server ${server.url}, client ${clientDist}`);
+  for (const size of sizes) {
+    const fx = await freshFixture(server);
+    const t0 = Date.now();
+    await insertRows(fx, 1, size, 1000);
+    console.log(`\n== ${size} rows (inserted in ${Date.now() - t0} ms)`);
+    await call('setup', { url: fx.url, user: fx.user, password: fx.password });
+    const sql = `SELECT * FROM ${fx.table}`;
+
+    // Snapshot load: best of 3 each, alternating.
+    const ours = [];
+    const bare = [];
+    for (let i = 0; i < (size >= 100000 ? 2 : Number(process.env.BENCH_REPS ?? 7)); i++) {
+      bare.push(await call('bareSnapshot', { sql }));
+      ours.push(await call('oursSnapshot', { sql }));
+    }
+    const best = (xs) => xs.reduce((a, b) => (b.rowsPerSec > a.rowsPerSec ? b : a));
+    const o = best(ours);
+    const b = best(bare);
+    console.log(`snapshot load   ours ${fmt(o.rowsPerSec, 0)} rows/s (${fmt(o.ms, 0)} ms)   bare ${fmt(b.rowsPerSec, 0)} rows/s (${fmt(b.ms, 0)} ms)   ratio ${fmt(o.rowsPerSec / b.rowsPerSec)}x`);
+
+    // Cost per change with `size` rows materialized.
+    const ids = Array.from({ length: 20 }, (_, i) => 1 + Math.floor((i * size) / 20));
+    const fresh = await call('oursChangeCost', { sql, table: fx.table, count: changes, rowsArray: true, ids });
+    const mapOnly = await call('oursChangeCost', { sql, table: fx.table, count: changes, rowsArray: false, ids });
+    console.log(`cost per change rows array: mean ${fmt(fresh.meanMs, 3)} ms median ${fmt(fresh.medianMs, 3)} p95 ${fmt(fresh.p95Ms, 3)}   rowMap only: mean ${fmt(mapOnly.meanMs, 3)} ms median ${fmt(mapOnly.medianMs, 3)} p95 ${fmt(mapOnly.p95Ms, 3)}   (${fresh.frames} frames; timer resolution 0.1 ms)`);
+
+    // Insert-to-callback latency (page inserts over HTTP, waits for the callback).
+    const blocks = quick ? 3 : 5;
+    const per = size >= 100000 ? 20 : 10;
+    const oursLat = [];
+    const bareLat = [];
+    let nextId = 10_000_000;
+    for (let b = 0; b < blocks; b++) {
+      oursLat.push(...(await call('latency', { sql, table: fx.table, count: per, startId: nextId, which: 'ours' })));
+      nextId += per;
+      bareLat.push(...(await call('latency', { sql, table: fx.table, count: per, startId: nextId, which: 'bare' })));
+      nextId += per;
+    }
+    const lo = await call('stats', oursLat);
+    const lb = await call('stats', bareLat);
+    console.log(`insert->callback ours median ${fmt(lo.medianMs)} ms p95 ${fmt(lo.p95Ms)} ms   bare median ${fmt(lb.medianMs)} ms p95 ${fmt(lb.p95Ms)} ms   ratio ${fmt(lo.medianMs / lb.medianMs)}x`);
+    results.push({ size, snapshot: { ours: o, bare: b }, change: { fresh, mapOnly }, latency: { ours: lo, bare: lb } });
+  }
+  console.log('\n== summary');
+  const first = results[0];
+  for (const r of results) {
+    console.log(`${String(r.size).padStart(6)} rows: snapshot ${fmt(r.snapshot.ours.rowsPerSec / r.snapshot.bare.rowsPerSec)}x bare; change ${fmt(r.change.mapOnly.meanMs, 3)} ms (rowMap) / ${fmt(r.change.fresh.meanMs, 3)} ms (rows array), ${fmt(r.change.mapOnly.meanMs / first.change.mapOnly.meanMs)}x / ${fmt(r.change.fresh.meanMs / first.change.fresh.meanMs)}x the ${first.size}-row cost; latency ${fmt(r.latency.ours.medianMs / r.latency.bare.medianMs)}x bare`);
+  }
+  if (process.env.BENCH_JSON) console.log(JSON.stringify(results));
+} finally {
+  const settle = (p) => Promise.race([p, new Promise((ok) => setTimeout(ok, 2000))]);
+  await settle(browser.close());
+  await settle(site.close());
+  rmSync(dir, { recursive: true, force: true });
+  await settle(server.stop());
+}
+process.exit(0);

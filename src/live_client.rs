@@ -1,0 +1,888 @@
+//! `LiveClient`: the wasm shell around [`LiveCore`] (one WebSocket, every live
+//! subscription). It executes the core's commands with a WebSocket built from a JS
+//! constructor, `setTimeout` timers and a JS token provider, forwards page-lifecycle events,
+//! and hands everything meant for JS over in ONE call per drained burst: a JSON array (see
+//! [`LiveClient::new`] for its items), with row values decoded by column type
+//! ([`RowDecoder`]) exactly like HTTP rows, keys as strings and SeqIds as decimal strings.
+//!
+//! Re-entrancy: no JS is called while the state is borrowed, except the WebSocket
+//! constructor and `send`/`close` (which never call back synchronously). The token provider
+//! and the output callback run after the borrow is released, so they may call back into
+//! the client.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Function, Promise, Reflect};
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::core::cells::{decode_cell, FileTable, RowDecoder};
+use crate::core::error::{codes, KalamError};
+use crate::core::http::url::BaseUrl;
+use crate::core::live::frames::{BatchControl, ChangeType, Row};
+use crate::core::live::materializer::{KeyedRow, RowsDelta};
+use crate::core::live::sql::live_sql_table;
+use crate::core::live::{
+    ConnectionState, LiveConfig, LiveCore, LiveEvent, Output, ReconnectConfig, RowKey,
+    SubscribeOptions, SubscriptionMode, TimerId,
+};
+use crate::core::schema::{DataType, SchemaField};
+use crate::core::seq_id::SeqId;
+use crate::net::socket::{describe, Socket, SocketEvent};
+use crate::net::timer::Timeout;
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// A `KalamError` as a plain JS object (`KalamError.from` on the TS side makes it an Error).
+fn js_error(error: &KalamError) -> JsValue {
+    let text = serde_json::to_string(error).unwrap_or_default();
+    js_sys::JSON::parse(&text).unwrap_or_else(|_| JsValue::from_str(&error.message))
+}
+
+/// What a rejected token provider means: its `code`/`message`/`retryable` when it gave a
+/// KalamError-like object; otherwise a retryable `AUTH_FAILED`.
+fn token_error(value: &JsValue) -> KalamError {
+    let get = |k: &str| Reflect::get(value, &JsValue::from_str(k)).ok();
+    let code = get("code").and_then(|v| v.as_string());
+    let message = get("message")
+        .and_then(|v| v.as_string())
+        .unwrap_or_else(|| describe(value));
+    let retryable = get("retryable").and_then(|v| v.as_bool()).unwrap_or(true);
+    let mut err = KalamError::new(
+        code.unwrap_or_else(|| codes::AUTH_FAILED.to_string()),
+        format!("the token provider failed: {message}"),
+    )
+    .retryable(retryable);
+    if let Some(status) = get("status").and_then(|v| v.as_f64()) {
+        err = err.with_status(status as u16);
+    }
+    err
+}
+
+struct Decoder {
+    schema: Vec<SchemaField>,
+    decoder: RowDecoder,
+}
+
+struct Inner {
+    core: LiveCore,
+    ctor: Function,
+    on_output: Function,
+    get_token: Function,
+    socket: Option<(u64, Socket)>,
+    timers: [Option<Timeout>; TimerId::ALL.len()],
+    /// `(namespace, table)` per subscription id, for FILE cells.
+    tables: HashMap<String, Option<(String, String)>>,
+    decoders: HashMap<String, Decoder>,
+    /// A token request to run once the borrow is released (`forceRefresh`).
+    token_request: Option<bool>,
+    me: Weak<RefCell<Inner>>,
+}
+
+/// Runs one input, executes the resulting commands and delivers the JS payload.
+fn pump(rc: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut LiveCore, u64)) {
+    let (payload, token_request) = {
+        let Ok(mut inner) = rc.try_borrow_mut() else {
+            return; // cannot happen: no JS runs while borrowed (see the module docs)
+        };
+        input(&mut inner.core, now_ms());
+        let payload = inner.run();
+        (payload, inner.token_request.take())
+    };
+    if let Some(force) = token_request {
+        request_token(rc, force);
+    }
+    if let Some(payload) = payload {
+        let cb = rc.borrow().on_output.clone();
+        if let Err(e) = cb.call1(&JsValue::NULL, &JsValue::from_str(&payload)) {
+            web_sys::console::error_2(&"kalam-wasm: a live callback threw".into(), &e);
+        }
+    }
+}
+
+fn request_token(rc: &Rc<RefCell<Inner>>, force: bool) {
+    let get_token = rc.borrow().get_token.clone();
+    let promise = match get_token.call1(&JsValue::NULL, &JsValue::from_bool(force)) {
+        Ok(value) => Promise::resolve(&value),
+        Err(e) => {
+            let error = token_error(&e);
+            pump(rc, move |core, now| core.token_failed(now, error));
+            return;
+        }
+    };
+    let weak = Rc::downgrade(rc);
+    wasm_bindgen_futures::spawn_local(async move {
+        let result = JsFuture::from(promise).await;
+        let Some(rc) = weak.upgrade() else { return };
+        pump(&rc, move |core, now| match result {
+            Ok(v) => match v.as_string() {
+                Some(token) if !token.is_empty() => core.token_ready(now, token),
+                _ => core.token_failed(
+                    now,
+                    KalamError::new(
+                        codes::AUTH_FAILED,
+                        "the token provider resolved without a token string",
+                    ),
+                ),
+            },
+            Err(e) => core.token_failed(now, token_error(&e)),
+        });
+    });
+}
+
+impl Inner {
+    /// Drains the core until quiet, executing commands; returns the JSON array for JS.
+    fn run(&mut self) -> Option<String> {
+        let mut items = Items::default();
+        loop {
+            let outputs = self.core.drain_outputs();
+            if outputs.is_empty() {
+                break;
+            }
+            for output in outputs {
+                self.execute(output, &mut items);
+            }
+        }
+        items.finish()
+    }
+
+    fn execute(&mut self, output: Output, items: &mut Items) {
+        match output {
+            Output::OpenSocket { socket, url } => {
+                self.socket = None; // detaches and closes any previous one
+                let weak = self.me.clone();
+                let handler = move |event: SocketEvent| {
+                    let Some(rc) = weak.upgrade() else { return };
+                    let closed = matches!(event, SocketEvent::Closed { .. });
+                    pump(&rc, |core, now| match event {
+                        SocketEvent::Open => core.socket_opened(now, socket),
+                        SocketEvent::Text(text) => core.socket_text(now, socket, &text),
+                        SocketEvent::Binary(bytes) => core.socket_binary(now, socket, &bytes),
+                        SocketEvent::Closed { code, reason } => {
+                            core.socket_closed(now, socket, code, &reason)
+                        }
+                    });
+                    // A closed socket is gone: drop its handlers (wasm-bindgen defers freeing
+                    // the one that is running).
+                    if closed {
+                        if let Ok(mut inner) = rc.try_borrow_mut() {
+                            if matches!(&inner.socket, Some((s, _)) if *s == socket) {
+                                inner.socket = None;
+                            }
+                        }
+                    }
+                };
+                match Socket::open(&self.ctor, &url, handler) {
+                    Ok(s) => self.socket = Some((socket, s)),
+                    Err(message) => self.core.socket_closed(
+                        now_ms(),
+                        socket,
+                        1006,
+                        &format!("cannot open {url}: {message}"),
+                    ),
+                }
+            }
+            Output::SendText { socket, text } => {
+                if let Some((s, ws)) = &self.socket {
+                    if *s == socket {
+                        let _ = ws.send(&text); // a dead socket reports its close event
+                    }
+                }
+            }
+            Output::CloseSocket {
+                socket,
+                code,
+                reason,
+            } => {
+                if matches!(&self.socket, Some((s, _)) if *s == socket) {
+                    if let Some((_, ws)) = self.socket.take() {
+                        ws.close(code, &reason);
+                    }
+                }
+            }
+            Output::RequestToken => {
+                let force = matches!(self.core.state(), ConnectionState::NeedsAuth);
+                self.token_request = Some(self.token_request.unwrap_or(false) || force);
+            }
+            Output::SetTimer { id, delay_ms } => {
+                let weak = self.me.clone();
+                let delay = u32::try_from(delay_ms).unwrap_or(u32::MAX);
+                self.timers[id.as_u32() as usize] = Some(Timeout::new(delay, move || {
+                    if let Some(rc) = weak.upgrade() {
+                        pump(&rc, |core, now| core.timer_fired(now, id));
+                    }
+                }));
+            }
+            Output::CancelTimer { id } => self.timers[id.as_u32() as usize] = None,
+            Output::Rows {
+                subscription_id,
+                delta,
+            } => {
+                let table = self.tables.get(&subscription_id).cloned().flatten();
+                let decoder = self.decoder(&subscription_id);
+                let table = table.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
+                items.rows(&subscription_id, delta, decoder, table);
+            }
+            Output::Event {
+                subscription_id,
+                event,
+            } => {
+                let decoder = self.decoder(&subscription_id);
+                let event = event_json(decoder, event);
+                items.value(&json!({"t": "event", "id": subscription_id, "event": event}));
+            }
+            Output::Checkpoint {
+                subscription_id,
+                last_seq_id,
+            } => items.value(&json!({
+                "t": "checkpoint", "id": subscription_id, "seq": last_seq_id.to_string(),
+            })),
+            Output::SubscriptionError {
+                subscription_id,
+                error,
+                fatal,
+            } => {
+                if fatal {
+                    self.tables.remove(&subscription_id);
+                    self.decoders.remove(&subscription_id);
+                }
+                items.value(&json!({
+                    "t": "sub_error", "id": subscription_id, "error": error, "fatal": fatal,
+                }));
+            }
+            Output::StateChanged(state) => {
+                let mut item = serde_json::to_value(&state).unwrap_or(Value::Null);
+                item["t"] = Value::from("state");
+                items.value(&item);
+            }
+            Output::ConnectionError(error) => items.value(&json!({"t": "error", "error": error})),
+        }
+    }
+
+    /// The row decoder of a subscription, rebuilt when its ack schema changed.
+    fn decoder(&mut self, id: &str) -> Option<&RowDecoder> {
+        let schema = self.core.subscription_schema(id)?;
+        let stale = self.decoders.get(id).is_none_or(|d| d.schema != schema);
+        if stale {
+            let table = self.tables.get(id).cloned().flatten();
+            let decoder = Decoder {
+                schema: schema.to_vec(),
+                decoder: RowDecoder::new(schema, table),
+            };
+            self.decoders.insert(id.to_string(), decoder);
+        }
+        self.decoders.get(id).map(|d| &d.decoder)
+    }
+}
+
+/// The JSON array handed to JS, written directly (no intermediate `Value` trees for rows).
+#[derive(Default)]
+struct Items {
+    buf: Vec<u8>,
+    count: usize,
+}
+
+impl Items {
+    fn begin(&mut self) {
+        self.buf.push(if self.count == 0 { b'[' } else { b',' });
+        self.count += 1;
+    }
+
+    fn value(&mut self, item: &Value) {
+        self.begin();
+        let _ = serde_json::to_writer(&mut self.buf, item);
+    }
+
+    fn string(&mut self, s: &str) {
+        let _ = serde_json::to_writer(&mut self.buf, s);
+    }
+
+    /// `{t:"rows", id, initial, resync, removed, updated, inserted, invalid?}`.
+    fn rows(
+        &mut self,
+        id: &str,
+        delta: RowsDelta,
+        decoder: Option<&RowDecoder>,
+        table: FileTable<'_>,
+    ) {
+        self.begin();
+        self.buf.extend_from_slice(br#"{"t":"rows","id":"#);
+        self.string(id);
+        self.buf.extend_from_slice(if delta.initial {
+            br#","initial":true"#.as_slice()
+        } else {
+            br#","initial":false"#.as_slice()
+        });
+        self.buf.extend_from_slice(if delta.resync {
+            br#","resync":true,"removed":["#.as_slice()
+        } else {
+            br#","resync":false,"removed":["#.as_slice()
+        });
+        for (i, key) in delta.removed.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.string(key.as_str());
+        }
+        let mut invalid = Vec::new();
+        self.buf.extend_from_slice(br#"],"updated":"#);
+        self.keyed_rows(delta.updated, decoder, table, &mut invalid);
+        self.buf.extend_from_slice(br#","inserted":"#);
+        self.keyed_rows(delta.inserted, decoder, table, &mut invalid);
+        if !invalid.is_empty() {
+            self.buf.extend_from_slice(br#","invalid":"#);
+            let _ = serde_json::to_writer(&mut self.buf, &invalid);
+        }
+        self.buf.push(b'}');
+    }
+
+    /// `[[key, row], ...]` with each row decoded cell by cell as it is written.
+    fn keyed_rows(
+        &mut self,
+        rows: Vec<KeyedRow>,
+        decoder: Option<&RowDecoder>,
+        table: FileTable<'_>,
+        invalid: &mut Vec<Value>,
+    ) {
+        // Column types by position: rows are ordered maps, so rows with the same columns
+        // list them in the same order and the lookup is a string compare, not a hash.
+        let mut types: Vec<(String, Option<&DataType>)> = Vec::new();
+        self.buf.push(b'[');
+        for (i, KeyedRow { key, row }) in rows.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.push(b'[');
+            self.string(key.as_str());
+            self.buf.extend_from_slice(b",{");
+            for (j, (column, value)) in row.into_iter().enumerate() {
+                if j > 0 {
+                    self.buf.push(b',');
+                }
+                self.string(&column);
+                self.buf.push(b':');
+                let ty = match decoder {
+                    None => None,
+                    Some(d) => match types.get(j) {
+                        Some((name, ty)) if *name == column => *ty,
+                        _ => {
+                            let ty = d.column_type(&column);
+                            if j < types.len() {
+                                types[j] = (column.clone(), ty);
+                            } else {
+                                types.push((column.clone(), ty));
+                            }
+                            ty
+                        }
+                    },
+                };
+                let value = match ty {
+                    None => Ok(value),
+                    Some(ty) => decode_cell(ty, value, table),
+                };
+                match value {
+                    Ok(v) => {
+                        let _ = serde_json::to_writer(&mut self.buf, &v);
+                    }
+                    Err((raw, reason)) => {
+                        let _ = serde_json::to_writer(&mut self.buf, &raw);
+                        invalid
+                            .push(json!({"key": key.as_str(), "column": column, "reason": reason}));
+                    }
+                }
+            }
+            self.buf.extend_from_slice(b"}]");
+        }
+        self.buf.push(b']');
+    }
+
+    fn finish(mut self) -> Option<String> {
+        if self.count == 0 {
+            return None;
+        }
+        self.buf.push(b']');
+        // Only serde_json output and UTF-8 strings were written.
+        String::from_utf8(self.buf).ok()
+    }
+}
+
+/// A row with its values decoded (malformed cells kept raw and listed in `invalid`).
+fn decode_row(
+    decoder: Option<&RowDecoder>,
+    row: Row,
+    invalid: &mut Vec<Value>,
+    key: Option<&RowKey>,
+) -> Value {
+    let Some(decoder) = decoder else {
+        return Value::Object(row);
+    };
+    let decoded = decoder.decode_object(row);
+    for bad in decoded.invalid {
+        invalid.push(json!({
+            "key": key.map(|k| k.as_str()), "column": bad.column, "reason": bad.reason,
+        }));
+    }
+    Value::Object(decoded.values)
+}
+
+fn rows_json(decoder: Option<&RowDecoder>, rows: Vec<Row>, invalid: &mut Vec<Value>) -> Value {
+    Value::Array(
+        rows.into_iter()
+            .map(|r| decode_row(decoder, r, invalid, None))
+            .collect(),
+    )
+}
+
+fn seq_json(seq: Option<SeqId>) -> Value {
+    seq.map_or(Value::Null, |s| Value::String(s.to_string()))
+}
+
+fn batch_control_json(c: &BatchControl) -> Value {
+    json!({
+        "batch_num": c.batch_num, "has_more": c.has_more, "status": c.status,
+        "last_seq_id": seq_json(c.last_seq_id),
+    })
+}
+
+/// A raw event in its protocol shape (rows decoded, SeqIds as strings).
+fn event_json(decoder: Option<&RowDecoder>, event: LiveEvent) -> Value {
+    let mut invalid = Vec::new();
+    let mut value = match event {
+        LiveEvent::Ack(ack) => json!({
+            "type": "subscription_ack", "subscription_id": ack.subscription_id,
+            "total_rows": ack.total_rows, "batch_control": batch_control_json(&ack.batch_control),
+            "schema": ack.schema,
+        }),
+        LiveEvent::Batch(batch) => json!({
+            "type": "initial_data_batch", "subscription_id": batch.subscription_id,
+            "rows": rows_json(decoder, batch.rows, &mut invalid),
+            "batch_control": batch_control_json(&batch.batch_control),
+        }),
+        LiveEvent::Change(change) => {
+            let mut v = json!({
+                "type": "change", "subscription_id": change.subscription_id,
+                "change_type": change.change_type,
+            });
+            if change.change_type != ChangeType::Delete {
+                v["rows"] = rows_json(decoder, change.rows, &mut invalid);
+            }
+            if change.change_type != ChangeType::Insert {
+                v["old_values"] = rows_json(decoder, change.old_values, &mut invalid);
+            }
+            v
+        }
+    };
+    if !invalid.is_empty() {
+        value["invalid"] = Value::Array(invalid);
+    }
+    value
+}
+
+// ----- configuration ---------------------------------------------------------------------
+
+fn field<'a>(obj: &'a Value, key: &str) -> Option<&'a Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+fn uint(obj: &Value, key: &str) -> Result<Option<u64>, KalamError> {
+    match field(obj, key) {
+        None => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            KalamError::invalid_argument(format!("{key} must be a non-negative integer"))
+        }),
+    }
+}
+
+fn config_from_json(text: &str) -> Result<LiveConfig, KalamError> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| KalamError::invalid_argument(format!("bad live options: {e}")))?;
+    let url = field(&v, "url")
+        .and_then(Value::as_str)
+        .ok_or_else(|| KalamError::invalid_argument("url is required"))?;
+    let base = BaseUrl::parse(url)?;
+    let mut config = LiveConfig::new(base.ws_url(true));
+    config.disable_compression = field(&v, "disableCompression")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if let Some(ms) = uint(&v, "pingIntervalMs")? {
+        config.ping_interval_ms = ms;
+    }
+    if let Some(ms) = uint(&v, "connectTimeoutMs")? {
+        config.connect_timeout_ms = ms;
+    }
+    if let Some(n) = uint(&v, "batchSize")? {
+        config.default_batch_size = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(r) = field(&v, "reconnect") {
+        let mut rc = ReconnectConfig::default();
+        if let Some(enabled) = field(r, "enabled").and_then(Value::as_bool) {
+            rc.enabled = enabled;
+        }
+        if let Some(ms) = uint(r, "initialDelayMs")? {
+            rc.base_delay_ms = ms.max(1);
+        }
+        if let Some(ms) = uint(r, "maxDelayMs")? {
+            rc.max_delay_ms = ms;
+        }
+        rc.max_attempts = uint(r, "maxAttempts")?.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        config.reconnect = rc;
+    }
+    Ok(config)
+}
+
+fn options_from_json(text: &str) -> Result<SubscribeOptions, KalamError> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| KalamError::invalid_argument(format!("bad live options: {e}")))?;
+    let small = |key: &str| -> Result<Option<u32>, KalamError> {
+        uint(&v, key)?
+            .map(|n| {
+                u32::try_from(n)
+                    .map_err(|_| KalamError::invalid_argument(format!("{key} is too large")))
+            })
+            .transpose()
+    };
+    let from = match field(&v, "from") {
+        None => None,
+        Some(f) => Some(
+            SeqId::from_json(f)
+                .map_err(|e| KalamError::invalid_argument(format!("from: {}", e.message)))?,
+        ),
+    };
+    let key_columns = match field(&v, "keyColumns") {
+        None => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|k| {
+                k.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| KalamError::invalid_argument("keyColumns must be column names"))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(KalamError::invalid_argument("keyColumns must be an array")),
+    };
+    Ok(SubscribeOptions {
+        batch_size: small("batchSize")?,
+        last_rows: small("lastRows")?,
+        from,
+        key_columns,
+        limit: uint(&v, "limit")?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    })
+}
+
+// ----- page hooks ------------------------------------------------------------------------
+
+/// One `addEventListener` registration, removed on drop.
+struct PageHook {
+    target: JsValue,
+    event: &'static str,
+    listener: Closure<dyn FnMut(JsValue)>,
+}
+
+impl Drop for PageHook {
+    fn drop(&mut self) {
+        if let Ok(remove) = Reflect::get(&self.target, &"removeEventListener".into()) {
+            if let Some(remove) = remove.dyn_ref::<Function>() {
+                let _ = remove.call2(
+                    &self.target,
+                    &JsValue::from_str(self.event),
+                    self.listener.as_ref(),
+                );
+            }
+        }
+    }
+}
+
+fn has_listener_api(target: &JsValue) -> bool {
+    !target.is_undefined()
+        && !target.is_null()
+        && Reflect::get(target, &"addEventListener".into()).is_ok_and(|f| f.is_function())
+}
+
+fn hook(
+    target: &JsValue,
+    event: &'static str,
+    weak: Weak<RefCell<Inner>>,
+    hint: fn(&mut LiveCore, u64),
+    only_if_visible: Option<JsValue>,
+) -> Option<PageHook> {
+    if !has_listener_api(target) {
+        return None;
+    }
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |_event: JsValue| {
+        if let Some(doc) = &only_if_visible {
+            let state = Reflect::get(doc, &"visibilityState".into()).ok();
+            if state.and_then(|s| s.as_string()).as_deref() != Some("visible") {
+                return;
+            }
+        }
+        if let Some(rc) = weak.upgrade() {
+            pump(&rc, hint);
+        }
+    });
+    let add = Reflect::get(target, &"addEventListener".into()).ok()?;
+    add.dyn_ref::<Function>()?
+        .call2(target, &JsValue::from_str(event), listener.as_ref())
+        .ok()?;
+    Some(PageHook {
+        target: target.clone(),
+        event,
+        listener,
+    })
+}
+
+fn page_hooks(weak: &Weak<RefCell<Inner>>) -> Vec<PageHook> {
+    let global: JsValue = js_sys::global().into();
+    let mut hooks = Vec::new();
+    // `online`: windows and workers.
+    hooks.extend(hook(
+        &global,
+        "online",
+        weak.clone(),
+        LiveCore::online,
+        None,
+    ));
+    // `pageshow`: windows only (bfcache restores).
+    if Reflect::has(&global, &"onpageshow".into()).unwrap_or(false) {
+        hooks.extend(hook(
+            &global,
+            "pageshow",
+            weak.clone(),
+            LiveCore::pageshow,
+            None,
+        ));
+    }
+    // `visibilitychange` to visible: documents only.
+    let document = Reflect::get(&global, &"document".into()).unwrap_or(JsValue::UNDEFINED);
+    if has_listener_api(&document) {
+        hooks.extend(hook(
+            &document,
+            "visibilitychange",
+            weak.clone(),
+            LiveCore::visible,
+            Some(document.clone()),
+        ));
+    }
+    hooks
+}
+
+fn random_seed() -> u64 {
+    let hi = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    let lo = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    (hi << 32) | lo
+}
+
+// ----- the exported object ---------------------------------------------------------------
+
+/// The live-query engine of one client: one WebSocket multiplexing every subscription.
+#[wasm_bindgen]
+pub struct LiveClient {
+    inner: Rc<RefCell<Inner>>,
+    hooks: RefCell<Vec<PageHook>>,
+}
+
+#[wasm_bindgen]
+impl LiveClient {
+    /// `options_json`: `{ url (http(s) base), pingIntervalMs?, connectTimeoutMs?,
+    /// disableCompression?, batchSize?, reconnect?: { enabled?, initialDelayMs?, maxDelayMs?,
+    /// maxAttempts? } }`. `web_socket`: a WebSocket constructor (`undefined`: the global
+    /// `WebSocket`). `get_token(forceRefresh) => Promise<string>` is called before each
+    /// connection attempt (`true` after the server refused the previous token).
+    ///
+    /// `on_output(json)` receives, once per drained burst, a JSON array of items:
+    /// `{t:"rows", id, initial, resync, removed:[key], updated:[[key,row]],
+    /// inserted:[[key,row]], invalid?}`, `{t:"event", id, event}` (protocol-shaped
+    /// `subscription_ack` / `initial_data_batch` / `change`), `{t:"checkpoint", id, seq}`,
+    /// `{t:"sub_error", id, error, fatal}`, `{t:"state", state, attempt?, delay_ms?}`,
+    /// `{t:"error", error}`. Rows are `{column: value}` decoded by type; keys are opaque
+    /// strings; `seq` and `last_seq_id` are exact decimal strings.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        options_json: &str,
+        get_token: Function,
+        on_output: Function,
+        web_socket: JsValue,
+    ) -> Result<LiveClient, JsValue> {
+        let config = config_from_json(options_json).map_err(|e| js_error(&e))?;
+        let ctor = if web_socket.is_undefined() || web_socket.is_null() {
+            Reflect::get(&js_sys::global(), &"WebSocket".into()).unwrap_or(JsValue::UNDEFINED)
+        } else {
+            web_socket
+        };
+        let ctor: Function = ctor.dyn_into().map_err(|_| {
+            js_error(&KalamError::invalid_argument(
+                "no WebSocket implementation: this runtime has no global WebSocket; pass one \
+                 (e.g. the `ws` package) as the WebSocket option",
+            ))
+        })?;
+        let inner = Rc::new_cyclic(|me| {
+            RefCell::new(Inner {
+                core: LiveCore::new(config, random_seed()),
+                ctor,
+                on_output,
+                get_token,
+                socket: None,
+                timers: Default::default(),
+                tables: HashMap::new(),
+                decoders: HashMap::new(),
+                token_request: None,
+                me: me.clone(),
+            })
+        });
+        let hooks = page_hooks(&Rc::downgrade(&inner));
+        Ok(LiveClient {
+            inner,
+            hooks: RefCell::new(hooks),
+        })
+    }
+
+    /// Registers a subscription (connecting lazily) and returns its id. `options_json`:
+    /// `{ batchSize?, lastRows?, from? (decimal string), keyColumns?, limit? }`. Throws a
+    /// KalamError object (`INVALID_ARGUMENT`, `CLOSED`).
+    pub fn subscribe(
+        &self,
+        sql: &str,
+        options_json: &str,
+        events: bool,
+    ) -> Result<String, JsValue> {
+        let options = options_from_json(options_json).map_err(|e| js_error(&e))?;
+        let mode = if events {
+            SubscriptionMode::Events
+        } else {
+            SubscriptionMode::Materialized
+        };
+        let mut result = Err(JsValue::UNDEFINED);
+        let table = live_sql_table(sql);
+        pump(&self.inner, |core, now| {
+            result = core
+                .subscribe(now, sql, options, mode)
+                .map_err(|e| js_error(&e));
+        });
+        if let Ok(id) = &result {
+            if let Ok(mut inner) = self.inner.try_borrow_mut() {
+                inner.tables.insert(id.clone(), table);
+            }
+        }
+        result
+    }
+
+    /// Removes a subscription locally (always) and tells the server when connected.
+    pub fn unsubscribe(&self, id: &str) -> bool {
+        let mut found = false;
+        pump(&self.inner, |core, now| found = core.unsubscribe(now, id));
+        if let Ok(mut inner) = self.inner.try_borrow_mut() {
+            inner.tables.remove(id);
+            inner.decoders.remove(id);
+        }
+        found
+    }
+
+    pub fn connect(&self) {
+        pump(&self.inner, LiveCore::connect);
+    }
+
+    /// Closes the socket, keeping subscriptions for a later `connect()`.
+    pub fn disconnect(&self) {
+        pump(&self.inner, LiveCore::disconnect);
+    }
+
+    /// Forgets everything, closes the socket, removes the page hooks; later calls fail.
+    pub fn shutdown(&self) {
+        pump(&self.inner, LiveCore::shutdown);
+        self.hooks.borrow_mut().clear();
+        if let Ok(mut inner) = self.inner.try_borrow_mut() {
+            inner.socket = None;
+            inner.timers = Default::default();
+            inner.decoders.clear();
+            inner.tables.clear();
+        }
+    }
+
+    /// Supplies a token unsolicited (e.g. after a login); used for the next connection.
+    #[wasm_bindgen(js_name = tokenReady)]
+    pub fn token_ready(&self, token: String) {
+        pump(&self.inner, move |core, now| core.token_ready(now, token));
+    }
+
+    /// Page-lifecycle hints (also hooked automatically where the events exist).
+    pub fn online(&self) {
+        pump(&self.inner, LiveCore::online);
+    }
+
+    pub fn visible(&self) {
+        pump(&self.inner, LiveCore::visible);
+    }
+
+    #[wasm_bindgen(js_name = isConnected)]
+    pub fn is_connected(&self) -> bool {
+        self.inner.borrow().core.is_connected()
+    }
+
+    /// The connection state as JSON: `{"state":"connecting"}`, `{"state":"reconnecting",
+    /// "attempt":1,"delay_ms":812}`, ...
+    pub fn state(&self) -> String {
+        serde_json::to_string(self.inner.borrow().core.state()).unwrap_or_default()
+    }
+
+    /// The subscriptions as JSON: `[{id, sql, mode, last_seq_id (string|null), live}]`.
+    pub fn subscriptions(&self) -> String {
+        let inner = self.inner.borrow();
+        let list: Vec<Value> = inner
+            .core
+            .subscriptions()
+            .into_iter()
+            .map(|s| {
+                json!({
+                    "id": s.id, "sql": s.sql, "mode": s.mode,
+                    "last_seq_id": seq_json(s.last_seq_id), "live": s.live,
+                })
+            })
+            .collect();
+        Value::Array(list).to_string()
+    }
+
+    /// The schema of a subscription's latest ack as JSON (`[]` before it, `null` if unknown).
+    pub fn schema(&self, id: &str) -> String {
+        let inner = self.inner.borrow();
+        serde_json::to_string(&inner.core.subscription_schema(id)).unwrap_or_default()
+    }
+
+    /// The materialized rows of a subscription as JSON `[[key,row]]` (decoded), for checks.
+    pub fn rows(&self, id: &str) -> String {
+        let mut inner = self.inner.borrow_mut();
+        let rows: Vec<(String, Row)> = match inner.core.rows(id) {
+            Some(iter) => iter
+                .map(|(k, r)| (k.as_str().to_string(), r.clone()))
+                .collect(),
+            None => return "null".into(),
+        };
+        let decoder = inner.decoder(id);
+        let mut invalid = Vec::new();
+        let out: Vec<Value> = rows
+            .into_iter()
+            .map(|(k, r)| {
+                Value::Array(vec![
+                    Value::String(k),
+                    decode_row(decoder, r, &mut invalid, None),
+                ])
+            })
+            .collect();
+        Value::Array(out).to_string()
+    }
+}
+
+impl Drop for LiveClient {
+    fn drop(&mut self) {
+        self.hooks.get_mut().clear();
+        if let Ok(mut inner) = self.inner.try_borrow_mut() {
+            inner.socket = None;
+            inner.timers = Default::default();
+        }
+    }
+}
