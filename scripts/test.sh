@@ -73,5 +73,6 @@ export KALAMDB_TEST_URL="$url" KALAMDB_TEST_ROOT_PASSWORD="$KALAMDB_ROOT_PASSWOR
 step "wasm-bindgen-test in headless Chromium (page and dedicated worker)" \
   cargo test -p kalam-wasm --target wasm32-unknown-unknown --test browser_main --test browser_worker
 step "npm package tests (Node $(node --version), headless Chromium, tsc)" node --test tests/packages/
-step "end-to-end tests against test servers (Node and headless Chromium, pages and workers)" \
+# Files run one at a time; those that inject server-wide faults start private servers.
+KALAM_E2E_OWN_SERVER=1 step "end-to-end tests against test servers (Node and headless Chromium, pages and workers)" \
   node --test --test-concurrency=1 tests/e2e/
