@@ -5,9 +5,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use gloo_net::http::{Method, RequestBuilder};
-use web_sys::RequestCredentials;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+use web_sys::RequestCredentials;
 use web_sys::{AbortController, AbortSignal};
 
 use super::timer::Timeout;
