@@ -433,6 +433,26 @@ impl Inner {
         Ok(auth)
     }
 
+    /// A login or refresh request: not cancellable by one caller's signal, since others
+    /// may be waiting on the same flight.
+    async fn auth_post(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        body: Body,
+    ) -> Result<HttpResponse, KalamError> {
+        let url = self.base.endpoint(path);
+        send(HttpRequest {
+            method: "POST",
+            url: &url,
+            authorization,
+            body,
+            timeout_ms: self.timeout_ms,
+            signal: None,
+        })
+        .await
+    }
+
     /// Runs the auth state machine from `step` until it is ready or fails (see
     /// `core::http::auth`). No RefCell borrow is held across an await.
     pub(crate) async fn drive_auth(
@@ -504,16 +524,7 @@ impl Inner {
                     }
                 }
                 AuthStep::Login { body } => {
-                    let url = self.base.endpoint(paths::LOGIN);
-                    let result = send(HttpRequest {
-                        method: "POST",
-                        url: &url,
-                        authorization: None,
-                        body: Body::Json(body),
-                        timeout_ms: self.timeout_ms,
-                        signal: None,
-                    })
-                    .await;
+                    let result = self.auth_post(paths::LOGIN, None, Body::Json(body)).await;
                     let next = match result {
                         Ok(r) => {
                             self.auth
@@ -526,16 +537,9 @@ impl Inner {
                     next
                 }
                 AuthStep::Refresh { authorization } => {
-                    let url = self.base.endpoint(paths::REFRESH);
-                    let result = send(HttpRequest {
-                        method: "POST",
-                        url: &url,
-                        authorization: Some(&authorization),
-                        body: Body::None,
-                        timeout_ms: self.timeout_ms,
-                        signal: None,
-                    })
-                    .await;
+                    let result = self
+                        .auth_post(paths::REFRESH, Some(&authorization), Body::None)
+                        .await;
                     let next = match result {
                         Ok(r) => {
                             self.auth

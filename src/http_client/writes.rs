@@ -213,34 +213,31 @@ impl Inner {
             Ok(data)
         };
         let url = self.base.sql_url();
+        let attempt = |authorization: Option<String>| {
+            let form = build_form();
+            let (url, table) = (&url, &table);
+            async move {
+                send(HttpRequest {
+                    method: "POST",
+                    url,
+                    authorization: authorization.as_deref(),
+                    body: Body::Form(form?),
+                    timeout_ms: options.timeout_ms,
+                    signal: options.signal.as_ref(),
+                })
+                .await
+                .and_then(|r| decode_sql_response(r.status, &r.text(), table.as_ref()))
+            }
+        };
         let (authorization, generation) = self.ensure_auth_for(options).await?;
-        let first = send(HttpRequest {
-            method: "POST",
-            url: &url,
-            authorization: authorization.as_deref(),
-            body: Body::Form(build_form()?),
-            timeout_ms: options.timeout_ms,
-            signal: options.signal.as_ref(),
-        })
-        .await
-        .and_then(|r| decode_sql_response(r.status, &r.text(), table.as_ref()));
-        match first {
+        match attempt(authorization).await {
             Err(err) if is_token_expired(&err) => {
                 let step = self
                     .auth
                     .borrow_mut()
                     .on_token_expired(generation, now_ms());
                 let (authorization, _) = self.drive_auth(step).await?;
-                send(HttpRequest {
-                    method: "POST",
-                    url: &url,
-                    authorization: authorization.as_deref(),
-                    body: Body::Form(build_form()?),
-                    timeout_ms: options.timeout_ms,
-                    signal: options.signal.as_ref(),
-                })
-                .await
-                .and_then(|r| decode_sql_response(r.status, &r.text(), table.as_ref()))
+                attempt(authorization).await
             }
             other => other,
         }

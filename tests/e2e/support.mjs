@@ -2,7 +2,7 @@
 // via KALAMDB_URL, or our own), root SQL, a counting proxy, a closed port and a server that
 // never answers. Nothing here answers for the KalamDB server: the proxy forwards every byte.
 import { spawn, execFileSync } from 'node:child_process';
-import { createServer, request as httpRequest } from 'node:http';
+import { Agent, createServer, request as httpRequest } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -100,6 +100,9 @@ export async function countingProxy(target) {
     clearTimeout(state.timer);
     for (const go of state.held.splice(0)) go();
   };
+  // Our own agent, destroyed on close: Node's default agent keeps upstream sockets alive,
+  // which would keep the test process running when the upstream server outlives it.
+  const agent = new Agent({ keepAlive: true });
   const server = createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
     if (path.startsWith('/__proxy/')) {
@@ -130,7 +133,7 @@ export async function countingProxy(target) {
       if (tracked && !done) { done = true; s.inFlight -= 1; }
     };
     const forward = () => {
-      const upstream = httpRequest({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      const upstream = httpRequest({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers, agent }, (up) => {
         res.writeHead(up.statusCode, up.headers);
         up.pipe(res);
         up.on('end', finish);
@@ -148,7 +151,7 @@ export async function countingProxy(target) {
     }
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { url: `http://127.0.0.1:${server.address().port}`, close: () => { release(false); server.closeAllConnections?.(); return new Promise((ok) => server.close(ok)); } };
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => { release(false); server.closeAllConnections?.(); agent.destroy(); return new Promise((ok) => server.close(ok)); } };
 }
 
 /** A loopback URL where nothing listens (bound, then closed). */
