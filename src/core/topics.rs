@@ -301,9 +301,9 @@ fn parse_message(v: &Value, group_id: &str) -> Result<TopicMessage> {
     })
 }
 
-/// Parses a consume answer; `group_id` is copied into each message (the official shape
-/// carries it).
-pub fn parse_consume_response(status: u16, body: &str, group_id: &str) -> Result<ConsumeResponse> {
+/// The JSON of a 2xx topic answer; any other answer (or a 2xx carrying `error`) is the
+/// error it describes.
+fn success_json(status: u16, body: &str) -> Result<Value> {
     if !(200..300).contains(&status) {
         return Err(parse_error_body(status, body));
     }
@@ -312,6 +312,13 @@ pub fn parse_consume_response(status: u16, body: &str, group_id: &str) -> Result
     if v.get("error").is_some() {
         return Err(parse_error_body(status, body));
     }
+    Ok(v)
+}
+
+/// Parses a consume answer; `group_id` is copied into each message (the official shape
+/// carries it).
+pub fn parse_consume_response(status: u16, body: &str, group_id: &str) -> Result<ConsumeResponse> {
+    let v = success_json(status, body)?;
     let messages = v
         .get("messages")
         .and_then(Value::as_array)
@@ -338,14 +345,7 @@ pub struct AckResponse {
 }
 
 pub fn parse_ack_response(status: u16, body: &str) -> Result<AckResponse> {
-    if !(200..300).contains(&status) {
-        return Err(parse_error_body(status, body));
-    }
-    let v: Value =
-        serde_json::from_str(body).map_err(|e| protocol(&e.to_string()).with_status(status))?;
-    if v.get("error").is_some() {
-        return Err(parse_error_body(status, body));
-    }
+    let v = success_json(status, body)?;
     Ok(AckResponse {
         success: v.get("success").and_then(Value::as_bool).unwrap_or(false),
         acknowledged_offset: exact_u64(v.get("acknowledged_offset"), "acknowledged_offset")?,
