@@ -1268,12 +1268,9 @@ impl LiveCore {
         });
     }
 
-    fn emit_event(&mut self, i: usize, event: LiveEvent) {
+    /// Emits subscription `i`'s checkpoint when it advanced since the last one emitted.
+    fn emit_checkpoint(&mut self, i: usize) {
         let sub = &mut self.subs[i];
-        self.out.push(Output::Event {
-            subscription_id: sub.id.clone(),
-            event,
-        });
         if sub.checkpoint != sub.emitted_checkpoint {
             sub.emitted_checkpoint = sub.checkpoint;
             if let Some(last_seq_id) = sub.checkpoint {
@@ -1283,6 +1280,15 @@ impl LiveCore {
                 });
             }
         }
+    }
+
+    fn emit_event(&mut self, i: usize, event: LiveEvent) {
+        let sub = &mut self.subs[i];
+        self.out.push(Output::Event {
+            subscription_id: sub.id.clone(),
+            event,
+        });
+        self.emit_checkpoint(i);
     }
 
     /// Emits a materialized subscription's pending delta (and checkpoint), unless its
@@ -1311,14 +1317,6 @@ impl LiveCore {
                 delta,
             });
         }
-        if sub.checkpoint != sub.emitted_checkpoint {
-            sub.emitted_checkpoint = sub.checkpoint;
-            if let Some(last_seq_id) = sub.checkpoint {
-                self.out.push(Output::Checkpoint {
-                    subscription_id: sub.id.clone(),
-                    last_seq_id,
-                });
-            }
-        }
+        self.emit_checkpoint(i);
     }
 }
