@@ -253,12 +253,19 @@ fn peer_is_loopback(ci: &ConnectInfo<SocketAddr>) -> bool {
 
 // ------------------------------------------------------------------- health & fallback
 
-async fn health(ci: ConnectInfo<SocketAddr>) -> Response {
-    if !peer_is_loopback(&ci) {
-        return json_resp(
+/// Health endpoints answer loopback peers only, as the real server does.
+fn health_denied(ci: &ConnectInfo<SocketAddr>) -> Option<Response> {
+    (!peer_is_loopback(ci)).then(|| {
+        json_resp(
             403,
             json!({"error": "Access denied. Health endpoint is localhost-only."}),
-        );
+        )
+    })
+}
+
+async fn health(ci: ConnectInfo<SocketAddr>) -> Response {
+    if let Some(denied) = health_denied(&ci) {
+        return denied;
     }
     json_resp(
         200,
@@ -267,11 +274,8 @@ async fn health(ci: ConnectInfo<SocketAddr>) -> Response {
 }
 
 async fn cluster_health(ci: ConnectInfo<SocketAddr>) -> Response {
-    if !peer_is_loopback(&ci) {
-        return json_resp(
-            403,
-            json!({"error": "Access denied. Health endpoint is localhost-only."}),
-        );
+    if let Some(denied) = health_denied(&ci) {
+        return denied;
     }
     json_resp(
         200,
