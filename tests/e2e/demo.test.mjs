@@ -104,7 +104,7 @@ test('the demo: two users, three pages, live inbox and room, files, worker, reco
     await page.screenshot({ path: join(shots, `${name}.png`) });
   };
   const msg = (page, text) => page.locator('[data-testid=message]', { hasText: text });
-  const connected = (page) => page.waitForSelector('[data-testid=connection][data-state=connected]', { timeout: 20_000 });
+  const connected = (page, timeout = 20_000) => page.waitForSelector('[data-testid=connection][data-state=connected]', { timeout });
   async function signIn(page, user) {
     await page.click(`[data-testid=signin-${user}]`);
     await page.waitForSelector('[data-testid=me]');
@@ -239,8 +239,10 @@ test('the demo: two users, three pages, live inbox and room, files, worker, reco
   await A.click('[data-testid=fault-outage]');
   await until('a countdown on A', async () => /Reconnecting in \d+s/.test(await A.textContent('[data-testid=connection]')), 10_000, 50);
   await shot(A, '10-outage-countdown', false);
-  await connected(A);
-  await connected(C);
+  // Full jitter: the 8 s outage plus at most one capped delay (5 s in the demo) plus slack
+  // for a loaded machine.
+  await connected(A, 30_000);
+  await connected(C, 30_000);
   const afterOutage = `Still here after the outage (${nonce})`;
   await send(C, afterOutage);
   await msg(A, afterOutage).waitFor({ timeout: 15_000 });
