@@ -303,7 +303,8 @@ impl Items {
         let _ = serde_json::to_writer(&mut self.buf, s);
     }
 
-    /// `{t:"rows", id, initial, resync, removed, updated, inserted, invalid?}`.
+    /// `{t:"rows", id, initial, loading?, reset?, resync, removed, cols, updated, inserted,
+    /// invalid?}`.
     fn rows(
         &mut self,
         id: &str,
@@ -319,6 +320,12 @@ impl Items {
         } else {
             br#","initial":false"#.as_slice()
         });
+        if delta.loading {
+            self.buf.extend_from_slice(br#","loading":true"#);
+        }
+        if delta.reset {
+            self.buf.extend_from_slice(br#","reset":true"#);
+        }
         self.buf.extend_from_slice(if delta.resync {
             br#","resync":true,"removed":["#.as_slice()
         } else {
@@ -331,10 +338,30 @@ impl Items {
             self.string(key.as_str());
         }
         let mut invalid = Vec::new();
-        self.buf.extend_from_slice(br#"],"updated":"#);
-        self.keyed_rows(delta.updated, decoder, table, &mut invalid);
+        // Rows whose columns are `cols` (in order) go positionally: `[key, v1, v2, …]`.
+        // Column names are written once per delta, and JS parses arrays faster than objects.
+        let cols: Vec<String> = delta
+            .updated
+            .first()
+            .or(delta.inserted.first())
+            .map(|r| r.row.keys().cloned().collect())
+            .unwrap_or_default();
+        let types: Vec<Option<&DataType>> = cols
+            .iter()
+            .map(|c| decoder.and_then(|d| d.column_type(c)))
+            .collect();
+        self.buf.extend_from_slice(br#"],"cols":"#);
+        let _ = serde_json::to_writer(&mut self.buf, &cols);
+        self.buf.extend_from_slice(br#","updated":"#);
+        self.keyed_rows(delta.updated, (&cols, &types), decoder, table, &mut invalid);
         self.buf.extend_from_slice(br#","inserted":"#);
-        self.keyed_rows(delta.inserted, decoder, table, &mut invalid);
+        self.keyed_rows(
+            delta.inserted,
+            (&cols, &types),
+            decoder,
+            table,
+            &mut invalid,
+        );
         if !invalid.is_empty() {
             self.buf.extend_from_slice(br#","invalid":"#);
             let _ = serde_json::to_writer(&mut self.buf, &invalid);
@@ -342,64 +369,72 @@ impl Items {
         self.buf.push(b'}');
     }
 
-    /// `[[key, row], ...]` with each row decoded cell by cell as it is written.
+    /// Each row as `[key, v1, …]` when its columns are `cols`, else `{"k": key, "r": {…}}`;
+    /// values decoded by column type as they are written.
     fn keyed_rows(
         &mut self,
         rows: Vec<KeyedRow>,
+        (cols, types): (&[String], &[Option<&DataType>]),
         decoder: Option<&RowDecoder>,
         table: FileTable<'_>,
         invalid: &mut Vec<Value>,
     ) {
-        // Column types by position: rows are ordered maps, so rows with the same columns
-        // list them in the same order and the lookup is a string compare, not a hash.
-        let mut types: Vec<(String, Option<&DataType>)> = Vec::new();
         self.buf.push(b'[');
         for (i, KeyedRow { key, row }) in rows.into_iter().enumerate() {
             if i > 0 {
                 self.buf.push(b',');
             }
-            self.buf.push(b'[');
-            self.string(key.as_str());
-            self.buf.extend_from_slice(b",{");
-            for (j, (column, value)) in row.into_iter().enumerate() {
-                if j > 0 {
+            let positional = row.len() == cols.len() && row.keys().zip(cols).all(|(a, b)| a == b);
+            if positional {
+                self.buf.push(b'[');
+                self.string(key.as_str());
+                for ((column, value), ty) in row.into_iter().zip(types) {
                     self.buf.push(b',');
+                    self.cell(&key, column, value, *ty, table, invalid);
                 }
-                self.string(&column);
-                self.buf.push(b':');
-                let ty = match decoder {
-                    None => None,
-                    Some(d) => match types.get(j) {
-                        Some((name, ty)) if *name == column => *ty,
-                        _ => {
-                            let ty = d.column_type(&column);
-                            if j < types.len() {
-                                types[j] = (column.clone(), ty);
-                            } else {
-                                types.push((column.clone(), ty));
-                            }
-                            ty
-                        }
-                    },
-                };
-                let value = match ty {
-                    None => Ok(value),
-                    Some(ty) => decode_cell(ty, value, table),
-                };
-                match value {
-                    Ok(v) => {
-                        let _ = serde_json::to_writer(&mut self.buf, &v);
+                self.buf.push(b']');
+            } else {
+                self.buf.extend_from_slice(br#"{"k":"#);
+                self.string(key.as_str());
+                self.buf.extend_from_slice(br#","r":{"#);
+                for (j, (column, value)) in row.into_iter().enumerate() {
+                    if j > 0 {
+                        self.buf.push(b',');
                     }
-                    Err((raw, reason)) => {
-                        let _ = serde_json::to_writer(&mut self.buf, &raw);
-                        invalid
-                            .push(json!({"key": key.as_str(), "column": column, "reason": reason}));
-                    }
+                    self.string(&column);
+                    self.buf.push(b':');
+                    let ty = decoder.and_then(|d| d.column_type(&column));
+                    self.cell(&key, column, value, ty, table, invalid);
                 }
+                self.buf.extend_from_slice(b"}}");
             }
-            self.buf.extend_from_slice(b"}]");
         }
         self.buf.push(b']');
+    }
+
+    /// One decoded value (a malformed cell is written raw and listed in `invalid`).
+    fn cell(
+        &mut self,
+        key: &RowKey,
+        column: String,
+        value: Value,
+        ty: Option<&DataType>,
+        table: FileTable<'_>,
+        invalid: &mut Vec<Value>,
+    ) {
+        let value = match ty {
+            None => Ok(value),
+            Some(ty) => decode_cell(ty, value, table),
+        };
+        match value {
+            Ok(v) => {
+                let _ = serde_json::to_writer(&mut self.buf, &v);
+            }
+            Err((raw, reason)) => {
+                let _ = serde_json::to_writer(&mut self.buf, &raw);
+                invalid.push(json!({"key": key.as_str(), "column": column, "reason": reason}));
+            }
+        }
     }
 
     fn finish(mut self) -> Option<String> {

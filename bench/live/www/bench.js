@@ -24,13 +24,19 @@ const p95 = (xs) => {
 };
 
 /** A WebSocket that times its message handler (the whole frame -> callback path). */
-function timedWebSocket(costs) {
+function timedWebSocket(costs, timeline) {
   return class TimedWebSocket extends WebSocket {
+    send(data) {
+      timeline.push(['send', performance.now()]);
+      super.send(data);
+    }
     set onmessage(fn) {
       super.onmessage = fn ? (e) => {
         const t0 = performance.now();
         fn(e);
-        costs.push(performance.now() - t0);
+        const t1 = performance.now();
+        costs.push(t1 - t0);
+        timeline.push(['message', t0, t1 - t0]);
       } : null;
     }
     get onmessage() {
@@ -44,11 +50,11 @@ let manager;
 let token;
 
 export async function setup({ url, user, password, disableCompression = true }) {
-  ctx = { url, user, password, costs: [] };
+  ctx = { url, user, password, costs: [], timeline: [] };
   token = await login(url, user, password);
   manager?.shutdown();
   manager = new LiveManager({
-    url, disableCompression, getToken: async () => token, WebSocket: timedWebSocket(ctx.costs), batchSize: 999, log: () => {},
+    url, disableCompression, getToken: async () => token, WebSocket: timedWebSocket(ctx.costs, ctx.timeline), batchSize: 999, log: () => {},
   });
   await manager.connect();
   return true;
@@ -209,4 +215,9 @@ export async function latency({ sql, table, count = 10, startId, which }) {
 
 export function stats(samples) {
   return { medianMs: median(samples), p95Ms: p95(samples) };
+}
+
+/** Our socket's sends and message handlers (start, duration) since the last call (profile.mjs). */
+export function takeTimeline() {
+  return ctx.timeline.splice(0);
 }

@@ -209,8 +209,11 @@ export type Unsubscribe = () => Promise<void>;
 // ----- internals -----------------------------------------------------------------------------
 
 type WireRow = Record<string, unknown>;
+type WireEntry = [string, ...unknown[]] | { k: string; r: WireRow };
 type Item =
-  | { t: 'rows'; id: string; initial: boolean; resync: boolean; removed: string[]; updated: [string, WireRow][]; inserted: [string, WireRow][]; invalid?: unknown[] }
+  // `loading`: part of a first snapshot (mirror only, no callback); `reset`: clear the mirror first.
+  // Rows: `[key, v1, v2, …]` in `cols` order, or `{ k: key, r: row }` when a row has other columns.
+  | { t: 'rows'; id: string; initial: boolean; loading?: true; reset?: true; resync: boolean; removed: string[]; cols: string[]; updated: WireEntry[]; inserted: WireEntry[]; invalid?: unknown[] }
   | { t: 'event'; id: string; event: LiveEvent & { invalid?: unknown[] } }
   | { t: 'checkpoint'; id: string; seq: string }
   | { t: 'sub_error'; id: string; error: { code: string; message: string; retryable?: boolean; status?: number; details?: string }; fatal: boolean }
@@ -540,20 +543,39 @@ export class LiveManager {
     return types;
   }
 
-  #wrap(sub: RowsSub, raw: WireRow): unknown {
+  /** Wraps the wire rows of a delta into rows of typed cells, setting them in the mirror. */
+  #wrapAll(sub: RowsSub, cols: string[], entries: WireEntry[], reinsert: boolean): unknown[] {
     const types = sub.types!;
+    const colTypes = cols.map((c) => types.get(c));
     const files = this.#opts.files;
-    const row: RowData = {};
-    for (const k in raw) row[k] = new KalamCellValue(raw[k], types.get(k), files);
-    return sub.mapRow ? sub.mapRow(row) : row;
+    const mirror = sub.mirror;
+    const out: unknown[] = new Array(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      let key: string;
+      let row: RowData = {};
+      if (Array.isArray(entry)) {
+        key = entry[0] as string;
+        for (let j = 0; j < cols.length; j++) row[cols[j]] = new KalamCellValue(entry[j + 1], colTypes[j], files);
+      } else {
+        key = entry.k;
+        for (const k in entry.r) row[k] = new KalamCellValue(entry.r[k], types.get(k), files);
+      }
+      const value = sub.mapRow ? sub.mapRow(row) : row;
+      if (reinsert) mirror.delete(key); // appended: a key that comes back goes to the end
+      mirror.set(key, value);
+      out[i] = value;
+    }
+    return out;
   }
 
   #applyRows(item: Extract<Item, { t: 'rows' }>): void {
     const sub = this.#subs.get(item.id);
     if (!sub || sub.kind !== 'rows') return;
     if (item.invalid) this.#log('warn', `subscription ${item.id}: malformed cells kept raw`, item.invalid);
-    if (item.initial || item.resync || sub.types === null) sub.types = this.#types(item.id);
+    if (item.reset || item.resync || sub.types === null) sub.types = this.#types(item.id);
     const mirror = sub.mirror;
+    if (item.reset) mirror.clear();
     const removedRows: unknown[] = [];
     for (const key of item.removed) {
       removedRows.push(mirror.get(key));
@@ -562,26 +584,30 @@ export class LiveManager {
     let updated: unknown[];
     let inserted: unknown[];
     try {
-      updated = item.updated.map(([key, raw]) => {
-        const row = this.#wrap(sub, raw);
-        mirror.set(key, row);
-        return row;
-      });
-      inserted = item.inserted.map(([key, raw]) => {
-        const row = this.#wrap(sub, raw);
-        mirror.delete(key);
-        mirror.set(key, row);
-        return row;
-      });
+      updated = this.#wrapAll(sub, item.cols, item.updated, false);
+      inserted = this.#wrapAll(sub, item.cols, item.inserted, true);
     } catch (err) {
       this.#log('error', `subscription ${item.id}: mapRow threw`, err);
       return;
     }
-    const rows = sub.rowsArray ? Array.from(mirror.values()) : [];
-    const change: LiveRowsChange<unknown> = {
-      subscriptionId: item.id, initial: item.initial, resync: item.resync, inserted, updated,
-      removed: item.removed, removedRows, rowMap: mirror,
-    };
+    if (item.loading) return; // the app hears of the snapshot once it is complete
+    let rows: unknown[] = [];
+    let change: LiveRowsChange<unknown>;
+    if (item.initial) {
+      // The snapshot arrived in parts: the first callback lists all of it as inserted.
+      const all = Array.from(mirror.values());
+      if (sub.rowsArray) rows = all.slice();
+      change = {
+        subscriptionId: item.id, initial: true, resync: false, inserted: all, updated: [],
+        removed: [], removedRows: [], rowMap: mirror,
+      };
+    } else {
+      if (sub.rowsArray) rows = Array.from(mirror.values());
+      change = {
+        subscriptionId: item.id, initial: false, resync: item.resync, inserted, updated,
+        removed: item.removed, removedRows, rowMap: mirror,
+      };
+    }
     this.#guard('onRows', () => sub.onRows(rows, change));
   }
 

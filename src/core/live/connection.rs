@@ -20,7 +20,9 @@
 //!   page events: they retry immediately when waiting to reconnect.
 //! - Call [`LiveCore::drain_outputs`] after each input (or after a burst of socket frames:
 //!   materialized deltas coalesce until drained, so one drain = one delta per
-//!   subscription).
+//!   subscription), and again until it returns nothing: a snapshot batch with more to come
+//!   yields its `next_batch` first and its rows on the following call, so the shell sends
+//!   the request before the rows are decoded and the server pages ahead meanwhile.
 //!
 //! # Connection lifecycle
 //! Lazy: the first `subscribe` (or `connect`) requests a token and opens the socket in
@@ -55,9 +57,10 @@
 //!   resyncs).
 //!
 //! # Subscriptions
-//! Ids are `sub-1`, `sub-2`, … (unique per `LiveCore`, never derived from the SQL). The first
-//! materialized delta (`initial: true`) is emitted only when the whole snapshot is loaded
-//! (possibly empty); then one delta per drained burst of changes, each followed by a
+//! Ids are `sub-1`, `sub-2`, … (unique per `LiveCore`, never derived from the SQL). A first
+//! snapshot reaches the shell batch by batch as `loading` deltas (the first with `reset`:
+//! clear the mirror, a reload starts over) that the app must not see; the delta that
+//! completes it (`initial: true`, not `loading`, possibly empty) is the app's first; then one delta per drained burst of changes, each followed by a
 //! `Checkpoint` when the max applied `_seq` advanced. A server `error` for a subscription
 //! that was never acknowledged is fatal (`fatal: true`, the subscription is dropped: it
 //! does not exist server-side); other subscription errors are reported and the
@@ -72,6 +75,7 @@ use super::frames::{
     self, BatchControl, ChangeEvent, ChangeType, ClientMessage, InitialDataBatch, Row, ServerError,
     ServerMessage, SubscriptionAck, SubscriptionRequest, WireSubscribeOptions,
 };
+use super::gzip;
 use super::materializer::{self, row_seq, Materializer, RowsDelta};
 use super::reconnect::{Backoff, JitterFn, ReconnectConfig};
 use super::sql::validate_live_sql;
@@ -318,6 +322,10 @@ struct Subscription {
     resume_from: Option<SeqId>,
     /// The schema of the latest `subscription_ack` (empty before the first one).
     schema: Vec<SchemaField>,
+    /// `next_batch` already sent for a batch with this `last_seq_id` (see [`DeferredFrame`]).
+    prefetched: Option<SeqId>,
+    /// Part of the first snapshot being loaded was emitted (`loading: true` deltas).
+    parts_emitted: bool,
 }
 
 impl Subscription {
@@ -342,7 +350,8 @@ impl Subscription {
 /// - Inputs are methods taking `now_ms`; outputs are collected with
 ///   [`LiveCore::drain_outputs`]. Deterministic: time and jitter are injected.
 /// - **Snapshots** page with `next_batch` until `has_more` is false; a materialized
-///   subscription's first delta (`initial`) is emitted only then (no empty flash).
+///   subscription's app-visible first delta (`initial`, not `loading`) comes only then (no
+///   empty flash); the batches before it arrive as `loading` parts.
 /// - **Reconnect**: any unexpected close → capped exponential backoff with full jitter,
 ///   fresh token per attempt, immediate retry on `online`/`visible`/`pageshow`; 1008
 ///   "Authentication failed" → `NeedsAuth` + `RequestToken`.
@@ -371,6 +380,17 @@ pub struct LiveCore {
     /// Frames for the current socket waiting for budget.
     send_queue: std::collections::VecDeque<String>,
     last_sent_ms: u64,
+    /// A snapshot batch whose `next_batch` went out before its rows were decoded.
+    deferred: Option<DeferredFrame>,
+}
+
+/// A JSON frame decoded on the next drain, after the outputs queued before it were
+/// executed: the server prepares the next page while this one is parsed.
+#[derive(Debug)]
+struct DeferredFrame {
+    now_ms: u64,
+    socket: u64,
+    json: Vec<u8>,
 }
 
 impl LiveCore {
@@ -406,6 +426,7 @@ impl LiveCore {
             sent_at: std::collections::VecDeque::new(),
             send_queue: std::collections::VecDeque::new(),
             last_sent_ms: 0,
+            deferred: None,
         }
     }
 
@@ -463,9 +484,14 @@ impl LiveCore {
             .map(|s| &s.rows)
     }
 
-    /// Everything produced since the last call, materialized deltas flushed first per
-    /// subscription that has changes to report.
+    /// Everything produced since the last call, materialized deltas flushed per
+    /// subscription that has changes to report. Call it until it returns nothing: a
+    /// snapshot batch's `next_batch` is returned first and its rows on the next call, so
+    /// the server pages ahead while the rows are decoded.
     pub fn drain_outputs(&mut self) -> Vec<Output> {
+        if self.out.is_empty() {
+            self.settle_deferred();
+        }
         for i in 0..self.subs.len() {
             self.flush_sub(i);
         }
@@ -528,6 +554,8 @@ impl LiveCore {
             staging: None,
             resume_from: None,
             schema: Vec::new(),
+            prefetched: None,
+            parts_emitted: false,
         });
         match self.phase {
             Phase::Connected { .. } => self.send_subscribe(now_ms, self.subs.len() - 1),
@@ -703,20 +731,79 @@ impl LiveCore {
     }
 
     pub fn socket_text(&mut self, now_ms: u64, socket: u64, text: &str) {
+        self.settle_deferred();
         if self.is_current(socket) {
-            let decoded = frames::decode_text(text);
-            self.on_frame(now_ms, decoded);
+            self.on_json(now_ms, socket, std::borrow::Cow::Borrowed(text.as_bytes()));
         }
     }
 
     pub fn socket_binary(&mut self, now_ms: u64, socket: u64, bytes: &[u8]) {
-        if self.is_current(socket) {
+        self.settle_deferred();
+        if !self.is_current(socket) {
+            return;
+        }
+        if gzip::is_gzip(bytes) {
+            match gzip::gunzip(bytes, self.config.max_inflated_bytes) {
+                Ok(json) => self.on_json(now_ms, socket, std::borrow::Cow::Owned(json)),
+                Err(error) => self.out.push(Output::ConnectionError(error)),
+            }
+        } else {
             let decoded = frames::decode_binary(bytes, self.config.max_inflated_bytes);
             self.on_frame(now_ms, decoded);
         }
     }
 
+    /// A JSON frame: a snapshot batch with more to come gets its `next_batch` now and is
+    /// decoded on the next drain; anything else is decoded at once.
+    fn on_json(&mut self, now_ms: u64, socket: u64, json: std::borrow::Cow<'_, [u8]>) {
+        if let Some(peek) = frames::peek_batch(&json) {
+            if self.prefetch_next_batch(now_ms, &peek) {
+                self.deferred = Some(DeferredFrame {
+                    now_ms,
+                    socket,
+                    json: json.into_owned(),
+                });
+                return;
+            }
+        }
+        let decoded = frames::decode_json(&json);
+        self.on_frame(now_ms, decoded);
+    }
+
+    /// Sends `next_batch` for a batch that says `has_more`, before its rows are decoded.
+    fn prefetch_next_batch(&mut self, now_ms: u64, peek: &frames::BatchPeek) -> bool {
+        let Some(i) = self.active_sub(&peek.subscription_id) else {
+            return false;
+        };
+        let (true, Some(last), Phase::Connected { socket }) = (
+            peek.batch_control.has_more,
+            peek.batch_control.last_seq_id,
+            self.phase,
+        ) else {
+            return false;
+        };
+        let text = ClientMessage::NextBatch {
+            subscription_id: &self.subs[i].id,
+            last_seq_id: Some(last),
+        }
+        .to_json();
+        self.subs[i].prefetched = Some(last);
+        self.send(now_ms, socket, text);
+        true
+    }
+
+    /// Decodes the deferred frame, if its socket is still the current one.
+    fn settle_deferred(&mut self) {
+        if let Some(frame) = self.deferred.take() {
+            if self.is_current(frame.socket) {
+                let decoded = frames::decode_json(&frame.json);
+                self.on_frame(frame.now_ms, decoded);
+            }
+        }
+    }
+
     pub fn socket_closed(&mut self, _now_ms: u64, socket: u64, code: u16, reason: &str) {
+        self.settle_deferred();
         if !self.is_current(socket) {
             return;
         }
@@ -1072,6 +1159,7 @@ impl LiveCore {
         sub.sent = true;
         sub.acked = false;
         sub.loading = true;
+        sub.prefetched = None;
         let text = ClientMessage::Subscribe {
             subscription: SubscriptionRequest {
                 id: &sub.id,
@@ -1125,11 +1213,15 @@ impl LiveCore {
                 };
                 let mut m = Materializer::new(keys, sub.options.limit);
                 m.set_columns(ack.schema.iter().map(|f| f.name.clone()).collect());
-                m.set_tracking(false);
                 if sub.snapshot_done {
+                    m.set_tracking(false);
                     sub.staging = Some(m);
                 } else {
+                    // The first snapshot reaches the shell batch by batch (`loading`
+                    // deltas, starting with `reset`), so only the last batch's work is
+                    // left when it completes.
                     sub.rows = m;
+                    sub.parts_emitted = false;
                 }
             }
             SubscriptionMode::Events => self.emit_event(i, LiveEvent::Ack(ack)),
@@ -1167,6 +1259,9 @@ impl LiveCore {
         }
         if control.has_more {
             if let (Some(last), Phase::Connected { socket }) = (control.last_seq_id, self.phase) {
+                if self.subs[i].prefetched.take() == Some(last) {
+                    return; // requested when the frame arrived
+                }
                 let text = ClientMessage::NextBatch {
                     subscription_id: &self.subs[i].id,
                     last_seq_id: Some(last),
@@ -1295,8 +1390,22 @@ impl LiveCore {
     /// snapshot is still loading or staging.
     fn flush_sub(&mut self, i: usize) {
         let sub = &mut self.subs[i];
-        if sub.mode != SubscriptionMode::Materialized || !sub.snapshot_done || sub.staging.is_some()
-        {
+        if sub.mode != SubscriptionMode::Materialized || sub.staging.is_some() {
+            return;
+        }
+        if !sub.snapshot_done {
+            // First snapshot still loading: hand over what arrived, without a checkpoint
+            // (the app sees nothing until the snapshot is complete).
+            if sub.rows.has_pending_delta() {
+                let mut delta = sub.rows.take_delta();
+                delta.initial = true;
+                delta.loading = true;
+                delta.reset = !std::mem::replace(&mut sub.parts_emitted, true);
+                self.out.push(Output::Rows {
+                    subscription_id: sub.id.clone(),
+                    delta,
+                });
+            }
             return;
         }
         let delta = if sub.initial_emitted {
@@ -1304,8 +1413,9 @@ impl LiveCore {
             delta.resync = std::mem::take(&mut sub.resync_pending);
             (!delta.is_empty()).then_some(delta)
         } else {
-            let mut delta = sub.rows.snapshot_delta();
+            let mut delta = sub.rows.take_delta();
             delta.initial = true;
+            delta.reset = !sub.parts_emitted;
             sub.rows.set_tracking(true);
             sub.initial_emitted = true;
             sub.resync_pending = false;

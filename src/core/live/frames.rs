@@ -167,12 +167,58 @@ struct RawServerMessage {
     batch_control: Option<BatchControl>,
     #[serde(default)]
     schema: Option<Vec<SchemaField>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "presized_rows")]
     rows: Option<Vec<Row>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "presized_rows")]
     old_values: Option<Vec<Row>>,
     #[serde(default)]
     change_type: Option<String>,
+}
+
+/// Rows deserialized into maps allocated once at the size of the previous row (serde_json
+/// starts every map empty and regrows it: two reallocations and rehashes per row).
+fn presized_rows<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Vec<Row>>, D::Error> {
+    use serde::de::{MapAccess, SeqAccess, Visitor};
+    struct RowsVisitor;
+    struct RowSeed(usize);
+    impl<'de> serde::de::DeserializeSeed<'de> for RowSeed {
+        type Value = Row;
+        fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Row, D::Error> {
+            de.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for RowSeed {
+        type Value = Row;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a row object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
+            let mut row = Row::with_capacity(self.0);
+            while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                row.insert(k, v);
+            }
+            Ok(row)
+        }
+    }
+    impl<'de> Visitor<'de> for RowsVisitor {
+        type Value = Option<Vec<Row>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array of row objects")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut rows: Vec<Row> = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            let mut width = 8;
+            while let Some(row) = seq.next_element_seed(RowSeed(width))? {
+                width = row.len();
+                rows.push(row);
+            }
+            Ok(Some(rows))
+        }
+    }
+    de.deserialize_any(RowsVisitor)
 }
 
 fn snippet(bytes: &[u8]) -> String {
@@ -203,6 +249,46 @@ pub fn decode_binary(bytes: &[u8], max_inflated: usize) -> Result<ServerMessage,
             "binary frame is neither gzip nor JSON (msgpack is not negotiated)",
         ))
     }
+}
+
+/// The envelope of an `initial_data_batch`: enough to request the next page before the
+/// rows are decoded (they are skipped, not allocated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchPeek {
+    pub subscription_id: String,
+    pub batch_control: BatchControl,
+}
+
+/// [`BatchPeek`] of a JSON frame when it is an `initial_data_batch`, else `None`. Reads
+/// only the `subscription_id` near the start and the `batch_control` after the rows,
+/// without scanning the rows; a wrong guess is harmless (the full decode that follows is
+/// authoritative and requests the next page itself when the peek did not).
+pub fn peek_batch(bytes: &[u8]) -> Option<BatchPeek> {
+    let head = &bytes[..bytes.len().min(256)];
+    find(head, b"\"initial_data_batch\"")?;
+    let id_at = find(head, b"\"subscription_id\"")?;
+    let subscription_id: String = value_after_key(bytes, id_at + 17)?;
+    let control_at = bytes.windows(15).rposition(|w| w == b"\"batch_control\"")?;
+    let batch_control: BatchControl = value_after_key(bytes, control_at + 15)?;
+    Some(BatchPeek {
+        subscription_id,
+        batch_control,
+    })
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The JSON value after `: ` at `at` (just past a key), read without looking further.
+fn value_after_key<T: serde::de::DeserializeOwned>(bytes: &[u8], at: usize) -> Option<T> {
+    let rest = &bytes[at..];
+    let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    if rest[colon] != b':' {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_slice(&rest[colon + 1..]);
+    T::deserialize(&mut de).ok()
 }
 
 /// Decodes one JSON server message from UTF-8 bytes.
@@ -348,6 +434,32 @@ impl<'a> ClientMessage<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn peek_batch_reads_the_envelope_without_the_rows() {
+        let frame = br#"{"type":"initial_data_batch","subscription_id":"sub-3","rows":[{"id":"1","batch_control":"x"},{"id":"2"}],"batch_control":{"batch_num":0,"has_more":true,"status":"loading","last_seq_id":9007199254740993}}"#;
+        let peek = peek_batch(frame).unwrap();
+        assert_eq!(peek.subscription_id, "sub-3");
+        assert!(peek.batch_control.has_more);
+        assert_eq!(
+            peek.batch_control.last_seq_id,
+            Some(SeqId::new(9_007_199_254_740_993))
+        );
+        let spaced = br#"{ "type" : "initial_data_batch", "subscription_id" : "s", "rows" : [], "batch_control" : { "batch_num" : 1, "has_more" : false, "status" : "ready", "last_seq_id" : null } }"#;
+        let peek = peek_batch(spaced).unwrap();
+        assert!(!peek.batch_control.has_more);
+        assert_eq!(peek.batch_control.last_seq_id, None);
+        assert_eq!(
+            peek_batch(
+                br#"{"type":"change","subscription_id":"s","change_type":"insert","rows":[]}"#
+            ),
+            None
+        );
+        assert_eq!(
+            peek_batch(br#"{"type":"initial_data_batch","subscription_id":"s","rows":["#),
+            None
+        );
+    }
 
     #[test]
     fn encodes_client_messages_with_integer_seq_ids() {

@@ -34,8 +34,8 @@
 //! # Cost
 //! A hash index over a slab-backed doubly linked list: lookup, upsert, merge, delete and
 //! eviction are O(1) (amortized) per change, independent of the number of rows held. No
-//! per-change scans or clones of the row set; the per-batch [`RowsDelta`] costs
-//! O(k log k) for k touched keys.
+//! per-change scans or clones of the row set; the per-batch [`RowsDelta`] costs O(k) for
+//! k touched keys (appended rows are found by a scan back from the tail, not hashed).
 //!
 //! # Deltas
 //! [`Materializer::take_delta`] returns what changed since the previous call, coalesced
@@ -121,6 +121,12 @@ pub struct RowsDelta {
     pub initial: bool,
     /// True on the delta that swaps in a resynchronised snapshot after a reconnect.
     pub resync: bool,
+    /// Part of a first snapshot that is still loading (`initial` is set too): apply it to
+    /// the mirror, but tell the app nothing until the delta without `loading`.
+    pub loading: bool,
+    /// The first delta of a snapshot load: clear the mirror before applying it (an
+    /// interrupted load is reloaded from scratch).
+    pub reset: bool,
     pub removed: Vec<RowKey>,
     /// Full merged rows whose content changed, position unchanged.
     pub updated: Vec<KeyedRow>,
@@ -228,6 +234,10 @@ pub struct Materializer {
     len: usize,
     index: HashMap<RowKey, usize, FastHash>,
     next_stamp: u64,
+    /// `next_stamp` when the current delta window opened: nodes stamped since are new in
+    /// it (reported by a scan back from the tail, never entered in `touched`).
+    window_start: u64,
+    /// Keys held before the window that were removed or modified in it.
     touched: HashMap<RowKey, Touch, FastHash>,
     touched_order: Vec<RowKey>,
     tracking: bool,
@@ -263,6 +273,7 @@ impl Materializer {
             len: 0,
             index: HashMap::default(),
             next_stamp: 0,
+            window_start: 0,
             touched: HashMap::default(),
             touched_order: Vec::new(),
             tracking: true,
@@ -479,6 +490,7 @@ impl Materializer {
         self.len = 0;
         self.touched.clear();
         self.touched_order.clear();
+        self.window_start = self.next_stamp;
     }
 
     /// Replaces the content with the authoritative snapshot in `staging`, as ONE tracked
@@ -530,6 +542,7 @@ impl Materializer {
         self.tracking = on;
         self.touched.clear();
         self.touched_order.clear();
+        self.window_start = self.next_stamp;
     }
 
     /// Every held row as `inserted`, in order (a first emission).
@@ -548,13 +561,28 @@ impl Materializer {
 
     /// Whether anything changed since the last [`Materializer::take_delta`].
     pub fn has_pending_delta(&self) -> bool {
-        !self.touched_order.is_empty()
+        !self.touched_order.is_empty() || self.has_new_nodes()
+    }
+
+    /// Whether a node stamped in the current window is held (the list is in stamp order,
+    /// so it is enough to look at the tail).
+    fn has_new_nodes(&self) -> bool {
+        self.tracking
+            && self.tail != NIL
+            && self.nodes[self.tail]
+                .as_ref()
+                .is_some_and(|n| n.stamp >= self.window_start)
     }
 
     /// What changed since the previous call, coalesced per key (see the module docs).
+    /// Keys held before the window come from `touched`; rows appended in the window from a
+    /// scan back from the tail (O(new rows), no hashing per appended row).
     pub fn take_delta(&mut self) -> RowsDelta {
         let mut delta = RowsDelta::default();
-        let mut inserted: Vec<(u64, KeyedRow)> = Vec::new();
+        if !self.tracking {
+            self.window_start = self.next_stamp;
+            return delta;
+        }
         let touched = std::mem::take(&mut self.touched);
         for key in std::mem::take(&mut self.touched_order) {
             self.work += 1;
@@ -567,15 +595,6 @@ impl Materializer {
                 .and_then(|&i| self.nodes[i].as_ref())
                 .map(|n| (n.stamp, &n.row));
             match (touch.before, now) {
-                (None, None) => {}
-                (None, Some((stamp, row))) => inserted.push((
-                    stamp,
-                    KeyedRow {
-                        key,
-                        row: row.clone(),
-                    },
-                )),
-                (Some(_), None) => delta.removed.push(key),
                 (Some(before), Some((stamp, row))) if before == stamp => {
                     if touch.modified {
                         delta.updated.push(KeyedRow {
@@ -584,15 +603,26 @@ impl Materializer {
                         });
                     }
                 }
-                (Some(_), Some((stamp, row))) => {
-                    let row = row.clone();
-                    delta.removed.push(key.clone());
-                    inserted.push((stamp, KeyedRow { key, row }));
-                }
+                // Gone, or removed and appended again (the scan below reports the append).
+                (Some(_), _) => delta.removed.push(key),
+                (None, _) => {}
             }
         }
-        inserted.sort_by_key(|(stamp, _)| *stamp);
-        delta.inserted = inserted.into_iter().map(|(_, row)| row).collect();
+        let mut cursor = self.tail;
+        while cursor != NIL {
+            let node = self.nodes[cursor].as_ref().expect("linked node exists");
+            if node.stamp < self.window_start {
+                break;
+            }
+            self.work += 1;
+            delta.inserted.push(KeyedRow {
+                key: node.key.clone(),
+                row: node.row.clone(),
+            });
+            cursor = node.prev;
+        }
+        delta.inserted.reverse();
+        self.window_start = self.next_stamp;
         delta
     }
 
@@ -602,7 +632,6 @@ impl Materializer {
         }
         let stamp = self.next_stamp;
         self.next_stamp += 1;
-        self.touch(&key, None);
         let node = Node {
             key: key.clone(),
             row,
@@ -656,7 +685,12 @@ impl Materializer {
     }
 
     /// Records the first-seen state of `key` in the current delta window.
+    /// Records a change to `key`, whose node had stamp `before`. Nodes new in the window
+    /// need no record: the tail scan of `take_delta` reports them as they are.
     fn touch(&mut self, key: &RowKey, before: Option<u64>) {
+        if before.is_none_or(|b| b >= self.window_start) {
+            return;
+        }
         if self.tracking && !self.touched.contains_key(key) {
             self.touched.insert(
                 key.clone(),
@@ -909,7 +943,13 @@ mod tests {
     /// reproduce the materializer exactly, order included.
     #[test]
     fn deltas_rebuild_an_identical_mirror() {
-        let mut m = Materializer::new(vec![], Some(50));
+        for limit in [Some(50), None, Some(3)] {
+            rebuild_mirror_with_limit(limit);
+        }
+    }
+
+    fn rebuild_mirror_with_limit(limit: Option<usize>) {
+        let mut m = Materializer::new(vec![], limit);
         let mut mirror: Vec<(RowKey, Row)> = Vec::new();
         let mut seq = 0u64;
         let mut rng = 12345u64;
@@ -949,7 +989,7 @@ mod tests {
             }
             let actual: Vec<(RowKey, Row)> =
                 m.iter().map(|(k, r)| (k.clone(), r.clone())).collect();
-            assert_eq!(mirror, actual, "round {round}");
+            assert_eq!(mirror, actual, "round {round}, limit {limit:?}");
         }
     }
 

@@ -9,7 +9,7 @@ use super::connection::{
 };
 use super::frames::{self, Row, ServerMessage};
 use super::gzip::gzip_for_tests;
-use super::materializer::{RowKey, RowsDelta};
+use super::materializer::{KeyedRow, RowKey, RowsDelta};
 use crate::core::seq_id::SeqId;
 
 // ----- recordings ----------------------------------------------------------------------
@@ -76,6 +76,28 @@ struct Harness {
     core: LiveCore,
     now: u64,
     socket: u64,
+    /// Per subscription, the rows of `loading` deltas so far (what the JS mirror holds
+    /// before the app hears of the snapshot).
+    loading: std::collections::HashMap<String, Vec<KeyedRow>>,
+    /// Keep `loading` deltas in drained outputs instead of folding them.
+    raw_deltas: bool,
+}
+
+/// Applies a delta to an ordered mirror the way the JS layer does.
+fn apply_delta(mirror: &mut Vec<KeyedRow>, delta: &RowsDelta) {
+    if delta.reset {
+        mirror.clear();
+    }
+    mirror.retain(|r| !delta.removed.contains(&r.key));
+    for u in &delta.updated {
+        if let Some(held) = mirror.iter_mut().find(|r| r.key == u.key) {
+            *held = u.clone();
+        }
+    }
+    for i in &delta.inserted {
+        mirror.retain(|r| r.key != i.key);
+        mirror.push(i.clone());
+    }
 }
 
 fn test_config() -> LiveConfig {
@@ -89,11 +111,46 @@ impl Harness {
             core: LiveCore::with_jitter(config, Box::new(|ceiling| ceiling / 2)),
             now: 1_000,
             socket: 0,
+            loading: Default::default(),
+            raw_deltas: false,
         }
     }
 
+    /// Drains until quiet, as the shell does (a deferred snapshot batch takes two calls).
+    /// `loading` parts of a first snapshot are folded into its final delta, which then
+    /// lists the whole snapshot as `inserted` (what the app's first callback sees).
     fn drain(&mut self) -> Vec<Output> {
-        let outs = self.core.drain_outputs();
+        let mut outs = Vec::new();
+        loop {
+            let more = self.core.drain_outputs();
+            if more.is_empty() {
+                break;
+            }
+            for out in more {
+                match out {
+                    Output::Rows {
+                        subscription_id,
+                        mut delta,
+                    } if delta.initial && !self.raw_deltas => {
+                        let mirror = self.loading.entry(subscription_id.clone()).or_default();
+                        apply_delta(mirror, &delta);
+                        if !delta.loading {
+                            let all = self.loading.remove(&subscription_id).unwrap_or_default();
+                            delta = RowsDelta {
+                                initial: true,
+                                inserted: all,
+                                ..RowsDelta::default()
+                            };
+                            outs.push(Output::Rows {
+                                subscription_id,
+                                delta,
+                            });
+                        }
+                    }
+                    other => outs.push(other),
+                }
+            }
+        }
         for o in &outs {
             if let Output::OpenSocket { socket, .. } = o {
                 self.socket = *socket;
@@ -1119,6 +1176,85 @@ fn socket_frames_before_the_snapshot_completes_are_not_emitted() {
         5,
         "no duplicates from the interrupted load"
     );
+}
+
+#[test]
+fn snapshot_pages_are_requested_before_decoding_and_reach_the_shell_as_loading_parts() {
+    let conv = &conversations("40-ws-live.json")[0];
+    let mut h = Harness::new(test_config());
+    h.raw_deltas = true;
+    let id = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions {
+            batch_size: Some(2),
+            ..Default::default()
+        },
+        SubscriptionMode::Materialized,
+    );
+    h.establish();
+    h.feed(&conv[3], ("pg", &id));
+    assert!(h.drain().iter().all(|o| !matches!(o, Output::Rows { .. })));
+
+    let is_next_batch =
+        |o: &Output| matches!(o, Output::SendText { text, .. } if text.contains("next_batch"));
+    let mut parts = Vec::new();
+    let mut next_batches = 0;
+    for (n, i) in [4, 6, 8].into_iter().enumerate() {
+        h.feed(&conv[i], ("pg", &id));
+        // First drain: only the request for the next page (the rows are not decoded yet).
+        let first = h.core.drain_outputs();
+        let last_page = n == 2;
+        if !last_page {
+            assert!(first.iter().any(is_next_batch), "{first:?}");
+            assert!(!first.iter().any(|o| matches!(o, Output::Rows { .. })));
+        }
+        let rest = h.drain();
+        let outs: Vec<Output> = first.into_iter().chain(rest).collect();
+        next_batches += outs.iter().filter(|o| is_next_batch(o)).count();
+        let d = deltas(&outs);
+        assert_eq!(d.len(), 1, "one delta per page: {outs:?}");
+        assert!(d[0].initial);
+        assert_eq!(d[0].loading, !last_page);
+        assert_eq!(d[0].reset, n == 0, "only the first part resets the mirror");
+        // No checkpoint before the app has the whole snapshot.
+        assert_eq!(checkpoints(&outs).is_empty(), !last_page);
+        parts.push(d[0].clone());
+    }
+    assert_eq!(next_batches, 2, "one next_batch per page with more to come");
+    let mut mirror = Vec::new();
+    for part in &parts {
+        apply_delta(&mut mirror, part);
+    }
+    let core_rows: Vec<Row> = h.core.rows(&id).unwrap().map(|(_, r)| r.clone()).collect();
+    assert_eq!(
+        mirror.into_iter().map(|k| k.row).collect::<Vec<_>>(),
+        core_rows
+    );
+    assert_eq!(core_rows.len(), 5);
+
+    // A load interrupted after a part was emitted starts again with a reset.
+    let mut h = Harness::new(test_config());
+    h.raw_deltas = true;
+    let id = h.subscribe(
+        PAGING_SQL,
+        SubscribeOptions {
+            batch_size: Some(2),
+            ..Default::default()
+        },
+        SubscriptionMode::Materialized,
+    );
+    h.establish();
+    h.feed(&conv[3], ("pg", &id));
+    h.feed(&conv[4], ("pg", &id));
+    assert!(deltas(&h.drain())[0].reset);
+    h.close(1006, "");
+    h.drain();
+    h.core.online(h.now);
+    h.establish();
+    h.feed(&conv[3], ("pg", &id));
+    h.feed(&conv[4], ("pg", &id));
+    let d = deltas(&h.drain());
+    assert!(d[0].reset && d[0].loading, "{d:?}");
 }
 
 #[test]
