@@ -10,8 +10,8 @@
 // new keys appended; updates stay in place; a deleted key that comes back is appended.
 //
 // `rows` (first argument of onRows) is a fresh array per callback, like the official SDK:
-// O(rows) pointer copies, nothing re-created (bench/live: about +0.15 ms per change at 20k
-// rows, +0.75 ms at 100k, GC included). With `rowsArray: false` it is empty and
+// O(rows) pointer copies, nothing re-created (bench/live: about +0.1 ms per change at 20k
+// rows, +0.4 ms at 100k, GC included). With `rowsArray: false` it is empty and
 // `change.rowMap` is the live Map: O(changes) per callback (about 0.2 ms at 1k-100k rows).
 import { LiveClient } from './wasm/kalam_wasm.js';
 import { initWasm } from './wasm-loader.js';
@@ -553,7 +553,7 @@ export class LiveManager {
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
       let key: string;
-      let row: RowData = {};
+      const row: RowData = {};
       if (Array.isArray(entry)) {
         key = entry[0] as string;
         for (let j = 0; j < cols.length; j++) row[cols[j]] = new KalamCellValue(entry[j + 1], colTypes[j], files);

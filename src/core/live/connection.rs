@@ -60,9 +60,10 @@
 //! Ids are `sub-1`, `sub-2`, … (unique per `LiveCore`, never derived from the SQL). A first
 //! snapshot reaches the shell batch by batch as `loading` deltas (the first with `reset`:
 //! clear the mirror, a reload starts over) that the app must not see; the delta that
-//! completes it (`initial: true`, not `loading`, possibly empty) is the app's first; then one delta per drained burst of changes, each followed by a
-//! `Checkpoint` when the max applied `_seq` advanced. A server `error` for a subscription
-//! that was never acknowledged is fatal (`fatal: true`, the subscription is dropped: it
+//! completes it (`initial: true`, not `loading`, possibly empty) is the app's first; then
+//! one delta per drained burst of changes, each followed by a `Checkpoint` when the max
+//! applied `_seq` advanced. A server `error` for a subscription that was never
+//! acknowledged is fatal (`fatal: true`, the subscription is dropped: it
 //! does not exist server-side); other subscription errors are reported and the
 //! subscription stays registered (a failed resubscribe is retried on the next reconnect).
 //! `unsubscribe` and `disconnect` always succeed locally; `disconnect` keeps the

@@ -205,7 +205,8 @@ struct Node {
 
 /// Per-key state at the start of the current delta window.
 struct Touch {
-    /// The key's stamp when first touched in this window, `None` if it was absent.
+    /// The key's stamp when first touched in this window (keys appended in the window are
+    /// never recorded, so this is set for every recorded key).
     before: Option<u64>,
     modified: bool,
 }
