@@ -88,6 +88,11 @@ pub struct ColumnDef {
 }
 
 impl ColumnDef {
+    /// This column as a schema entry under the name `name` (its own, or a projection alias).
+    pub fn field(&self, name: impl Into<String>) -> SchemaField {
+        SchemaField::new(name, self.ktype.clone(), self.flags())
+    }
+
     pub fn flags(&self) -> Vec<&'static str> {
         if self.pk {
             vec!["pk", "nn", "uq"]
@@ -132,22 +137,10 @@ impl TableDef {
         let mut v: Vec<SchemaField> = self
             .columns
             .iter()
-            .map(|c| SchemaField {
-                name: c.name.clone(),
-                ktype: c.ktype.clone(),
-                flags: c.flags(),
-            })
+            .map(|c| c.field(c.name.clone()))
             .collect();
-        v.push(SchemaField {
-            name: "_seq".into(),
-            ktype: KType::BigInt,
-            flags: vec!["nn"],
-        });
-        v.push(SchemaField {
-            name: "_deleted".into(),
-            ktype: KType::Boolean,
-            flags: vec!["nn"],
-        });
+        v.push(SchemaField::new("_seq", KType::BigInt, vec!["nn"]));
+        v.push(SchemaField::new("_deleted", KType::Boolean, vec!["nn"]));
         v
     }
     /// Which rows a caller may see: their own partition for USER/STREAM, live rows only.
@@ -229,6 +222,14 @@ pub struct SchemaField {
 }
 
 impl SchemaField {
+    pub fn new(name: impl Into<String>, ktype: KType, flags: Vec<&'static str>) -> SchemaField {
+        SchemaField {
+            name: name.into(),
+            ktype,
+            flags,
+        }
+    }
+
     pub fn to_json(&self, index: usize) -> Value {
         let mut m = serde_json::Map::new();
         m.insert("name".into(), json!(self.name));
@@ -461,6 +462,24 @@ impl Db {
     }
 
     // ---------------------------------------------------------------- users
+
+    /// Whether `actor` may act as user `target` (EXECUTE AS USER, cross-user downloads):
+    /// system anyone, dba up to dba, service up to service, a user only itself.
+    /// `Err` carries the target's role for the error message.
+    pub fn may_act_as(&self, actor: &Actor, target: &str) -> Result<(), Role> {
+        let target_role = self.user(target).map(|u| u.role).unwrap_or(Role::User);
+        let allowed = match actor.role {
+            Role::System => true,
+            Role::Dba => target_role <= Role::Dba,
+            Role::Service => target_role <= Role::Service,
+            Role::User => target == actor.user,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(target_role)
+        }
+    }
 
     pub fn user(&self, id: &str) -> Option<User> {
         self.conn
@@ -854,16 +873,8 @@ impl Db {
                 .collect();
             return Ok(Some(StmtOutput::Rows {
                 schema: vec![
-                    SchemaField {
-                        name: "namespace_id".into(),
-                        ktype: KType::Text,
-                        flags: vec!["pk", "nn", "uq"],
-                    },
-                    SchemaField {
-                        name: "created_at".into(),
-                        ktype: KType::Timestamp,
-                        flags: vec!["nn"],
-                    },
+                    SchemaField::new("namespace_id", KType::Text, vec!["pk", "nn", "uq"]),
+                    SchemaField::new("created_at", KType::Timestamp, vec!["nn"]),
                 ],
                 rows,
             }));
@@ -878,31 +889,11 @@ impl Db {
                 .resolve(&parts, ns)
                 .ok_or_else(|| SqlError::exec(format!("Table '{}' not found", parts.join("."))))?;
             let schema = vec![
-                SchemaField {
-                    name: "column_name".into(),
-                    ktype: KType::Text,
-                    flags: vec!["nn"],
-                },
-                SchemaField {
-                    name: "ordinal_position".into(),
-                    ktype: KType::Int,
-                    flags: vec!["nn"],
-                },
-                SchemaField {
-                    name: "data_type".into(),
-                    ktype: KType::Text,
-                    flags: vec!["nn"],
-                },
-                SchemaField {
-                    name: "is_nullable".into(),
-                    ktype: KType::Boolean,
-                    flags: vec!["nn"],
-                },
-                SchemaField {
-                    name: "is_primary_key".into(),
-                    ktype: KType::Boolean,
-                    flags: vec!["nn"],
-                },
+                SchemaField::new("column_name", KType::Text, vec!["nn"]),
+                SchemaField::new("ordinal_position", KType::Int, vec!["nn"]),
+                SchemaField::new("data_type", KType::Text, vec!["nn"]),
+                SchemaField::new("is_nullable", KType::Boolean, vec!["nn"]),
+                SchemaField::new("is_primary_key", KType::Boolean, vec!["nn"]),
             ];
             let rows = d
                 .full_schema()
@@ -942,11 +933,7 @@ impl Db {
     }
 
     fn show_tables(&self, only_ns: Option<&str>, actor: &Actor) -> StmtOutput {
-        let f = |n: &str, t: KType, fl: Vec<&'static str>| SchemaField {
-            name: n.into(),
-            ktype: t,
-            flags: fl,
-        };
+        let f = SchemaField::new;
         let schema = vec![
             f("table_id", KType::Text, vec!["pk", "nn", "uq"]),
             f("table_name", KType::Text, vec!["nn"]),
@@ -1378,33 +1365,19 @@ impl Db {
             let f = origin.and_then(|(t, c)| {
                 let def = self.catalog.get(&t.to_ascii_lowercase())?;
                 match c.as_str() {
-                    "_seq" => Some(SchemaField {
-                        name: name.clone(),
-                        ktype: KType::BigInt,
-                        flags: vec!["nn"],
-                    }),
-                    "_deleted" => Some(SchemaField {
-                        name: name.clone(),
-                        ktype: KType::Boolean,
-                        flags: vec!["nn"],
-                    }),
+                    "_seq" => Some(SchemaField::new(name.clone(), KType::BigInt, vec!["nn"])),
+                    "_deleted" => Some(SchemaField::new(name.clone(), KType::Boolean, vec!["nn"])),
                     _ => def
                         .columns
                         .iter()
                         .find(|cd| cd.name == c)
-                        .map(|cd| SchemaField {
-                            name: name.clone(),
-                            ktype: cd.ktype.clone(),
-                            flags: cd.flags(),
-                        }),
+                        .map(|cd| cd.field(name.clone())),
                 }
             });
             let f = f.or_else(|| {
-                hints.get(&name).map(|k| SchemaField {
-                    name: name.clone(),
-                    ktype: k.clone(),
-                    flags: vec![],
-                })
+                hints
+                    .get(&name)
+                    .map(|k| SchemaField::new(name.clone(), k.clone(), vec![]))
             });
             schema.push(f);
         }
@@ -1436,11 +1409,7 @@ impl Db {
                             SqlValue::Blob(_) => Some(KType::Bytes),
                         })
                         .unwrap_or(KType::Text);
-                    SchemaField {
-                        name: names[i].clone(),
-                        ktype: k,
-                        flags: vec![],
-                    }
+                    SchemaField::new(names[i].clone(), k, vec![])
                 })
             })
             .collect();

@@ -1008,14 +1008,7 @@ fn execute_request(
         let idx = idx + 1;
         let (eff, mut inner) = match parse_execute_as(stmt) {
             Ok(Some((target, inner))) => {
-                let target_role = db.user(&target).map(|u| u.role).unwrap_or(Role::User);
-                let allowed = match actor.role {
-                    Role::System => true,
-                    Role::Dba => target_role <= Role::Dba,
-                    Role::Service => target_role <= Role::Service,
-                    Role::User => target == actor.user,
-                };
-                if !allowed {
+                if let Err(target_role) = db.may_act_as(&actor, &target) {
                     return fail(SqlError::denied(format!("Unauthorized: EXECUTE AS USER is not authorized: actor '{}' with role {} cannot target '{}' with role {}", actor.user, actor.role.title(), target, target_role.title())).unprefixed(), idx, stmt);
                 }
                 (
@@ -1260,14 +1253,7 @@ async fn download(
         crate::db::TableKind::User => match q.user_id {
             None => actor.user.clone(),
             Some(target) => {
-                let tr = db.user(&target).map(|u| u.role).unwrap_or(Role::User);
-                let ok = match actor.role {
-                    Role::System => true,
-                    Role::Dba => tr <= Role::Dba,
-                    Role::Service => tr <= Role::Service,
-                    Role::User => target == actor.user,
-                };
-                if !ok {
+                if db.may_act_as(&actor, &target).is_err() {
                     return envelope_error(
                         403,
                         "PERMISSION_DENIED",

@@ -332,11 +332,7 @@ pub fn analyse(db: &Db, sql: &str, actor: &Actor) -> Result<LiveQuery, (String, 
                 invalid(&format!("Column '{n}' not found in table {}", table.id()))
             })?;
             let c = &table.columns[i];
-            v.push(SchemaField {
-                name: c.name.clone(),
-                ktype: c.ktype.clone(),
-                flags: c.flags(),
-            });
+            v.push(c.field(c.name.clone()));
         }
         v
     };

@@ -222,11 +222,7 @@ pub fn execute_topic_sql(
             }
         }
         let msgs = consume(db, &id, &group, 0, start, limit)?;
-        let f = |n: &str, k: KType, fl: Vec<&'static str>| crate::db::SchemaField {
-            name: n.into(),
-            ktype: k,
-            flags: fl,
-        };
+        let f = crate::db::SchemaField::new;
         let schema = vec![
             f("topic_id", KType::Text, vec!["pk", "nn", "uq"]),
             f("partition_id", KType::Int, vec!["pk", "nn", "uq"]),

@@ -1,7 +1,7 @@
 //! `GET /v1/ws`: authentication, subscriptions, paging, heartbeat, compression and faults (§4).
 
 use crate::db::Actor;
-use crate::live::{analyse, snapshot, ws_error, Out, Sub, SubState};
+use crate::live::{analyse, snapshot, ws_error, LiveQuery, Out, Registry, Sub, SubState};
 use crate::App;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
@@ -448,17 +448,7 @@ impl Conn {
         let Some(opts) = req.options else {
             self.send(json!({"type": "subscription_ack", "subscription_id": req.id, "total_rows": 0,
                 "batch_control": {"batch_num": 0, "has_more": false, "status": "ready", "last_seq_id": null}, "schema": schema}));
-            live.subs.insert(
-                (self.id, req.id.clone()),
-                Sub {
-                    conn: self.id,
-                    id: req.id,
-                    actor,
-                    lq,
-                    state: SubState::Ready,
-                    tx: self.tx.clone(),
-                },
-            );
+            self.register(&mut live, req.id, actor, lq, SubState::Ready);
             return;
         };
         let res = if batch_size == 0 {
@@ -508,11 +498,23 @@ impl Conn {
         } else {
             SubState::Ready
         };
+        self.register(&mut live, req.id, actor, lq, state);
+    }
+
+    /// Adds subscription `id` of this connection to the registry.
+    fn register(
+        &self,
+        live: &mut Registry,
+        id: String,
+        actor: Actor,
+        lq: LiveQuery,
+        state: SubState,
+    ) {
         live.subs.insert(
-            (self.id, req.id.clone()),
+            (self.id, id.clone()),
             Sub {
                 conn: self.id,
-                id: req.id,
+                id,
                 actor,
                 lq,
                 state,

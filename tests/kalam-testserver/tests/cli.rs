@@ -1,6 +1,9 @@
 //! The binary's contract: first stdout line, env root password, static files, CORS,
 //! data directory persistence, clean exit on SIGTERM/SIGINT.
 
+mod common;
+
+use common::{Client, ROOT_PW};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -62,7 +65,7 @@ async fn binary_contract() {
             "--data-dir",
             data.to_str().unwrap(),
         ],
-        Some("RootPass-123!"),
+        Some(ROOT_PW),
     );
     let r = http.get(format!("{}/", p.url)).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
@@ -103,46 +106,20 @@ async fn binary_contract() {
     );
     assert_eq!(r.headers()["access-control-max-age"], "3600");
     // Data written with --data-dir survives a process restart.
-    let login = |url: String| {
-        let http = http.clone();
-        async move {
-            let v: Value = http
-                .post(format!("{url}/v1/api/auth/login"))
-                .json(&json!({"user": "root", "password": "RootPass-123!"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["access_token"].as_str().unwrap().to_string()
-        }
-    };
-    let t = login(p.url.clone()).await;
+    let c = Client::new(&p.url);
+    let t = c.token("root", ROOT_PW).await;
     for sql in [
         "CREATE NAMESPACE app",
         "CREATE TABLE app.kv (k TEXT PRIMARY KEY, v INT) WITH (TYPE = 'SHARED', ACCESS_LEVEL = 'PUBLIC')",
         "INSERT INTO app.kv (k, v) VALUES ('a', 1)",
     ] {
-        let r = http.post(format!("{}/v1/api/sql", p.url)).bearer_auth(&t).json(&json!({"sql": sql})).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{sql}");
+        c.ok(&t, sql).await;
     }
     assert_eq!(signal(&mut p, "-TERM"), 0);
-    let mut p = spawn(
-        &["--data-dir", data.to_str().unwrap()],
-        Some("RootPass-123!"),
-    );
-    let t = login(p.url.clone()).await;
-    let v: Value = http
-        .post(format!("{}/v1/api/sql", p.url))
-        .bearer_auth(&t)
-        .json(&json!({"sql": "SELECT k, v FROM app.kv"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut p = spawn(&["--data-dir", data.to_str().unwrap()], Some(ROOT_PW));
+    let c = Client::new(&p.url);
+    let t = c.token("root", ROOT_PW).await;
+    let v = c.ok(&t, "SELECT k, v FROM app.kv").await;
     assert_eq!(v["results"][0]["rows"], json!([["a", 1]]));
     assert_eq!(signal(&mut p, "-INT"), 0);
     let _ = std::fs::remove_dir_all(&dir);
@@ -151,8 +128,9 @@ async fn binary_contract() {
 #[tokio::test]
 async fn without_root_password_setup_is_required() {
     let mut p = spawn(&[], None);
-    let http = reqwest::Client::new();
-    let v: Value = http
+    let c = Client::new(&p.url);
+    let v: Value = c
+        .http
         .get(format!("{}/v1/api/auth/status", p.url))
         .send()
         .await
@@ -161,37 +139,35 @@ async fn without_root_password_setup_is_required() {
         .await
         .unwrap();
     assert_eq!(v["needs_setup"], true);
-    let r = http
-        .post(format!("{}/v1/api/auth/login", p.url))
-        .json(&json!({"user": "root", "password": ""}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 428);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"], "setup_required");
-    let r = http
-        .post(format!("{}/v1/api/auth/setup", p.url))
-        .json(&json!({"user": "admin", "password": "Admin-pass-1", "root_password": "Root-pass-1", "email": null}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["user"]["role"], "dba");
-    let r = http
-        .post(format!("{}/v1/api/auth/login", p.url))
-        .json(&json!({"user": "root", "password": "Root-pass-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = http
-        .post(format!("{}/v1/api/auth/setup", p.url))
-        .json(
-            &json!({"user": "admin2", "password": "Admin-pass-1", "root_password": "Root-pass-1"}),
+    let (status, v) = c
+        .post(
+            None,
+            "/v1/api/auth/login",
+            json!({"user": "root", "password": ""}),
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 409);
+        .await;
+    assert_eq!(status, 428);
+    assert_eq!(v["error"], "setup_required");
+    let (status, v) = c
+        .post(None, "/v1/api/auth/setup", json!({"user": "admin", "password": "Admin-pass-1", "root_password": "Root-pass-1", "email": null}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["user"]["role"], "dba");
+    let (status, _) = c
+        .post(
+            None,
+            "/v1/api/auth/login",
+            json!({"user": "root", "password": "Root-pass-1"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = c
+        .post(
+            None,
+            "/v1/api/auth/setup",
+            json!({"user": "admin2", "password": "Admin-pass-1", "root_password": "Root-pass-1"}),
+        )
+        .await;
+    assert_eq!(status, 409);
     assert_eq!(signal(&mut p, "-TERM"), 0);
 }
