@@ -168,6 +168,42 @@ impl Harness {
         self.core.subscribe(self.now, sql, options, mode).unwrap()
     }
 
+    /// A materialized subscription with default options.
+    fn live(&mut self, sql: &str) -> String {
+        self.subscribe(
+            sql,
+            SubscribeOptions::default(),
+            SubscriptionMode::Materialized,
+        )
+    }
+
+    /// The recorded paging query, materialized, two rows per batch (as recorded).
+    fn paging(&mut self) -> String {
+        self.subscribe(
+            PAGING_SQL,
+            SubscribeOptions {
+                batch_size: Some(2),
+                ..Default::default()
+            },
+            SubscriptionMode::Materialized,
+        )
+    }
+
+    /// Feeds the ack (schema: `id BIGINT` primary key) and an empty, final first batch.
+    fn empty_snapshot(&mut self, id: &str) {
+        self.text(
+            &json!({"type":"subscription_ack","subscription_id":id,"total_rows":0,
+            "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null},
+            "schema":[{"name":"id","data_type":"BigInt","index":0,"flags":["pk"]}]})
+            .to_string(),
+        );
+        self.text(
+            &json!({"type":"initial_data_batch","subscription_id":id,"rows":[],
+            "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null}})
+            .to_string(),
+        );
+    }
+
     /// Answers the token request, opens the socket and feeds `auth_success`.
     fn establish(&mut self) -> Vec<Output> {
         let mut outs = self.drain();
@@ -212,58 +248,41 @@ impl Harness {
     }
 }
 
+/// The outputs that match a pattern, mapped by an expression of its bindings.
+macro_rules! pick {
+    ($outs:expr, $pat:pat => $value:expr) => {
+        $outs
+            .iter()
+            .filter_map(|o| match o {
+                $pat => Some($value),
+                _ => None,
+            })
+            .collect()
+    };
+}
+
 fn sent(outs: &[Output]) -> Vec<Value> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::SendText { text, .. } => Some(serde_json::from_str(text).unwrap()),
-            _ => None,
-        })
-        .collect()
+    pick!(outs, Output::SendText { text, .. } => serde_json::from_str(text).unwrap())
 }
 
 fn sent_raw(outs: &[Output]) -> Vec<String> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::SendText { text, .. } => Some(text.clone()),
-            _ => None,
-        })
-        .collect()
+    pick!(outs, Output::SendText { text, .. } => text.clone())
 }
 
 fn deltas(outs: &[Output]) -> Vec<RowsDelta> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::Rows { delta, .. } => Some(delta.clone()),
-            _ => None,
-        })
-        .collect()
+    pick!(outs, Output::Rows { delta, .. } => delta.clone())
 }
 
 fn checkpoints(outs: &[Output]) -> Vec<SeqId> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::Checkpoint { last_seq_id, .. } => Some(*last_seq_id),
-            _ => None,
-        })
-        .collect()
+    pick!(outs, Output::Checkpoint { last_seq_id, .. } => *last_seq_id)
 }
 
 fn states(outs: &[Output]) -> Vec<ConnectionState> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::StateChanged(s) => Some(s.clone()),
-            _ => None,
-        })
-        .collect()
+    pick!(outs, Output::StateChanged(s) => s.clone())
 }
 
 fn connection_errors(outs: &[Output]) -> Vec<String> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::ConnectionError(e) => Some(e.code.clone()),
-            _ => None,
-        })
-        .collect()
+    pick!(outs, Output::ConnectionError(e) => e.code.clone())
 }
 
 fn seq(text: &str) -> SeqId {
@@ -274,14 +293,7 @@ fn seq(text: &str) -> SeqId {
 /// subscription, checking our outbound frames against the recorded ones.
 fn replay_paging(h: &mut Harness) -> String {
     let conv = &conversations("40-ws-live.json")[0];
-    let id = h.subscribe(
-        PAGING_SQL,
-        SubscribeOptions {
-            batch_size: Some(2),
-            ..Default::default()
-        },
-        SubscriptionMode::Materialized,
-    );
+    let id = h.paging();
     let rename = ("pg", id.as_str());
     let outs = h.establish();
     let out = sent(&outs);
@@ -623,11 +635,7 @@ fn recorded_projection_and_subscription_errors() {
     assert_eq!(d[0].inserted[1].row["body"], "new-edited");
 
     // Without key columns the rows (no pk, no id) cannot be keyed: a clear, non-fatal error.
-    let unkeyed = h.subscribe(
-        "SELECT body FROM wire445072.inbox WHERE room = 'paging'",
-        SubscribeOptions::default(),
-        SubscriptionMode::Materialized,
-    );
+    let unkeyed = h.live("SELECT body FROM wire445072.inbox WHERE room = 'paging'");
     h.drain();
     h.feed(&conv[20], ("proj", &unkeyed));
     h.feed(&conv[21], ("proj", &unkeyed));
@@ -659,11 +667,7 @@ fn recorded_projection_and_subscription_errors() {
     assert!(h.drain().is_empty());
 
     // bad3: the server's NOT_FOUND for a never-acknowledged subscription is fatal.
-    let bad3 = h.subscribe(
-        "SELECT * FROM wire445072.nothing",
-        SubscribeOptions::default(),
-        SubscriptionMode::Materialized,
-    );
+    let bad3 = h.live("SELECT * FROM wire445072.nothing");
     h.drain();
     h.feed(&conv[33], ("bad3", &bad3));
     let outs = h.drain();
@@ -769,11 +773,7 @@ fn recorded_limits_snapshot_pages_through_2500_rows_with_batch_size_999() {
 fn recorded_auth_failure_goes_to_needs_auth_and_requests_a_token() {
     let convs = conversations("30-ws-auth.json");
     let mut h = Harness::new(test_config());
-    h.subscribe(
-        PAGING_SQL,
-        SubscribeOptions::default(),
-        SubscriptionMode::Materialized,
-    );
+    h.live(PAGING_SQL);
     h.drain();
     h.core.token_ready(h.now, "<token>".into());
     h.core.socket_opened(h.now, h.socket);
@@ -1016,16 +1016,8 @@ fn connect_timeout_counts_as_a_failed_attempt() {
 #[test]
 fn identical_sql_gets_distinct_ids_and_unsubscribe_works_offline() {
     let mut h = Harness::new(test_config());
-    let a = h.subscribe(
-        PAGING_SQL,
-        SubscribeOptions::default(),
-        SubscriptionMode::Materialized,
-    );
-    let b = h.subscribe(
-        PAGING_SQL,
-        SubscribeOptions::default(),
-        SubscriptionMode::Materialized,
-    );
+    let a = h.live(PAGING_SQL);
+    let b = h.live(PAGING_SQL);
     let c = h.subscribe(
         PAGING_SQL,
         SubscribeOptions::default(),
@@ -1057,11 +1049,7 @@ fn identical_sql_gets_distinct_ids_and_unsubscribe_works_offline() {
         .any(|o| matches!(o, Output::CloseSocket { code: 1000, .. })));
     assert_eq!(states(&outs), [ConnectionState::Disconnected]);
     assert!(h.core.unsubscribe(h.now, &b) && h.drain().is_empty());
-    let d = h.subscribe(
-        PAGING_SQL,
-        SubscribeOptions::default(),
-        SubscriptionMode::Materialized,
-    );
+    let d = h.live(PAGING_SQL);
     h.core.disconnect(h.now);
     h.drain();
     assert_eq!(h.core.subscriptions().len(), 1);
@@ -1090,23 +1078,9 @@ fn identical_sql_gets_distinct_ids_and_unsubscribe_works_offline() {
 #[test]
 fn malformed_frames_are_reported_and_do_not_break_the_stream() {
     let mut h = Harness::new(test_config());
-    let id = h.subscribe(
-        PAGING_SQL,
-        SubscribeOptions::default(),
-        SubscriptionMode::Materialized,
-    );
+    let id = h.live(PAGING_SQL);
     h.establish();
-    h.text(
-        &json!({"type":"subscription_ack","subscription_id":id,"total_rows":0,
-        "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null},
-        "schema":[{"name":"id","data_type":"BigInt","index":0,"flags":["pk"]}]})
-        .to_string(),
-    );
-    h.text(
-        &json!({"type":"initial_data_batch","subscription_id":id,"rows":[],
-        "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null}})
-        .to_string(),
-    );
+    h.empty_snapshot(&id);
     let d = deltas(&h.drain());
     assert!(
         d[0].initial && d[0].inserted.is_empty(),
@@ -1143,14 +1117,7 @@ fn malformed_frames_are_reported_and_do_not_break_the_stream() {
 fn socket_frames_before_the_snapshot_completes_are_not_emitted() {
     let conv = &conversations("40-ws-live.json")[0];
     let mut h = Harness::new(test_config());
-    let id = h.subscribe(
-        PAGING_SQL,
-        SubscribeOptions {
-            batch_size: Some(2),
-            ..Default::default()
-        },
-        SubscriptionMode::Materialized,
-    );
+    let id = h.paging();
     h.establish();
     h.feed(&conv[3], ("pg", &id));
     h.feed(&conv[4], ("pg", &id));
@@ -1183,14 +1150,7 @@ fn snapshot_pages_are_requested_before_decoding_and_reach_the_shell_as_loading_p
     let conv = &conversations("40-ws-live.json")[0];
     let mut h = Harness::new(test_config());
     h.raw_deltas = true;
-    let id = h.subscribe(
-        PAGING_SQL,
-        SubscribeOptions {
-            batch_size: Some(2),
-            ..Default::default()
-        },
-        SubscriptionMode::Materialized,
-    );
+    let id = h.paging();
     h.establish();
     h.feed(&conv[3], ("pg", &id));
     assert!(h.drain().iter().all(|o| !matches!(o, Output::Rows { .. })));
@@ -1235,14 +1195,7 @@ fn snapshot_pages_are_requested_before_decoding_and_reach_the_shell_as_loading_p
     // A load interrupted after a part was emitted starts again with a reset.
     let mut h = Harness::new(test_config());
     h.raw_deltas = true;
-    let id = h.subscribe(
-        PAGING_SQL,
-        SubscribeOptions {
-            batch_size: Some(2),
-            ..Default::default()
-        },
-        SubscriptionMode::Materialized,
-    );
+    let id = h.paging();
     h.establish();
     h.feed(&conv[3], ("pg", &id));
     h.feed(&conv[4], ("pg", &id));
@@ -1281,16 +1234,8 @@ fn disable_compression_and_server_message_helpers() {
 #[test]
 fn one_socket_multiplexes_subscriptions_and_bursts_coalesce_into_one_delta() {
     let mut h = Harness::new(test_config());
-    let a = h.subscribe(
-        PAGING_SQL,
-        SubscribeOptions::default(),
-        SubscriptionMode::Materialized,
-    );
-    let b = h.subscribe(
-        PAGING_SQL,
-        SubscribeOptions::default(),
-        SubscriptionMode::Materialized,
-    );
+    let a = h.live(PAGING_SQL);
+    let b = h.live(PAGING_SQL);
     let outs = h.establish();
     assert_eq!(
         outs.iter()
@@ -1300,17 +1245,7 @@ fn one_socket_multiplexes_subscriptions_and_bursts_coalesce_into_one_delta() {
         "one socket for every subscription"
     );
     for id in [&a, &b] {
-        h.text(
-            &json!({"type":"subscription_ack","subscription_id":id,"total_rows":0,
-            "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null},
-            "schema":[{"name":"id","data_type":"BigInt","index":0,"flags":["pk"]}]})
-            .to_string(),
-        );
-        h.text(
-            &json!({"type":"initial_data_batch","subscription_id":id,"rows":[],
-            "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null}})
-            .to_string(),
-        );
+        h.empty_snapshot(id);
     }
     h.drain();
     // A burst of three inserts for `a` and one for `b`, drained once.
@@ -1349,11 +1284,7 @@ fn one_socket_multiplexes_subscriptions_and_bursts_coalesce_into_one_delta() {
 #[test]
 fn the_ack_schema_is_kept_per_subscription() {
     let mut h = Harness::new(test_config());
-    let a = h.subscribe(
-        PAGING_SQL,
-        SubscribeOptions::default(),
-        SubscriptionMode::Materialized,
-    );
+    let a = h.live(PAGING_SQL);
     let e = h.subscribe(
         PAGING_SQL,
         SubscribeOptions::default(),
@@ -1409,15 +1340,7 @@ fn the_ack_schema_is_kept_per_subscription() {
 #[test]
 fn sends_stay_under_the_server_message_rate_and_keep_their_order() {
     let mut h = Harness::new(test_config());
-    let ids: Vec<String> = (0..60)
-        .map(|_| {
-            h.subscribe(
-                PAGING_SQL,
-                SubscribeOptions::default(),
-                SubscriptionMode::Materialized,
-            )
-        })
-        .collect();
+    let ids: Vec<String> = (0..60).map(|_| h.live(PAGING_SQL)).collect();
     let outs = h.establish();
     // authenticate + 39 subscribes in the first window, the rest held back.
     let first = sent(&outs);
@@ -1449,11 +1372,7 @@ fn sends_stay_under_the_server_message_rate_and_keep_their_order() {
     // A lost socket drops the queue (a new socket resubscribes everything anyway).
     for _ in 0..45 {
         h.core.unsubscribe(h.now, &ids[0]);
-        h.subscribe(
-            PAGING_SQL,
-            SubscribeOptions::default(),
-            SubscriptionMode::Materialized,
-        );
+        h.live(PAGING_SQL);
     }
     h.close(1006, "");
     let outs = h.drain();
@@ -1465,11 +1384,7 @@ fn sends_stay_under_the_server_message_rate_and_keep_their_order() {
     config.send_budget = 0;
     let mut h = Harness::new(config);
     for _ in 0..60 {
-        h.subscribe(
-            PAGING_SQL,
-            SubscribeOptions::default(),
-            SubscriptionMode::Materialized,
-        );
+        h.live(PAGING_SQL);
     }
     assert_eq!(sent(&h.establish()).len(), 61);
 }
