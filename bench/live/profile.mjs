@@ -1,27 +1,12 @@
 #!/usr/bin/env node
 // CPU profile of our snapshot load (DevTools protocol), for finding hot spots:
 //   BENCH_ROWS=20000 node bench/live/profile.mjs   → prints the top self-time functions
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { launchChromium } from '../../tests/support/browser.mjs';
-import { serveStatic } from '../../tests/support/static-server.mjs';
-import { testServer, freshFixture, insertRows } from '../../tests/e2e/support/server.mjs';
-import { clientDist } from '../../tests/e2e/support/browser.mjs';
+import { writeFileSync } from 'node:fs';
+import { freshFixture, insertRows } from '../../tests/e2e/support/server.mjs';
+import { openBench } from './page.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const rows = Number(process.env.BENCH_ROWS ?? 20000);
-const server = await testServer();
-const dir = mkdtempSync(join(tmpdir(), 'kalam-live-prof-'));
-symlinkSync(clientDist, join(dir, 'client'));
-symlinkSync(join(here, 'www'), join(dir, 'bench'));
-const site = await serveStatic(dir);
-const browser = await launchChromium();
-const page = await browser.newPage();
-await page.goto(`${site.url}/bench/index.html`);
-await page.waitForFunction('window.ready === true');
-const call = (fn, arg) => page.evaluate(([f, a]) => window.bench[f](a), [fn, arg]);
+const { server, page, call, close } = await openBench();
 try {
   const fx = await freshFixture(server);
   await insertRows(fx, 1, rows, 1000);
@@ -59,9 +44,6 @@ try {
     console.log(`${(us / 1000).toFixed(1).padStart(8)} ms ${((100 * us) / total).toFixed(1).padStart(5)}%  ${name}`);
   }
 } finally {
-  await browser.close();
-  await site.close();
-  rmSync(dir, { recursive: true, force: true });
-  await server.stop();
+  await close();
 }
 process.exit(0);

@@ -4,31 +4,15 @@
 // frames (compression off for both, so the bare client needs no gzip). Prints figures and
 // ratios from one run. Server: KALAMDB_URL (+ KALAMDB_TEST_ROOT_PASSWORD) or a
 // kalam-testserver started here. Usage: node bench/live/run.mjs [--quick]
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { launchChromium } from '../../tests/support/browser.mjs';
-import { serveStatic } from '../../tests/support/static-server.mjs';
-import { testServer, freshFixture, insertRows } from '../../tests/e2e/support/server.mjs';
+import { freshFixture, insertRows } from '../../tests/e2e/support/server.mjs';
 import { clientDist } from '../../tests/e2e/support/browser.mjs';
+import { openBench } from './page.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
 const sizes = process.env.BENCH_SIZES ? process.env.BENCH_SIZES.split(',').map(Number) : quick ? [1000, 20000] : [1000, 20000, 100000];
 const changes = quick ? 40 : 100;
 
-const server = await testServer();
-const dir = mkdtempSync(join(tmpdir(), 'kalam-live-bench-'));
-symlinkSync(clientDist, join(dir, 'client'));
-symlinkSync(join(here, 'www'), join(dir, 'bench'));
-const site = await serveStatic(dir);
-const browser = await launchChromium();
-const page = await browser.newPage();
-page.on('pageerror', (e) => console.error('pageerror:', e.message));
-await page.goto(`${site.url}/bench/index.html`);
-await page.waitForFunction('window.ready === true');
-const call = (fn, arg) => page.evaluate(([f, a]) => window.bench[f](a), [fn, arg]);
+const { server, call, close } = await openBench();
 
 const fmt = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
 const results = [];
@@ -43,7 +27,7 @@ try {
     await call('setup', { url: fx.url, user: fx.user, password: fx.password });
     const sql = `SELECT * FROM ${fx.table}`;
 
-    // Snapshot load: best of 3 each, alternating.
+    // Snapshot load: best of BENCH_REPS (default 7; 2 at 100k rows) each, alternating.
     const ours = [];
     const bare = [];
     // Each run starts with a clear send budget (40 frames per 1.1 s, which both clients
@@ -90,10 +74,6 @@ try {
   }
   if (process.env.BENCH_JSON) console.log(JSON.stringify(results));
 } finally {
-  const settle = (p) => Promise.race([p, new Promise((ok) => setTimeout(ok, 2000))]);
-  await settle(browser.close());
-  await settle(site.close());
-  rmSync(dir, { recursive: true, force: true });
-  await settle(server.stop());
+  await close();
 }
 process.exit(0);
