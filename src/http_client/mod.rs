@@ -433,16 +433,18 @@ impl Inner {
         Ok(auth)
     }
 
-    /// A login or refresh request: not cancellable by one caller's signal, since others
-    /// may be waiting on the same flight.
-    async fn auth_post(
+    /// A login or refresh request, its answer handed to the auth state machine
+    /// (`complete`), then the waiting callers woken. Not cancellable by one caller's
+    /// signal, since others may be waiting on the same flight.
+    async fn auth_exchange(
         &self,
         path: &str,
         authorization: Option<&str>,
         body: Body,
-    ) -> Result<HttpResponse, KalamError> {
+        complete: fn(&mut AuthState, u16, &str, i64) -> AuthStep,
+    ) -> AuthStep {
         let url = self.base.endpoint(path);
-        send(HttpRequest {
+        let result = send(HttpRequest {
             method: "POST",
             url: &url,
             authorization,
@@ -450,7 +452,13 @@ impl Inner {
             timeout_ms: self.timeout_ms,
             signal: None,
         })
-        .await
+        .await;
+        let next = match result {
+            Ok(r) => complete(&mut self.auth.borrow_mut(), r.status, &r.text(), now_ms()),
+            Err(err) => self.auth.borrow_mut().fail(err),
+        };
+        self.wake_auth_waiters();
+        next
     }
 
     /// Runs the auth state machine from `step` until it is ready or fails (see
@@ -524,32 +532,22 @@ impl Inner {
                     }
                 }
                 AuthStep::Login { body } => {
-                    let result = self.auth_post(paths::LOGIN, None, Body::Json(body)).await;
-                    let next = match result {
-                        Ok(r) => {
-                            self.auth
-                                .borrow_mut()
-                                .complete_login(r.status, &r.text(), now_ms())
-                        }
-                        Err(err) => self.auth.borrow_mut().fail(err),
-                    };
-                    self.wake_auth_waiters();
-                    next
+                    self.auth_exchange(
+                        paths::LOGIN,
+                        None,
+                        Body::Json(body),
+                        AuthState::complete_login,
+                    )
+                    .await
                 }
                 AuthStep::Refresh { authorization } => {
-                    let result = self
-                        .auth_post(paths::REFRESH, Some(&authorization), Body::None)
-                        .await;
-                    let next = match result {
-                        Ok(r) => {
-                            self.auth
-                                .borrow_mut()
-                                .complete_refresh(r.status, &r.text(), now_ms())
-                        }
-                        Err(err) => self.auth.borrow_mut().fail(err),
-                    };
-                    self.wake_auth_waiters();
-                    next
+                    self.auth_exchange(
+                        paths::REFRESH,
+                        Some(&authorization),
+                        Body::None,
+                        AuthState::complete_refresh,
+                    )
+                    .await
                 }
                 AuthStep::CallProvider => {
                     let next = match self.call_provider().await {
