@@ -302,13 +302,7 @@ export class LiveManager {
       batchSize: options.batchSize ?? legacy?.batch_size, lastRows: options.lastRows ?? legacy?.last_rows, from: seqText(from),
       keyColumns, limit: options.limit,
     };
-    const client = await this.#ensureClient();
-    let id: string;
-    try {
-      id = client.subscribe(sql, JSON.stringify(wire), false);
-    } catch (err) {
-      throw KalamError.from(err);
-    }
+    const id = await this.#subscribe(sql, wire, false);
     this.#subs.set(id, {
       kind: 'rows', id, sql, createdAt: new Date(), mirror: new Map(), types: null,
       mapRow: options.mapRow as ((row: RowData) => unknown) | undefined, rowsArray: options.rowsArray !== false,
@@ -316,6 +310,16 @@ export class LiveManager {
       lastSeqId: from === undefined ? undefined : SeqId.from(from),
     });
     return () => this.cancelSubscription(id);
+  }
+
+  /** Registers a subscription in the core (which refuses bad SQL or options); its id. */
+  async #subscribe(sql: string, wire: object, events: boolean): Promise<string> {
+    const client = await this.#ensureClient();
+    try {
+      return client.subscribe(sql, JSON.stringify(wire), events);
+    } catch (err) {
+      throw KalamError.from(err);
+    }
   }
 
   /** `live('SELECT * FROM <table>')`; `table` must be `namespace.table`. */
@@ -333,13 +337,7 @@ export class LiveManager {
     const legacy = options.subscriptionOptions;
     const from = options.from ?? legacy?.from;
     const wire = { batchSize: options.batchSize ?? legacy?.batch_size, lastRows: options.lastRows ?? legacy?.last_rows, from: seqText(from) };
-    const client = await this.#ensureClient();
-    let id: string;
-    try {
-      id = client.subscribe(sql, JSON.stringify(wire), true);
-    } catch (err) {
-      throw KalamError.from(err);
-    }
+    const id = await this.#subscribe(sql, wire, true);
     this.#subs.set(id, {
       kind: 'events', id, sql, createdAt: new Date(), onEvent, onError: options.onError, onCheckpoint: options.onCheckpoint,
       lastSeqId: from === undefined ? undefined : SeqId.from(from),

@@ -4,29 +4,18 @@
 import { KalamDBClient as HttpClient, type ClientOptions as HttpOnlyOptions } from './client.js';
 import {
   LiveManager, type ConnectionState, type DisconnectReason, type LiveConnectionError, type LiveEvent,
-  type LiveEventsOptions, type LiveOptions, type LiveRowsCallback, type LiveSubscriptionInfo, type ReconnectOptions,
+  type LiveEventsOptions, type LiveManagerOptions, type LiveOptions, type LiveRowsCallback, type LiveSubscriptionInfo,
   type Unsubscribe,
 } from './live.js';
 import type { FileContext, RowData } from './cells.js';
 import { rethrowAsKalamError } from './errors.js';
 import { LogLevel } from './http.js';
 
-export interface ClientOptions extends HttpOnlyOptions {
-  /** Open the WebSocket on the first subscription (default true) or right away. */
-  wsLazyConnect?: boolean;
-  /** App-level ping interval (default 5000; the server drops sockets silent for 10 s). */
-  pingIntervalMs?: number;
-  /** Ask the server for uncompressed frames (`?compress=false`). */
-  disableCompression?: boolean;
-  /** Snapshot batch size for subscriptions that set none (default 500, at most 999). */
-  batchSize?: number;
-  /** Reconnect policy: full-jitter exponential backoff. */
-  reconnect?: ReconnectOptions;
-  /** A WebSocket implementation for runtimes without a global one (Node < 22: the `ws` package). */
-  WebSocket?: unknown;
-  onConnect?: () => void;
-  onDisconnect?: (reason: DisconnectReason) => void;
-  onConnectionError?: (error: LiveConnectionError) => void;
+/** The HTTP client's options plus the live socket's (documented on {@link LiveManagerOptions}). */
+export interface ClientOptions
+  extends HttpOnlyOptions,
+    Pick<LiveManagerOptions, 'wsLazyConnect' | 'pingIntervalMs' | 'disableCompression' | 'batchSize' | 'reconnect'
+      | 'WebSocket' | 'onConnect' | 'onDisconnect' | 'onConnectionError'> {
   /** Alias of `onConnectionError` (official name). */
   onError?: (error: LiveConnectionError) => void;
   onConnectionStateChange?: (state: ConnectionState) => void;
