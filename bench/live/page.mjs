@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from '../../tests/support/browser.mjs';
-import { serveStatic } from '../../tests/support/static-server.mjs';
+import { serveStatic } from '../../scripts/static-server.mjs';
 import { testServer } from '../../tests/e2e/support/server.mjs';
 import { clientDist } from '../../tests/e2e/support/browser.mjs';
 

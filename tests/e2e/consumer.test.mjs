@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { root, rootPassword, rootSql, startTestServer } from '../support/testserver.mjs';
-import { serveStatic } from '../support/static-server.mjs';
+import { serveStatic } from '../../scripts/static-server.mjs';
 import { launchChromium } from '../support/browser.mjs';
 
 const { createConsumerClient, runConsumer, Auth } = await import(join(root, 'dist', 'consumer', 'node.js'));

@@ -6,7 +6,7 @@ import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join, relative } from 'node:path';
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { serveStatic } from '../support/static-server.mjs';
+import { serveStatic } from '../../scripts/static-server.mjs';
 import { launchChromium } from '../support/browser.mjs';
 import { scenarios, runScenarios } from './http-scenarios.mjs';
 import { root, clientDir, importClientInNode, testServer, freshServer, rootSql, countingProxy, deadUrl, hangingServer } from './support.mjs';

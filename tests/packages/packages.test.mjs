@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { appDir, packAndInstall, root } from './install.mjs';
-import { serveStatic } from '../support/static-server.mjs';
+import { serveStatic } from '../../scripts/static-server.mjs';
 import { launchChromium } from '../support/browser.mjs';
 
 const cargoVersion = /^\[package\][^[]*?^version\s*=\s*"([^"]+)"/ms.exec(readFileSync(join(root, 'Cargo.toml'), 'utf8'))[1];

@@ -11,11 +11,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import { dirname, extname, join, normalize, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { serveStatic } from '../../scripts/static-server.mjs';
 import { demoUsers, seed } from './seed.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -82,30 +81,11 @@ async function startTestServer(rootPassword) {
   return url;
 }
 
-// ---- a small static server for KALAMDB_URL mode -------------------------------------------
-const types = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm', '.json': 'application/json', '.css': 'text/css; charset=utf-8',
-  '.png': 'image/png', '.svg': 'image/svg+xml', '.ico': 'image/x-icon', '.woff2': 'font/woff2',
-};
+// ---- the site on its own port in KALAMDB_URL mode ----------------------------------------
 let staticServer;
 async function serveSite() {
-  staticServer = createServer(async (req, res) => {
-    try {
-      const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-      let file = normalize(join(site, path));
-      if (!file.startsWith(site)) { res.writeHead(403).end(); return; }
-      if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
-      res.end(body);
-    } catch {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-    }
-  });
-  await new Promise((ok, ko) => { staticServer.once('error', ko); staticServer.listen(port, '127.0.0.1', ok); })
-    .catch((e) => fail(`cannot serve the demo on port ${port}: ${e.message}`));
-  return `http://127.0.0.1:${staticServer.address().port}`;
+  staticServer = await serveStatic(site, port).catch((e) => fail(`cannot serve the demo on port ${port}: ${e.message}`));
+  return staticServer.url;
 }
 
 // ---- stop cleanly --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from '../../support/browser.mjs';
-import { serveStatic } from '../../support/static-server.mjs';
+import { serveStatic } from '../../../scripts/static-server.mjs';
 import { root } from './server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
