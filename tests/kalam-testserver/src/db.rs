@@ -1686,7 +1686,7 @@ impl Db {
         params: &[SqlValue],
         ns: &str,
         actor: &Actor,
-    ) -> Result<Vec<Vec<SqlValue>>, SqlError> {
+    ) -> Result<Vec<(i64, Vec<SqlValue>)>, SqlError> {
         let mut sel = "SELECT __rid".to_string();
         for e in extra {
             sel.push_str(&format!(", {e}"));
@@ -1710,7 +1710,14 @@ impl Db {
         // Only nested subqueries still name user tables; the derived table is already physical.
         self.rewrite_tables(&mut *q, ns, actor)?;
         let (_, rows) = self.run_query(&q.to_string(), params, usize::MAX, &HashMap::new())?;
-        Ok(rows)
+        // Each row's id, then the values of `extra`.
+        Ok(rows
+            .into_iter()
+            .filter_map(|mut r| match r.remove(0) {
+                SqlValue::Integer(rid) => Some((rid, r)),
+                _ => None,
+            })
+            .collect())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1760,16 +1767,13 @@ impl Db {
             actor,
         )?;
         let mut count = 0;
-        for r in rows {
-            let SqlValue::Integer(rid) = r[0] else {
-                continue;
-            };
+        for (rid, values) in rows {
             let old = self.load_row(&def, rid)?;
             let mut new = old.clone();
             for (k, &ci) in targets.iter().enumerate() {
                 new.values[ci] = def.columns[ci]
                     .ktype
-                    .coerce(r[k + 1].clone(), &def.columns[ci].name)
+                    .coerce(values[k].clone(), &def.columns[ci].name)
                     .map_err(|e| SqlError::exec(format!("Execution error: {e}")))?;
             }
             self.check_row(&def, &new.values)?;
@@ -1823,10 +1827,7 @@ impl Db {
             actor,
         )?;
         let mut count = 0;
-        for r in rows {
-            let SqlValue::Integer(rid) = r[0] else {
-                continue;
-            };
+        for (rid, _) in rows {
             let old = self.load_row(&def, rid)?;
             let mut tomb = old.clone();
             tomb.deleted = true;

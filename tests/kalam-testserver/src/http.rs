@@ -1339,14 +1339,23 @@ fn topic_error(e: SqlError) -> Response {
     )
 }
 
+/// A topic request's preamble: authorization, then the JSON body.
+fn topic_request<T: serde::de::DeserializeOwned>(
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+    start: Instant,
+) -> Result<T, Box<Response>> {
+    topic_auth(app, headers, start)?;
+    serde_json::from_slice(body)
+        .map_err(|e| Box::new(text_400(format!("Json deserialize error: {e}"))))
+}
+
 async fn consume(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let start = Instant::now();
-    if let Err(r) = topic_auth(&app, &headers, start) {
-        return *r;
-    }
-    let req: ConsumeReq = match serde_json::from_slice(&body) {
+    let req: ConsumeReq = match topic_request(&app, &headers, &body, start) {
         Ok(r) => r,
-        Err(e) => return text_400(format!("Json deserialize error: {e}")),
+        Err(r) => return *r,
     };
     let st = match &req.start {
         None => crate::topics::Start::Latest,
@@ -1383,12 +1392,9 @@ async fn consume(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
 
 async fn ack(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let start = Instant::now();
-    if let Err(r) = topic_auth(&app, &headers, start) {
-        return *r;
-    }
-    let req: AckReq = match serde_json::from_slice(&body) {
+    let req: AckReq = match topic_request(&app, &headers, &body, start) {
         Ok(r) => r,
-        Err(e) => return text_400(format!("Json deserialize error: {e}")),
+        Err(r) => return *r,
     };
     let db = app.db.lock().unwrap_or_else(|e| e.into_inner());
     match crate::topics::ack(
