@@ -76,7 +76,6 @@ use super::frames::{
     self, BatchControl, ChangeEvent, ChangeType, ClientMessage, InitialDataBatch, Row, ServerError,
     ServerMessage, SubscriptionAck, SubscriptionRequest, WireSubscribeOptions,
 };
-use super::gzip;
 use super::materializer::{self, row_seq, Materializer, RowsDelta};
 use super::reconnect::{Backoff, JitterFn, ReconnectConfig};
 use super::sql::validate_live_sql;
@@ -534,8 +533,7 @@ impl LiveCore {
             ));
         }
         self.next_sub += 1;
-        let mut rows = Materializer::new(options.key_columns.clone(), options.limit);
-        rows.set_tracking(false);
+        let rows = Materializer::new(options.key_columns.clone(), options.limit);
         self.subs.push(Subscription {
             id: id.clone(),
             sql: sql.to_string(),
@@ -743,14 +741,9 @@ impl LiveCore {
         if !self.is_current(socket) {
             return;
         }
-        if gzip::is_gzip(bytes) {
-            match gzip::gunzip(bytes, self.config.max_inflated_bytes) {
-                Ok(json) => self.on_json(now_ms, socket, std::borrow::Cow::Owned(json)),
-                Err(error) => self.out.push(Output::ConnectionError(error)),
-            }
-        } else {
-            let decoded = frames::decode_binary(bytes, self.config.max_inflated_bytes);
-            self.on_frame(now_ms, decoded);
+        match frames::binary_json(bytes, self.config.max_inflated_bytes) {
+            Ok(json) => self.on_json(now_ms, socket, json),
+            Err(error) => self.out.push(Output::ConnectionError(error)),
         }
     }
 
@@ -1417,7 +1410,6 @@ impl LiveCore {
             let mut delta = sub.rows.take_delta();
             delta.initial = true;
             delta.reset = !sub.parts_emitted;
-            sub.rows.set_tracking(true);
             sub.initial_emitted = true;
             sub.resync_pending = false;
             Some(delta)

@@ -235,15 +235,22 @@ pub fn decode_text(text: &str) -> Result<ServerMessage, KalamError> {
     decode_json(text.as_bytes())
 }
 
-/// Decodes a binary frame: gzip (magic `1F 8B`) holding JSON, inflated to at most
-/// `max_inflated` bytes. A raw binary frame starting with `{` is accepted as JSON; anything
-/// else (e.g. msgpack, never negotiated by us) is a `PROTOCOL` error.
+/// Decodes a binary frame (see [`binary_json`]).
 pub fn decode_binary(bytes: &[u8], max_inflated: usize) -> Result<ServerMessage, KalamError> {
+    decode_json(&binary_json(bytes, max_inflated)?)
+}
+
+/// The JSON in a binary frame: gzip (magic `1F 8B`) inflated to at most `max_inflated`
+/// bytes, or a raw frame starting with `{` as it is; anything else (e.g. msgpack, never
+/// negotiated by us) is a `PROTOCOL` error.
+pub fn binary_json(
+    bytes: &[u8],
+    max_inflated: usize,
+) -> Result<std::borrow::Cow<'_, [u8]>, KalamError> {
     if gzip::is_gzip(bytes) {
-        let inflated = gzip::gunzip(bytes, max_inflated)?;
-        decode_json(&inflated)
+        Ok(std::borrow::Cow::Owned(gzip::gunzip(bytes, max_inflated)?))
     } else if bytes.first() == Some(&b'{') {
-        decode_json(bytes)
+        Ok(std::borrow::Cow::Borrowed(bytes))
     } else {
         Err(KalamError::protocol(
             "binary frame is neither gzip nor JSON (msgpack is not negotiated)",

@@ -536,28 +536,13 @@ impl Materializer {
     }
 
     /// Turns change tracking on or off (on by default). While off, nothing is recorded for
-    /// [`Materializer::take_delta`]: used while a snapshot is held back or staged, whose
-    /// first emission is [`Materializer::snapshot_delta`] or a resync. Switching clears any
-    /// pending delta.
+    /// [`Materializer::take_delta`]: used while a resync snapshot is staged (it is merged in
+    /// by [`Materializer::resync_from`]). Switching clears any pending delta.
     pub fn set_tracking(&mut self, on: bool) {
         self.tracking = on;
         self.touched.clear();
         self.touched_order.clear();
         self.window_start = self.next_stamp;
-    }
-
-    /// Every held row as `inserted`, in order (a first emission).
-    pub fn snapshot_delta(&self) -> RowsDelta {
-        RowsDelta {
-            inserted: self
-                .iter()
-                .map(|(key, row)| KeyedRow {
-                    key: key.clone(),
-                    row: row.clone(),
-                })
-                .collect(),
-            ..RowsDelta::default()
-        }
     }
 
     /// Whether anything changed since the last [`Materializer::take_delta`].
