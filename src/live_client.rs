@@ -10,6 +10,7 @@
 //! and the output callback run after the borrow is released, so they may call back into
 //! the client.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
@@ -20,11 +21,12 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::core::cells::{decode_cell, FileTable, RowDecoder};
+use crate::core::cells::{decode_cell_ref, FileTable, RowDecoder};
 use crate::core::error::{codes, KalamError};
 use crate::core::http::url::BaseUrl;
 use crate::core::live::frames::{BatchControl, ChangeType, Row};
 use crate::core::live::materializer::{KeyedRow, RowsDelta};
+use crate::core::live::row::Column;
 use crate::core::live::sql::live_sql_table;
 use crate::core::live::{
     ConnectionState, LiveConfig, LiveCore, LiveEvent, Output, ReconnectConfig, RowKey,
@@ -340,7 +342,7 @@ impl Items {
         let mut invalid = Vec::new();
         // Rows whose columns are `cols` (in order) go positionally: `[key, v1, v2, …]`.
         // Column names are written once per delta, and JS parses arrays faster than objects.
-        let cols: Vec<String> = delta
+        let cols: Vec<Column> = delta
             .updated
             .first()
             .or(delta.inserted.first())
@@ -351,7 +353,10 @@ impl Items {
             .map(|c| decoder.and_then(|d| d.column_type(c)))
             .collect();
         self.buf.extend_from_slice(br#"],"cols":"#);
-        let _ = serde_json::to_writer(&mut self.buf, &cols);
+        let _ = serde_json::to_writer(
+            &mut self.buf,
+            &cols.iter().map(|c| &**c).collect::<Vec<_>>(),
+        );
         self.buf.extend_from_slice(br#","updated":"#);
         self.keyed_rows(delta.updated, (&cols, &types), decoder, table, &mut invalid);
         self.buf.extend_from_slice(br#","inserted":"#);
@@ -374,7 +379,7 @@ impl Items {
     fn keyed_rows(
         &mut self,
         rows: Vec<KeyedRow>,
-        (cols, types): (&[String], &[Option<&DataType>]),
+        (cols, types): (&[Column], &[Option<&DataType>]),
         decoder: Option<&RowDecoder>,
         table: FileTable<'_>,
         invalid: &mut Vec<Value>,
@@ -384,11 +389,10 @@ impl Items {
             if i > 0 {
                 self.buf.push(b',');
             }
-            let positional = row.len() == cols.len() && row.keys().zip(cols).all(|(a, b)| a == b);
-            if positional {
+            if row.has_columns(cols) {
                 self.buf.push(b'[');
                 self.string(key.as_str());
-                for ((column, value), ty) in row.into_iter().zip(types) {
+                for ((column, value), ty) in row.iter().zip(types) {
                     self.buf.push(b',');
                     self.cell(&key, column, value, *ty, table, invalid);
                 }
@@ -397,13 +401,13 @@ impl Items {
                 self.buf.extend_from_slice(br#"{"k":"#);
                 self.string(key.as_str());
                 self.buf.extend_from_slice(br#","r":{"#);
-                for (j, (column, value)) in row.into_iter().enumerate() {
+                for (j, (column, value)) in row.iter().enumerate() {
                     if j > 0 {
                         self.buf.push(b',');
                     }
-                    self.string(&column);
+                    self.string(column);
                     self.buf.push(b':');
-                    let ty = decoder.and_then(|d| d.column_type(&column));
+                    let ty = decoder.and_then(|d| d.column_type(column));
                     self.cell(&key, column, value, ty, table, invalid);
                 }
                 self.buf.extend_from_slice(b"}}");
@@ -416,19 +420,19 @@ impl Items {
     fn cell(
         &mut self,
         key: &RowKey,
-        column: String,
-        value: Value,
+        column: &str,
+        value: &Value,
         ty: Option<&DataType>,
         table: FileTable<'_>,
         invalid: &mut Vec<Value>,
     ) {
         let value = match ty {
-            None => Ok(value),
-            Some(ty) => decode_cell(ty, value, table),
+            None => Ok(Cow::Borrowed(value)),
+            Some(ty) => decode_cell_ref(ty, value, table),
         };
         match value {
             Ok(v) => {
-                let _ = serde_json::to_writer(&mut self.buf, &v);
+                let _ = serde_json::to_writer(&mut self.buf, &*v);
             }
             Err((raw, reason)) => {
                 let _ = serde_json::to_writer(&mut self.buf, &raw);
@@ -455,9 +459,9 @@ fn decode_row(
     key: Option<&RowKey>,
 ) -> Value {
     let Some(decoder) = decoder else {
-        return Value::Object(row);
+        return Value::Object(row.into_map());
     };
-    let decoded = decoder.decode_object(row);
+    let decoded = decoder.decode_object(row.into_map());
     for bad in decoded.invalid {
         invalid.push(json!({
             "key": key.map(|k| k.as_str()), "column": bad.column, "reason": bad.reason,

@@ -31,6 +31,7 @@
 //! "…"}` for HTTP results (row and column positions), `{"column": "name", "reason": "…"}`
 //! for a single live row. `invalid` is omitted when empty.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -78,6 +79,37 @@ fn bad(value: Value, ty: &str) -> Result<Value, (Value, String)> {
     Err((value, format!("expected {ty}, got {shown}")))
 }
 
+/// Whether `value` is already what [`decode_cell`] makes of it (most cells are).
+fn is_decoded(data_type: &DataType, value: &Value) -> bool {
+    match (data_type, value) {
+        (_, Value::Null) | (DataType::Other(_), _) => true,
+        (DataType::BigInt, Value::String(s)) => is_decimal_integer(s),
+        (DataType::Decimal { .. }, Value::String(s)) => is_decimal_number(s),
+        (DataType::SmallInt | DataType::Int, Value::Number(n)) => n.is_i64() || n.is_u64(),
+        (DataType::Float | DataType::Double, Value::Number(_)) => true,
+        (DataType::Boolean, Value::Bool(_)) => true,
+        (DataType::Timestamp | DataType::DateTime, Value::Number(n)) => n
+            .as_i64()
+            .is_some_and(|us| us.unsigned_abs() < NS_TIMESTAMP_FLOOR as u64),
+        (DataType::Text | DataType::Uuid, Value::String(_)) => true,
+        _ => false,
+    }
+}
+
+/// [`decode_cell`] of a borrowed cell: borrowed back when it is already decoded, so the
+/// common cells of a large snapshot are written out without a copy.
+pub fn decode_cell_ref<'v>(
+    data_type: &DataType,
+    value: &'v Value,
+    file_table: FileTable<'_>,
+) -> Result<Cow<'v, Value>, (Value, String)> {
+    if is_decoded(data_type, value) {
+        Ok(Cow::Borrowed(value))
+    } else {
+        decode_cell(data_type, value.clone(), file_table).map(Cow::Owned)
+    }
+}
+
 /// Decodes one cell. `Ok(normalised)` or `Err((raw value, reason))` for a malformed cell.
 pub fn decode_cell(
     data_type: &DataType,
@@ -119,7 +151,9 @@ pub fn decode_cell(
             other => bad(other, "a boolean"),
         },
         DataType::Timestamp | DataType::DateTime => match int_value(&value) {
-            Some(us) if us.abs() >= NS_TIMESTAMP_FLOOR => Ok(Value::from(us.div_euclid(1000))),
+            Some(us) if us.unsigned_abs() >= NS_TIMESTAMP_FLOOR as u64 => {
+                Ok(Value::from(us.div_euclid(1000)))
+            }
             Some(us) => Ok(Value::from(us)),
             None => bad(value, "microseconds since the epoch"),
         },
@@ -129,7 +163,9 @@ pub fn decode_cell(
             None => bad(value, "microseconds since midnight"),
         },
         DataType::Date => match int_value(&value) {
-            Some(d) if d.abs() > DATE_MS_FLOOR => Ok(Value::from(d.div_euclid(86_400_000))),
+            Some(d) if d.unsigned_abs() > DATE_MS_FLOOR as u64 => {
+                Ok(Value::from(d.div_euclid(86_400_000)))
+            }
             Some(d) => Ok(Value::from(d)),
             None => bad(value, "days since the epoch"),
         },
@@ -361,6 +397,63 @@ mod tests {
 
     fn dec(ty: DataType, v: Value) -> Result<Value, (Value, String)> {
         decode_cell(&ty, v, None)
+    }
+
+    #[test]
+    fn borrowed_decoding_agrees_with_owned_decoding() {
+        use DataType::*;
+        let types = [
+            Boolean,
+            SmallInt,
+            Int,
+            BigInt,
+            Float,
+            Double,
+            Text,
+            Timestamp,
+            Date,
+            DateTime,
+            Time,
+            Json,
+            Bytes,
+            Uuid,
+            File,
+            Embedding(2),
+            Decimal {
+                precision: 10,
+                scale: 2,
+            },
+            Other("Interval".into()),
+        ];
+        let values = [
+            json!(null),
+            json!(true),
+            json!("true"),
+            json!(7),
+            json!(-7),
+            json!(1.5),
+            json!(18446744073709551615u64),
+            json!("7530642462960779264"),
+            json!("-12.50"),
+            json!("x"),
+            json!(""),
+            json!(1795445075821899886i64),
+            json!(-1795445075821899886i64),
+            json!(99_999_999_999_999_999i64),
+            json!(i64::MIN),
+            json!(86_400_000_001i64),
+            json!(20_000_000),
+            json!("{\"a\":1}"),
+            json!([1, 2]),
+            json!({"a": 1}),
+        ];
+        for ty in &types {
+            for v in &values {
+                let owned = decode_cell(ty, v.clone(), None);
+                let borrowed = decode_cell_ref(ty, v, None).map(Cow::into_owned);
+                assert_eq!(borrowed, owned, "{ty:?} {v}");
+            }
+        }
     }
 
     #[test]

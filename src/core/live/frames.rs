@@ -10,16 +10,16 @@
 //! with 1011).
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::gzip;
 use crate::core::error::KalamError;
 use crate::core::schema::SchemaField;
 use crate::core::seq_id::SeqId;
 
+use super::row::deserialize_rows;
 /// One row as the server sends it: `{column: value}` (values per PROTOCOL.md §1.6; `_seq`
 /// and BIGINTs are decimal strings).
-pub type Row = serde_json::Map<String, Value>;
+pub use super::row::Row;
 
 /// Default bound on the inflated size of one binary frame.
 pub const DEFAULT_MAX_INFLATED_BYTES: usize = 64 * 1024 * 1024;
@@ -167,58 +167,12 @@ struct RawServerMessage {
     batch_control: Option<BatchControl>,
     #[serde(default)]
     schema: Option<Vec<SchemaField>>,
-    #[serde(default, deserialize_with = "presized_rows")]
+    #[serde(default, deserialize_with = "deserialize_rows")]
     rows: Option<Vec<Row>>,
-    #[serde(default, deserialize_with = "presized_rows")]
+    #[serde(default, deserialize_with = "deserialize_rows")]
     old_values: Option<Vec<Row>>,
     #[serde(default)]
     change_type: Option<String>,
-}
-
-/// Rows deserialized into maps allocated once at the size of the previous row (serde_json
-/// starts every map empty and regrows it: two reallocations and rehashes per row).
-fn presized_rows<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Vec<Row>>, D::Error> {
-    use serde::de::{MapAccess, SeqAccess, Visitor};
-    struct RowsVisitor;
-    struct RowSeed(usize);
-    impl<'de> serde::de::DeserializeSeed<'de> for RowSeed {
-        type Value = Row;
-        fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Row, D::Error> {
-            de.deserialize_map(self)
-        }
-    }
-    impl<'de> Visitor<'de> for RowSeed {
-        type Value = Row;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a row object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
-            let mut row = Row::with_capacity(self.0);
-            while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                row.insert(k, v);
-            }
-            Ok(row)
-        }
-    }
-    impl<'de> Visitor<'de> for RowsVisitor {
-        type Value = Option<Vec<Row>>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an array of row objects")
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut rows: Vec<Row> = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-            let mut width = 8;
-            while let Some(row) = seq.next_element_seed(RowSeed(width))? {
-                width = row.len();
-                rows.push(row);
-            }
-            Ok(Some(rows))
-        }
-    }
-    de.deserialize_any(RowsVisitor)
 }
 
 fn snippet(bytes: &[u8]) -> String {

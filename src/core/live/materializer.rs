@@ -46,6 +46,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -56,14 +57,14 @@ use crate::core::seq_id::SeqId;
 
 /// The identity of a materialized row (see the module docs for the encoding).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RowKey(String);
+pub struct RowKey(Rc<str>);
 
 impl RowKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
     pub fn into_string(self) -> String {
-        self.0
+        self.0.to_string()
     }
 
     /// The key of `row` for `key_columns`, or `None` when a key column is missing or null.
@@ -71,7 +72,7 @@ impl RowKey {
         match key_columns {
             [single] => match row.get(single) {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(RowKey(v.to_string())),
+                Some(v) => Some(RowKey(v.to_string().into())),
             },
             many => {
                 let mut text = String::from("[");
@@ -87,7 +88,7 @@ impl RowKey {
                     }
                 }
                 text.push(']');
-                Some(RowKey(text))
+                Some(RowKey(text.into()))
             }
         }
     }
@@ -105,16 +106,17 @@ impl Serialize for RowKey {
     }
 }
 
-/// A row with its key.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A row with its key. The row is shared with the materializer (a delta costs no copy of
+/// its rows; the next change to a row still held by a delta copies it first).
+#[derive(Debug, Clone, PartialEq)]
 pub struct KeyedRow {
     pub key: RowKey,
-    pub row: Row,
+    pub row: Rc<Row>,
 }
 
 /// What changed in one emitted batch. Apply in this order: `removed`, `updated` (in place),
 /// `inserted` (append, in order).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RowsDelta {
     /// True on the first delta of a subscription (the complete initial snapshot, possibly
     /// empty). Set by the subscription layer.
@@ -195,7 +197,7 @@ pub type FastHash = BuildHasherDefault<FxHasher>;
 
 struct Node {
     key: RowKey,
-    row: Row,
+    row: Rc<Row>,
     seq: Option<SeqId>,
     /// Monotonic insertion stamp: list order == stamp order.
     stamp: u64,
@@ -311,7 +313,7 @@ impl Materializer {
         self.index
             .get(key)
             .and_then(|&i| self.nodes[i].as_ref())
-            .map(|n| &n.row)
+            .map(|n| &*n.row)
     }
 
     /// The current rows in order (see the module docs).
@@ -396,12 +398,12 @@ impl Materializer {
             if is_replay(node.seq, seq) {
                 return Ok(());
             }
-            node.row = row;
+            node.row = Rc::new(row);
             node.seq = seq;
             let stamp = node.stamp;
             self.touch_modified(&key, Some(stamp));
         } else {
-            self.append(key, row, seq);
+            self.append(key, Rc::new(row), seq);
         }
         Ok(())
     }
@@ -419,13 +421,14 @@ impl Materializer {
             if is_replay(node.seq, seq) {
                 return Ok(());
             }
+            let held = Rc::make_mut(&mut node.row);
             for col in old.keys() {
                 if !new.contains_key(col) {
-                    node.row.insert(col.clone(), Value::Null);
+                    held.insert(col.clone(), Value::Null);
                 }
             }
             for (col, value) in new {
-                node.row.insert(col, value);
+                held.insert(col, value);
             }
             if seq.is_some() {
                 node.seq = seq;
@@ -436,17 +439,18 @@ impl Materializer {
             // Not held (moved into the filter, or evicted by `limit`): insert the merged
             // row, NULL for columns we know of but were not sent.
             let mut row = new;
-            for col in old.keys().chain(self.columns.iter()) {
+            let known = old.keys().map(|c| &**c);
+            for col in known.chain(self.columns.iter().map(String::as_str)) {
                 if !row.contains_key(col) {
                     let fill = if col == "_deleted" {
                         Value::Bool(false)
                     } else {
                         Value::Null
                     };
-                    row.insert(col.clone(), fill);
+                    row.insert(col, fill);
                 }
             }
-            self.append(key, row, seq);
+            self.append(key, Rc::new(row), seq);
         }
         Ok(())
     }
@@ -478,7 +482,7 @@ impl Materializer {
         self.free.push(i);
         self.len -= 1;
         self.touch(&node.key, Some(node.stamp));
-        Some(node.row)
+        Some(Rc::unwrap_or_clone(node.row))
     }
 
     /// Drops every row and any pending delta, as if new.
@@ -612,7 +616,7 @@ impl Materializer {
         delta
     }
 
-    fn append(&mut self, key: RowKey, row: Row, seq: Option<SeqId>) {
+    fn append(&mut self, key: RowKey, row: Rc<Row>, seq: Option<SeqId>) {
         if self.limit == Some(0) {
             return;
         }
@@ -718,7 +722,7 @@ impl<'a> Iterator for Iter<'a> {
         let node = self.nodes[self.cursor].as_ref()?;
         self.cursor = node.next;
         self.remaining = self.remaining.saturating_sub(1);
-        Some((&node.key, &node.row))
+        Some((&node.key, &*node.row))
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.remaining, Some(self.remaining))
@@ -739,23 +743,12 @@ mod tests {
         assert_eq!(h("[\"a\",7]"), h("[\"a\",7]"));
         let mut m = Materializer::new(vec!["id".into()], None);
         let rows: Vec<Row> = (0..10_000)
-            .map(|i| {
-                serde_json::json!({"id": i.to_string(), "_seq": (i + 1).to_string()})
-                    .as_object()
-                    .unwrap()
-                    .clone()
-            })
+            .map(|i| row(serde_json::json!({"id": i.to_string(), "_seq": (i + 1).to_string()})))
             .collect();
         m.apply_snapshot_rows(rows).unwrap();
         assert_eq!(m.len(), 10_000);
         for i in (0..10_000).step_by(997) {
-            let key = RowKey::of(
-                serde_json::json!({"id": i.to_string()})
-                    .as_object()
-                    .unwrap(),
-                &["id".to_string()],
-            )
-            .unwrap();
+            let key = RowKey::of(&row(json!({"id": i.to_string()})), &["id".to_string()]).unwrap();
             assert!(m.contains(&key));
         }
     }
@@ -765,7 +758,7 @@ mod tests {
 
     fn row(v: Value) -> Row {
         match v {
-            Value::Object(map) => map,
+            Value::Object(map) => map.into(),
             other => panic!("not an object: {other}"),
         }
     }
@@ -777,7 +770,7 @@ mod tests {
     }
 
     fn key(id: &str) -> RowKey {
-        RowKey(Value::String(id.into()).to_string())
+        RowKey(Value::String(id.into()).to_string().into())
     }
 
     fn change(kind: ChangeType, rows: Vec<Value>, old: Vec<Value>) -> ChangeEvent {
@@ -968,10 +961,10 @@ mod tests {
                     .iter_mut()
                     .find(|(k, _)| *k == u.key)
                     .expect("updated key held");
-                slot.1 = u.row.clone();
+                slot.1 = (*u.row).clone();
             }
             for ins in d.inserted {
-                mirror.push((ins.key, ins.row));
+                mirror.push((ins.key, (*ins.row).clone()));
             }
             let actual: Vec<(RowKey, Row)> =
                 m.iter().map(|(k, r)| (k.clone(), r.clone())).collect();

@@ -11,6 +11,7 @@ pub mod frames;
 pub mod gzip;
 pub mod materializer;
 pub mod reconnect;
+pub mod row;
 pub mod sql;
 
 pub use connection::{

@@ -59,7 +59,7 @@ fn outbound(event: &Value, rename: (&str, &str)) -> Value {
 
 fn row(v: Value) -> Row {
     match v {
-        Value::Object(m) => m,
+        Value::Object(m) => m.into(),
         other => panic!("not a row: {other}"),
     }
 }
@@ -461,8 +461,8 @@ fn reconnect_resyncs_in_staging_and_drops_rows_deleted_while_away() {
         .replace("\"pg2\"", &format!("\"{id}\""));
     h.binary(&ack);
     let snapshot: Vec<Value> = vec![
-        Value::Object(p4.clone()),
-        Value::Object(new_edited.clone()),
+        Value::Object(p4.clone().into_map()),
+        Value::Object(new_edited.clone().into_map()),
         resumed[0].clone(),
         resumed[1].clone(),
     ];
@@ -1187,7 +1187,10 @@ fn snapshot_pages_are_requested_before_decoding_and_reach_the_shell_as_loading_p
     }
     let core_rows: Vec<Row> = h.core.rows(&id).unwrap().map(|(_, r)| r.clone()).collect();
     assert_eq!(
-        mirror.into_iter().map(|k| k.row).collect::<Vec<_>>(),
+        mirror
+            .into_iter()
+            .map(|k| (*k.row).clone())
+            .collect::<Vec<_>>(),
         core_rows
     );
     assert_eq!(core_rows.len(), 5);
