@@ -12,11 +12,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::gzip;
+use super::row::deserialize_rows;
 use crate::core::error::KalamError;
 use crate::core::schema::SchemaField;
 use crate::core::seq_id::SeqId;
 
-use super::row::deserialize_rows;
 /// One row as the server sends it: `{column: value}` (values per PROTOCOL.md §1.6; `_seq`
 /// and BIGINTs are decimal strings).
 pub use super::row::Row;

@@ -2,9 +2,9 @@
 //!
 //! A small vector of `(column, value)` pairs rather than a hash map: rows have a handful of
 //! columns, so a linear lookup beats hashing, and there is one allocation per row instead
-//! of a table plus an entry vector. Column names are shared `Rc<str>`s: the rows of one
-//! batch are decoded against the previous row's names, so a snapshot of N rows allocates
-//! its names once, not N times (this is the hot path of a snapshot load).
+//! of a table plus an entry vector. Column names are shared `Rc<str>`s: each row of a
+//! frame is decoded against the previous row's names, so a batch of N rows allocates its
+//! names once, not N times (the hot path of a snapshot load).
 
 use std::fmt;
 use std::rc::Rc;
@@ -170,10 +170,20 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
         let mut row = Row::with_capacity(self.like.len().max(4));
-        while let Some(column) = map.next_key_seed(ColumnSeed {
-            expected: self.like.get(row.len()).map(|(c, _)| c),
-        })? {
+        // While the names are exactly `like`'s so far (unique names), none can repeat: the
+        // duplicate scan (quadratic in the width) is only needed once the row departs.
+        let mut as_like = true;
+        loop {
+            let expected = self.like.get(row.len()).map(|(c, _)| c);
+            let Some(column) = map.next_key_seed(ColumnSeed { expected })? else {
+                break;
+            };
             let value: Value = map.next_value()?;
+            as_like = as_like && expected.is_some_and(|e| Rc::ptr_eq(e, &column));
+            if as_like {
+                row.cells.push((column, value));
+                continue;
+            }
             match row.cells.iter_mut().find(|(c, _)| *c == column) {
                 Some((_, held)) => *held = value, // a repeated name: the last one wins
                 None => row.cells.push((column, value)),
@@ -247,7 +257,7 @@ mod tests {
 
     #[test]
     fn rows_of_a_batch_share_their_column_names() {
-        let text = r#"{"rows":[{"id":"1","t":"a"},{"id":"2","t":"b"},{"t":"c","id":"3"},{"id":"4","t":"d","x":1}]}"#;
+        let text = r#"{"rows":[{"id":"1","t":"a"},{"id":"2","t":"b"},{"t":"c","id":"3"},{"id":"4","t":"d","x":1},{"id":"5","t":"e","id":"6"}]}"#;
         let rows = serde_json::from_str::<Frame>(text).unwrap().rows.unwrap();
         let names = |r: &Row| r.keys().cloned().collect::<Vec<_>>();
         let (a, b, c, d) = (
@@ -258,10 +268,12 @@ mod tests {
         );
         assert!(Rc::ptr_eq(&a[0], &b[0]) && Rc::ptr_eq(&a[1], &b[1]));
         assert_eq!(c, [Column::from("t"), Column::from("id")]); // other order: new names
-        assert!(Rc::ptr_eq(&c[1], &c[1]) && !Rc::ptr_eq(&c[0], &b[0]));
+        assert!(!Rc::ptr_eq(&c[0], &b[1]) && !Rc::ptr_eq(&c[1], &b[0]));
         assert_eq!(d.len(), 3);
         assert_eq!(rows[2].get("id"), Some(&json!("3")));
         assert!(rows[0].has_columns(&a) && !rows[2].has_columns(&a));
+        // A name repeated after a prefix shared with the previous row: the last one wins.
+        assert_eq!((rows[4].len(), rows[4].get("id")), (2, Some(&json!("6"))));
     }
 
     #[test]
