@@ -169,8 +169,8 @@ pub fn row_seq(row: &Row) -> Option<SeqId> {
 const NIL: usize = usize::MAX;
 
 /// FxHash (the rustc hasher) with a final mix (see `finish`): several times faster than
-/// SipHash for short keys, which matters at one or two lookups per row. Keys come from the user's own server, so the
-/// HashDoS resistance of SipHash buys nothing here.
+/// SipHash for short keys, which matters at one or two lookups per row. Keys come from the
+/// user's own server, so the HashDoS resistance of SipHash buys nothing here.
 #[derive(Default, Clone, Copy)]
 pub struct FxHasher(u64);
 
@@ -514,14 +514,14 @@ impl Materializer {
     }
 
     /// Removes `key` if held. Returns the removed row.
-    pub fn remove(&mut self, key: &RowKey) -> Option<Row> {
+    pub fn remove(&mut self, key: &RowKey) -> Option<Rc<Row>> {
         let i = self.index.remove(key)?;
         let node = self.nodes[i].take().expect("indexed node exists");
         self.unlink(node.prev, node.next);
         self.free.push(i);
         self.len -= 1;
         self.touch(&node.key, Some(node.stamp));
-        Some(Rc::unwrap_or_clone(node.row))
+        Some(node.row)
     }
 
     /// Drops every row and any pending delta, as if new.
