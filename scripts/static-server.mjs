@@ -11,8 +11,11 @@ const types = {
   '.png': 'image/png', '.svg': 'image/svg+xml', '.ico': 'image/x-icon', '.woff2': 'font/woff2', '.ts': 'text/plain',
 };
 
-/** Serves `dir` on 127.0.0.1:`port` (0 picks one); rejects when the port cannot be bound. */
-export async function serveStatic(dir, port = 0) {
+/**
+ * Serves `dir` on 127.0.0.1:`port` (0 picks one); rejects when the port cannot be bound.
+ * `headers` are added to every file response.
+ */
+export async function serveStatic(dir, port = 0, headers = {}) {
   const base = resolve(dir);
   const server = createServer(async (req, res) => {
     try {
@@ -21,7 +24,7 @@ export async function serveStatic(dir, port = 0) {
       if (!file.startsWith(base)) { res.writeHead(403).end(); return; }
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+      res.writeHead(200, { ...headers, 'content-type': types[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
       res.end(body);
     } catch {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');

@@ -17,7 +17,8 @@ export async function openBench() {
   const dir = mkdtempSync(join(tmpdir(), 'kalam-live-bench-'));
   symlinkSync(clientDist, join(dir, 'client'));
   symlinkSync(join(here, 'www'), join(dir, 'bench'));
-  const site = await serveStatic(dir);
+  // Cross-origin isolation gives performance.now() 5 µs resolution instead of 100 µs.
+  const site = await serveStatic(dir, 0, { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
   const browser = await launchChromium();
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error('pageerror:', e.message));
