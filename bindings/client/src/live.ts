@@ -10,9 +10,9 @@
 // new keys appended; updates stay in place; a deleted key that comes back is appended.
 //
 // `rows` (first argument of onRows) is a fresh array per callback, like the official SDK:
-// O(rows) pointer copies, nothing re-created (bench/live: about +0.1 ms per change at 20k
-// rows, +0.4 ms at 100k, GC included). With `rowsArray: false` it is empty and
-// `change.rowMap` is the live Map: O(changes) per callback (about 0.2 ms at 1k-100k rows).
+// O(rows) pointer copies, nothing re-created (bench/live: about +0.2 ms per change at 20k
+// rows, +0.65 ms at 100k, GC included). With `rowsArray: false` it is empty and
+// `change.rowMap` is the live Map: O(changes) per callback (about 0.25 ms at 1k-100k rows).
 import { LiveClient } from './wasm/kalam_wasm.js';
 import { initWasm } from './wasm-loader.js';
 import { ErrorCode, KalamError } from './errors.js';
