@@ -217,12 +217,12 @@ export function stats(samples) {
   return { medianMs: median(samples), p95Ms: p95(samples) };
 }
 
-/** Our socket's sends and message handlers (start, duration) since the last call (profile.mjs). */
 /** performance.now() resolution: 5 µs when the page is cross-origin isolated, else 100 µs. */
 export function timerResolutionMs() {
   return globalThis.crossOriginIsolated ? 0.005 : 0.1;
 }
 
+/** Our socket's sends and message handlers (start, duration) since the last call (profile.mjs). */
 export function takeTimeline() {
   return ctx.timeline.splice(0);
 }
