@@ -421,7 +421,7 @@ impl Materializer {
         let key = self.key_of(&row)?;
         let seq = row_seq(&row);
         // One hash per row: a new key takes its slot in the index through the vacant entry.
-        let slot = self.free.last().copied().unwrap_or(self.nodes.len());
+        let slot = self.next_slot();
         match self.index.entry(key) {
             Entry::Occupied(held) => {
                 let i = *held.get();
@@ -659,14 +659,19 @@ impl Materializer {
         if self.limit == Some(0) {
             return;
         }
-        let slot = self.free.last().copied().unwrap_or(self.nodes.len());
-        self.index.insert(key.clone(), slot);
+        self.index.insert(key.clone(), self.next_slot());
         self.link(key, row, seq);
     }
 
-    /// Links a new node at the tail, in the slot the index already points `key` at (the
-    /// last free slot, else a new one), then evicts beyond `limit`.
+    /// The slot [`Materializer::link`] fills next: the last free one, else a new one.
+    fn next_slot(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.nodes.len())
+    }
+
+    /// Links a new node at the tail, in [`Materializer::next_slot`] (where the index already
+    /// points `key`), then evicts beyond `limit`.
     fn link(&mut self, key: RowKey, row: Rc<Row>, seq: Option<SeqId>) {
+        let slot = self.next_slot();
         let stamp = self.next_stamp;
         self.next_stamp += 1;
         let node = Node {
@@ -677,22 +682,16 @@ impl Materializer {
             prev: self.tail,
             next: NIL,
         };
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i] = Some(node);
-                i
-            }
-            None => {
-                self.nodes.push(Some(node));
-                self.nodes.len() - 1
-            }
-        };
-        if self.tail != NIL {
-            self.nodes[self.tail].as_mut().expect("tail exists").next = i;
-        } else {
-            self.head = i;
+        match self.free.pop() {
+            Some(i) => self.nodes[i] = Some(node),
+            None => self.nodes.push(Some(node)),
         }
-        self.tail = i;
+        if self.tail != NIL {
+            self.nodes[self.tail].as_mut().expect("tail exists").next = slot;
+        } else {
+            self.head = slot;
+        }
+        self.tail = slot;
         self.len += 1;
         if let Some(limit) = self.limit {
             while self.len > limit {

@@ -184,10 +184,7 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
                 row.cells.push((column, value));
                 continue;
             }
-            match row.cells.iter_mut().find(|(c, _)| *c == column) {
-                Some((_, held)) => *held = value, // a repeated name: the last one wins
-                None => row.cells.push((column, value)),
-            }
+            row.insert(column, value); // a repeated name: the last one wins
         }
         Ok(row)
     }
