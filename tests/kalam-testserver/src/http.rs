@@ -615,6 +615,8 @@ const MAX_FILES: usize = 20;
 
 async fn sql(State(app): State<Arc<App>>, headers: HeaderMap, req: Request) -> Response {
     let start = Instant::now();
+    let bad_request =
+        |code: &str, message: &str| envelope_error(400, code, message, None, took(start));
     let actor = match bearer(&app, &headers) {
         Ok(a) => a,
         Err(f) => {
@@ -633,13 +635,7 @@ async fn sql(State(app): State<Arc<App>>, headers: HeaderMap, req: Request) -> R
         let mut mp = match Multipart::from_request(req, &()).await {
             Ok(m) => m,
             Err(e) => {
-                return envelope_error(
-                    400,
-                    "INVALID_INPUT",
-                    &format!("Invalid multipart request: {e}"),
-                    None,
-                    took(start),
-                )
+                return bad_request("INVALID_INPUT", &format!("Invalid multipart request: {e}"))
             }
         };
         let mut sqltext = None;
@@ -651,13 +647,7 @@ async fn sql(State(app): State<Arc<App>>, headers: HeaderMap, req: Request) -> R
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => {
-                    return envelope_error(
-                        400,
-                        "INVALID_INPUT",
-                        &format!("Multipart read error: {e}"),
-                        None,
-                        took(start),
-                    )
+                    return bad_request("INVALID_INPUT", &format!("Multipart read error: {e}"))
                 }
             };
             let name = field.name().unwrap_or("").to_string();
@@ -666,41 +656,24 @@ async fn sql(State(app): State<Arc<App>>, headers: HeaderMap, req: Request) -> R
             let data = match field.bytes().await {
                 Ok(b) => b.to_vec(),
                 Err(e) => {
-                    return envelope_error(
-                        400,
-                        "INVALID_INPUT",
-                        &format!("Multipart read error: {e}"),
-                        None,
-                        took(start),
-                    )
+                    return bad_request("INVALID_INPUT", &format!("Multipart read error: {e}"))
                 }
             };
             match name.as_str() {
                 "sql" => sqltext = Some(String::from_utf8_lossy(&data).to_string()),
                 "params" => match serde_json::from_slice::<Value>(&data) {
                     Ok(Value::Array(a)) => params = Some(a),
-                    _ => {
-                        return envelope_error(
-                            400,
-                            "INVALID_PARAMETER",
-                            "params must be a JSON array",
-                            None,
-                            took(start),
-                        )
-                    }
+                    _ => return bad_request("INVALID_PARAMETER", "params must be a JSON array"),
                 },
                 "namespace_id" => ns = Some(String::from_utf8_lossy(&data).to_string()),
                 n if n.starts_with("file:") => {
                     if data.len() > MAX_FILE {
-                        return envelope_error(
-                            400,
+                        return bad_request(
                             "FILE_TOO_LARGE",
                             &format!(
                                 "File '{}' exceeds the maximum size of {MAX_FILE} bytes",
                                 &n[5..]
                             ),
-                            None,
-                            took(start),
                         );
                     }
                     files.push(Upload {
@@ -710,12 +683,9 @@ async fn sql(State(app): State<Arc<App>>, headers: HeaderMap, req: Request) -> R
                         data,
                     });
                     if files.len() > MAX_FILES {
-                        return envelope_error(
-                            400,
+                        return bad_request(
                             "TOO_MANY_FILES",
                             &format!("Too many files (max {MAX_FILES})"),
-                            None,
-                            took(start),
                         );
                     }
                 }
@@ -732,37 +702,18 @@ async fn sql(State(app): State<Arc<App>>, headers: HeaderMap, req: Request) -> R
         )
     } else {
         if !ct.starts_with("application/json") {
-            return envelope_error(
-                400,
+            return bad_request(
                 "INVALID_INPUT",
                 "Content type error: expected application/json",
-                None,
-                took(start),
             );
         }
         let bytes = match axum::body::to_bytes(req.into_body(), 2 << 20).await {
             Ok(b) => b,
-            Err(_) => {
-                return envelope_error(
-                    400,
-                    "INVALID_INPUT",
-                    "JSON payload is too large",
-                    None,
-                    took(start),
-                )
-            }
+            Err(_) => return bad_request("INVALID_INPUT", "JSON payload is too large"),
         };
         match serde_json::from_slice::<SqlReq>(&bytes) {
             Ok(r) => (r, None),
-            Err(e) => {
-                return envelope_error(
-                    400,
-                    "INVALID_INPUT",
-                    &format!("Json deserialize error: {e}"),
-                    None,
-                    took(start),
-                )
-            }
+            Err(e) => return bad_request("INVALID_INPUT", &format!("Json deserialize error: {e}")),
         }
     };
     execute_request(&app, actor, body, uploads, start)
