@@ -1403,6 +1403,46 @@ async fn faults(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
         }
         Some("restart") => h.restart(),
         Some("expire_tokens") => h.expire_tokens(),
+        Some("black_hole") => h.black_hole(v.get("on").and_then(|x| x.as_bool()).unwrap_or(false)),
+        Some("fail_next_batch") => {
+            let mode = match v.get("mode").and_then(|m| m.as_str()) {
+                Some("ignore") => crate::ws::BatchFault::Ignore,
+                _ => crate::ws::BatchFault::Error,
+            };
+            h.fail_next_batch(num("n").unwrap_or(1) as u32, mode);
+        }
+        Some("inject_error") => {
+            let Some(id) = v.get("subscription_id").and_then(|x| x.as_str()) else {
+                return envelope_error(
+                    400,
+                    "INVALID_INPUT",
+                    "subscription_id expected",
+                    None,
+                    took(start),
+                );
+            };
+            let text =
+                |k: &str, d: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or(d).to_string();
+            let drop = v.get("drop").and_then(|x| x.as_bool()).unwrap_or(false);
+            let n = h.inject_error(
+                id,
+                &text("code", "SUBSCRIPTION_FAILED"),
+                &text("message", "Subscription failed: injected fault"),
+                drop,
+            );
+            return json_resp(200, json!({"ok": true, "subscriptions": n}));
+        }
+        Some("set_limits")
+            if num("ws_outbound_queue").is_some()
+                || num("max_subscriptions_per_user").is_some() =>
+        {
+            if let Some(n) = num("ws_outbound_queue") {
+                h.set_ws_outbound_queue(n as usize);
+            }
+            if let Some(n) = num("max_subscriptions_per_user") {
+                h.set_max_subscriptions_per_user(n as usize);
+            }
+        }
         Some("set_limits") => match num("max_subscriptions_per_user") {
             Some(n) => h.set_max_subscriptions_per_user(n as usize),
             None => {

@@ -10,6 +10,8 @@ pub mod topics;
 pub mod types;
 mod ws;
 
+pub use ws::BatchFault;
+
 use crate::db::{Actor, Db, Limits};
 use crate::types::Role;
 use std::collections::HashMap;
@@ -40,6 +42,9 @@ pub struct Config {
     pub auth_timeout: Duration,
     pub max_messages_per_sec: u32,
     pub topic_visibility_timeout: Duration,
+    /// Change notifications queued per WebSocket before the rest are dropped silently, as
+    /// on the real server (128, §4.6.7); 0 = unbounded.
+    pub ws_outbound_queue: usize,
 }
 
 impl Default for Config {
@@ -59,6 +64,7 @@ impl Default for Config {
             auth_timeout: Duration::from_secs(3),
             max_messages_per_sec: 50,
             topic_visibility_timeout: Duration::from_secs(60),
+            ws_outbound_queue: ws::DEFAULT_OUTBOUND_QUEUE,
         }
     }
 }
@@ -80,6 +86,7 @@ pub struct Faults {
     stall: watch::Sender<bool>,
     /// Tokens with `iat` at or before this unix second are TOKEN_EXPIRED (0 = none).
     expired_before: AtomicI64,
+    ws: ws::WsFaults,
 }
 
 pub struct App {
@@ -121,6 +128,7 @@ impl App {
         );
         let secret = <sha2::Sha256 as sha2::Digest>::digest(seed.as_bytes()).to_vec();
         let (stall, _) = watch::channel(false);
+        let ws_faults = ws::WsFaults::new(cfg.ws_outbound_queue);
         Ok(App {
             max_subs: AtomicUsize::new(cfg.max_subscriptions_per_user),
             cfg,
@@ -132,6 +140,7 @@ impl App {
                 delay_ms: AtomicU64::new(0),
                 stall,
                 expired_before: AtomicI64::new(0),
+                ws: ws_faults,
             },
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
@@ -265,6 +274,7 @@ impl Handle {
         topics::clear_claims(&mut self.app.db.lock().unwrap_or_else(|e| e.into_inner()));
         self.delay_frames(0);
         self.stall_frames(false);
+        self.app.faults.ws.clear();
     }
     /// Every token issued before now is rejected as TOKEN_EXPIRED from now on.
     pub fn expire_tokens(&self) {

@@ -12,6 +12,7 @@ use sqlparser::ast::{BinaryOperator, Expr, SelectItem, SetExpr, Statement, Unary
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -20,6 +21,54 @@ use tokio::sync::mpsc::UnboundedSender;
 pub enum Out {
     Msg(Value),
     Close(u16, String),
+}
+
+/// The outbound side of one connection. Like the real server (§4.6.7, §12.1), change
+/// notifications go through a bounded queue and are dropped SILENTLY when it is full;
+/// replies (acks, batches, errors) always get through.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: UnboundedSender<Out>,
+    /// Frames queued and not yet taken by the writer.
+    queued: Arc<AtomicUsize>,
+    /// The notification queue size (0 = unbounded), shared by every connection.
+    cap: Arc<AtomicUsize>,
+    /// Notifications dropped on this connection (for tests and logs).
+    pub dropped: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    pub fn new(tx: UnboundedSender<Out>, cap: Arc<AtomicUsize>) -> Outbox {
+        Outbox {
+            tx,
+            queued: Arc::new(AtomicUsize::new(0)),
+            cap,
+            dropped: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// A reply or control frame: always queued.
+    pub fn send(&self, out: Out) {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send(out).is_err() {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A change notification: dropped when the queue already holds `cap` frames.
+    pub fn notify(&self, msg: Value) {
+        let cap = self.cap.load(Ordering::Relaxed);
+        if cap > 0 && self.queued.load(Ordering::SeqCst) >= cap {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.send(Out::Msg(msg));
+    }
+
+    /// The writer took a frame off the queue.
+    pub fn taken(&self) {
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A WebSocket-level error with the synthetic/real subscription id of §4.5.
@@ -439,7 +488,7 @@ pub struct Sub {
     pub actor: Actor,
     pub lq: LiveQuery,
     pub state: SubState,
-    pub tx: UnboundedSender<Out>,
+    pub out: Outbox,
 }
 
 #[derive(Default)]
@@ -475,9 +524,7 @@ impl Registry {
                 }
                 let msg = change_message(&sub.id, &sub.lq, ev);
                 match &mut sub.state {
-                    SubState::Ready => {
-                        let _ = sub.tx.send(Out::Msg(msg));
-                    }
+                    SubState::Ready => sub.out.notify(msg),
                     SubState::Loading {
                         boundary, buffer, ..
                     } => {

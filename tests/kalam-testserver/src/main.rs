@@ -8,7 +8,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: kalam-testserver --listen ADDR [--data-dir DIR] [--static-dir DIR] \
          [--access-token-ttl-secs N] [--max-subscriptions-per-user N] [--default-query-limit N] \
-         [--max-query-limit N] [--heartbeat-timeout-secs N] [--topic-visibility-timeout-secs N]\n\
+         [--max-query-limit N] [--heartbeat-timeout-secs N] [--topic-visibility-timeout-secs N] \
+         [--ws-outbound-queue N (default 128, 0 = unbounded)]\n\
          Root password: env KALAMDB_ROOT_PASSWORD (unset: setup required)."
     );
     std::process::exit(2)
@@ -32,6 +33,7 @@ fn parse_args() -> Config {
             "--topic-visibility-timeout-secs" => {
                 cfg.topic_visibility_timeout = Duration::from_secs(num(val()))
             }
+            "--ws-outbound-queue" => cfg.ws_outbound_queue = num(val()) as usize,
             "-h" | "--help" => usage(),
             _ => usage(),
         }

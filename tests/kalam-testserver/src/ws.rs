@@ -1,7 +1,7 @@
 //! `GET /v1/ws`: authentication, subscriptions, paging, heartbeat, compression and faults (§4).
 
 use crate::db::Actor;
-use crate::live::{analyse, snapshot, ws_error, LiveQuery, Out, Registry, Sub, SubState};
+use crate::live::{analyse, snapshot, ws_error, LiveQuery, Out, Outbox, Registry, Sub, SubState};
 use crate::App;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -106,6 +106,113 @@ pub async fn ws_handler(
         .on_upgrade(move |socket| run(app, socket, compress, header_auth))
 }
 
+/// The real server's per-connection notification queue (§4.12).
+pub const DEFAULT_OUTBOUND_QUEUE: usize = 128;
+
+/// What the faulted `next_batch` does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BatchFault {
+    /// Answer `BATCH_FETCH_FAILED`.
+    Error,
+    /// Never answer.
+    Ignore,
+}
+
+/// WebSocket fault switches (the fault route and [`crate::Handle`]).
+pub struct WsFaults {
+    /// Notification queue size per connection; 0 = unbounded.
+    pub queue_cap: Arc<AtomicUsize>,
+    /// Every connection is frozen: nothing is sent or read, nothing closes.
+    black_hole: watch::Sender<bool>,
+    /// The Nth `next_batch` (for a subscription that exists) from now on is faulted.
+    batch_fault: Mutex<Option<(u32, BatchFault)>>,
+}
+
+impl WsFaults {
+    pub fn new(queue: usize) -> WsFaults {
+        WsFaults {
+            queue_cap: Arc::new(AtomicUsize::new(queue)),
+            black_hole: watch::channel(false).0,
+            batch_fault: Mutex::new(None),
+        }
+    }
+
+    /// Clears the switches a restart clears (the queue size is configuration and stays).
+    pub fn clear(&self) {
+        self.black_hole.send_replace(false);
+        *self.batch_fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Counts one `next_batch`; the fault to apply when it is the Nth.
+    fn take_batch_fault(&self) -> Option<BatchFault> {
+        let mut g = self.batch_fault.lock().unwrap_or_else(|e| e.into_inner());
+        let (left, mode) = (*g)?;
+        if left <= 1 {
+            *g = None;
+            Some(mode)
+        } else {
+            *g = Some((left - 1, mode));
+            None
+        }
+    }
+}
+
+impl crate::Handle {
+    /// On: every WebSocket (open or new) is frozen: inbound frames are ignored, outbound
+    /// frames held, the heartbeat is not checked and nothing closes (a dead network path).
+    /// Off: connections that lived through the hole are cut abruptly (their streams lost
+    /// data); new ones work.
+    pub fn black_hole(&self, on: bool) {
+        self.app.faults.ws.black_hole.send_replace(on);
+    }
+
+    /// The `n`th `next_batch` from now (1 = the next) for a subscription that exists is
+    /// answered with `BATCH_FETCH_FAILED` (`Error`) or never answered (`Ignore`).
+    pub fn fail_next_batch(&self, n: u32, mode: BatchFault) {
+        *self
+            .app
+            .faults
+            .ws
+            .batch_fault
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((n.max(1), mode));
+    }
+
+    /// Sends `{"type":"error",...}` for every subscription with this id (any connection);
+    /// `drop`: the server forgets the subscription too. Returns how many got it.
+    pub fn inject_error(
+        &self,
+        subscription_id: &str,
+        code: &str,
+        message: &str,
+        drop: bool,
+    ) -> usize {
+        let mut live = self.app.live.lock().unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<(u64, String)> = live
+            .subs
+            .keys()
+            .filter(|(_, id)| id == subscription_id)
+            .cloned()
+            .collect();
+        for k in &keys {
+            if let Some(sub) = live.subs.get(k) {
+                sub.out
+                    .send(Out::Msg(ws_error(subscription_id, code, message)));
+            }
+            if drop {
+                live.subs.remove(k);
+            }
+        }
+        keys.len()
+    }
+
+    /// The per-connection notification queue size for new and open connections (0 =
+    /// unbounded).
+    pub fn set_ws_outbound_queue(&self, n: usize) {
+        self.app.faults.ws.queue_cap.store(n, Ordering::SeqCst);
+    }
+}
+
 /// Connection control: 0 = run, [`KILL`] = drop abruptly, [`SHUTDOWN`] = close 1001.
 pub const KILL: u8 = 1;
 pub const SHUTDOWN: u8 = 2;
@@ -154,16 +261,28 @@ async fn writer(
     app: Arc<App>,
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut rx: mpsc::UnboundedReceiver<Out>,
+    outbox: Outbox,
     mut kill: watch::Receiver<u8>,
     compress: bool,
 ) {
     let mut stall = app.faults.stall.subscribe();
+    let mut hole = app.faults.ws.black_hole.subscribe();
     loop {
         let out = tokio::select! {
             _ = killed(&mut kill) => return,
             o = rx.recv() => match o { Some(o) => o, None => return },
         };
+        outbox.taken();
         // Fault switches apply to every outbound frame.
+        if *hole.borrow_and_update() {
+            while *hole.borrow_and_update() {
+                tokio::select! {
+                    _ = killed(&mut kill) => return,
+                    _ = hole.changed() => {}
+                }
+            }
+            return; // the reader cuts a connection that lived through a black hole
+        }
         while *stall.borrow_and_update() {
             tokio::select! {
                 _ = killed(&mut kill) => return,
@@ -209,7 +328,7 @@ async fn writer(
 struct Conn {
     id: u64,
     app: Arc<App>,
-    tx: mpsc::UnboundedSender<Out>,
+    out: Outbox,
     actor: Option<Actor>,
     closing: bool,
     window: (Instant, u32),
@@ -217,10 +336,10 @@ struct Conn {
 
 impl Conn {
     fn send(&self, v: Value) {
-        let _ = self.tx.send(Out::Msg(v));
+        self.out.send(Out::Msg(v));
     }
     fn close(&mut self, code: u16, reason: impl Into<String>) {
-        let _ = self.tx.send(Out::Close(code, reason.into()));
+        self.out.send(Out::Close(code, reason.into()));
         self.closing = true;
     }
 }
@@ -239,11 +358,19 @@ async fn run(
         .insert(id, kill_tx);
     let (sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::unbounded_channel();
-    let wh = tokio::spawn(writer(app.clone(), sink, rx, kill_rx.clone(), compress));
+    let outbox = Outbox::new(tx, app.faults.ws.queue_cap.clone());
+    let wh = tokio::spawn(writer(
+        app.clone(),
+        sink,
+        rx,
+        outbox.clone(),
+        kill_rx.clone(),
+        compress,
+    ));
     let mut c = Conn {
         id,
         app: app.clone(),
-        tx,
+        out: outbox,
         actor: None,
         closing: false,
         window: (Instant::now(), 0),
@@ -264,8 +391,17 @@ async fn run(
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut kill = kill_rx;
     let mut abrupt = false;
+    let mut hole = app.faults.ws.black_hole.subscribe();
+    let mut saw_hole = false;
     while !c.closing {
+        let frozen = *hole.borrow_and_update();
+        saw_hole |= frozen;
+        if saw_hole && !frozen {
+            abrupt = true; // lived through a black hole: cut like the TCP proxy does
+            break;
+        }
         tokio::select! {
+            _ = hole.changed() => continue,
             v = signalled(&mut kill, KILL) => {
                 if v == SHUTDOWN {
                     c.close(1001, "Server shutting down");
@@ -276,6 +412,9 @@ async fn run(
             }
             m = stream.next() => {
                 let Some(Ok(m)) = m else { abrupt = true; break };
+                if frozen && !matches!(m, Message::Close(_)) {
+                    continue; // swallowed by the black hole
+                }
                 last_in = Instant::now();
                 match m {
                     Message::Text(t) => c.on_text(t.as_str()),
@@ -285,6 +424,9 @@ async fn run(
                 }
             }
             _ = tick.tick() => {
+                if frozen {
+                    continue;
+                }
                 let hb = Duration::from_secs(app.cfg.heartbeat_timeout_secs);
                 if last_in.elapsed() > hb {
                     c.close(1000, "Heartbeat timeout");
@@ -518,7 +660,7 @@ impl Conn {
                 actor,
                 lq,
                 state,
-                tx: self.tx.clone(),
+                out: self.out.clone(),
             },
         );
     }
@@ -529,13 +671,26 @@ impl Conn {
         let mut live = app.live.lock().unwrap_or_else(|e| e.into_inner());
         let max = db.limits.max_query_limit;
         let Some(sub) = live.subs.get_mut(&(self.id, sub_id.to_string())) else {
+            // The real server's exact answer: clients use it as an echo (§12.3).
             self.send(ws_error(
                 sub_id,
                 "BATCH_FETCH_FAILED",
-                format!("Subscription not found: {sub_id}"),
+                format!("Not found: Subscription not found: {sub_id}"),
             ));
             return;
         };
+        match self.app.faults.ws.take_batch_fault() {
+            Some(BatchFault::Error) => {
+                self.send(ws_error(
+                    sub_id,
+                    "BATCH_FETCH_FAILED",
+                    "Batch fetch failed: injected fault",
+                ));
+                return;
+            }
+            Some(BatchFault::Ignore) => return,
+            None => {}
+        }
         let SubState::Loading {
             boundary,
             buffer,
@@ -577,13 +732,13 @@ impl Conn {
         *batch_num += 1;
         let bc = json!({"batch_num": *batch_num, "has_more": has_more, "status": if has_more { "loading_batch" } else { "ready" }, "last_seq_id": rows.last().map(|(s, _)| *s)});
         let objs: Vec<Value> = rows.into_iter().map(|(_, m)| Value::Object(m)).collect();
-        let _ = sub.tx.send(Out::Msg(json!({"type": "initial_data_batch", "subscription_id": sub_id, "rows": objs, "batch_control": bc})));
+        sub.out.send(Out::Msg(json!({"type": "initial_data_batch", "subscription_id": sub_id, "rows": objs, "batch_control": bc})));
         if !has_more {
             // Changes captured while loading follow the snapshot, in `_seq` order.
             let mut buf: Vec<(i64, Value)> = buffer.drain(..).collect();
             buf.sort_by_key(|(s, _)| *s);
             for (_, m) in buf {
-                let _ = sub.tx.send(Out::Msg(m));
+                sub.out.notify(m);
             }
             sub.state = SubState::Ready;
         }
