@@ -139,7 +139,8 @@ impl ConsumeRequest {
     /// From the JS options object (JSON text): `topic` | `topic_id` | `topicId`,
     /// `group_id` | `groupId` | `group`, `start`, `batch_size` | `batchSize` | `limit`
     /// (default 10), `partition_id` | `partitionId` (default 0), `timeout_seconds` |
-    /// `timeoutSeconds`. Unknown keys (e.g. `auto_ack`) are ignored.
+    /// `timeoutSeconds`, `probe` (true: `limit: 0`). Unknown keys (e.g. `auto_ack`) are
+    /// ignored.
     pub fn from_options_json(text: &str) -> Result<ConsumeRequest> {
         let v: Value = serde_json::from_str(text).map_err(|e| {
             KalamError::invalid_argument(format!("consume options are not JSON: {e}"))
@@ -156,9 +157,14 @@ impl ConsumeRequest {
             }
         };
         let partition = u64_option(map, &["partition_id", "partitionId"])?.unwrap_or(0);
-        let limit =
-            u64_option(map, &["batch_size", "batchSize", "limit"])?.unwrap_or(DEFAULT_BATCH_SIZE);
-        if limit == 0 {
+        // A probe (`probe: true`) claims nothing: `limit: 0` (see the ledger below).
+        let probe = pick(map, &["probe"]).and_then(Value::as_bool) == Some(true);
+        let limit = if probe {
+            0
+        } else {
+            u64_option(map, &["batch_size", "batchSize", "limit"])?.unwrap_or(DEFAULT_BATCH_SIZE)
+        };
+        if limit == 0 && !probe {
             return Err(KalamError::invalid_argument(
                 "batch_size must be at least 1",
             ));
@@ -353,125 +359,370 @@ pub fn parse_ack_response(status: u16, body: &str) -> Result<AckResponse> {
 }
 
 // ------------------------------------------------------------------------------------------
-// Ack tracking
+// The consumer's ledger: which offsets may be committed
 // ------------------------------------------------------------------------------------------
+//
+// An ack of `x` commits `x` and removes every pending claim it fully covers, whoever holds it
+// (PROTOCOL.md §12.4), so a consumer may only ack `x` when every offset up to `x` is either
+// committed already or was processed by itself. It proves "committed" with a probe: a consume
+// with `limit: 0` claims nothing and answers `next_offset` = committed + 1 (§7.2: the
+// computed start offset when there are no messages). Offsets it cannot prove hold its acks
+// until they are committed by whoever holds them, or redelivered to it (a claim expires after
+// the server's visibility timeout and the next consume rewinds to it). A server that does
+// not answer probes that way falls back to time: a gap counts as settled once a poll was sent
+// `visibility_timeout` after the gap was seen (its claims expired and were redelivered).
 
-/// Offsets of one partition: what was handed to the app and what it finished.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PartitionAcks {
-    /// offset → processed?
-    pending: BTreeMap<u64, bool>,
-    acked: Option<u64>,
+/// Milliseconds on the caller's clock (sans-IO: the shell passes `Date.now()`).
+pub type Millis = u64;
+
+/// At most one probe per partition this often while acks are held.
+pub const PROBE_INTERVAL_MS: Millis = 250;
+/// Slack on top of the visibility timeout for the time fallback (timer and clock coarseness).
+pub const VISIBILITY_MARGIN_MS: Millis = 500;
+/// The server default (`[topics] visibility_timeout_secs`).
+pub const DEFAULT_VISIBILITY_TIMEOUT_MS: Millis = 60_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Own {
+    /// Handed to the application, not finished.
+    Delivered,
+    /// The handler succeeded (or it was given up on with `ackOnFailed`).
+    Processed,
 }
 
-impl PartitionAcks {
-    pub fn new() -> PartitionAcks {
-        PartitionAcks::default()
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Untried,
+    Works,
+    /// The server does not report committed offsets: gaps settle by time.
+    Unsupported,
+}
 
-    /// An offset was delivered to the app. Offsets at or below the last ack (redelivery
-    /// of committed messages) are ignored.
-    pub fn delivered(&mut self, offset: u64) {
-        if self.acked.is_some_and(|a| offset <= a) {
-            return;
+/// What the loop should do next for one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Send an ack up to this offset (inclusive).
+    Ack(u64),
+    /// Send a probe (consume with `limit: 0`) and report its `next_offset`.
+    Probe,
+    /// Acks are held for offsets this consumer cannot prove; nothing to send now.
+    Hold,
+    Idle,
+}
+
+/// One partition of one (topic, group) as seen by one consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLedger {
+    /// Every offset below `base` is committed (our acks, a probe) or below the group's start.
+    base: u64,
+    own: BTreeMap<u64, Own>,
+    /// `start: latest` resolved at the first poll, so later polls cannot jump ahead.
+    pinned: Option<u64>,
+    probe: Probe,
+    last_probe: Option<Millis>,
+    /// Our highest confirmed ack (a probe below it means the server does not report commits).
+    acked: Option<u64>,
+    /// Time fallback: the gap at the frontier (its first offset) and when it was first seen.
+    gap_seen: Option<(u64, Millis)>,
+    /// When the latest successful poll was sent, and the latest failed one (a failed poll may
+    /// have claimed a range whose answer never arrived).
+    ok_poll_sent: Option<Millis>,
+    failed_poll_sent: Option<Millis>,
+}
+
+impl Default for PartitionLedger {
+    fn default() -> PartitionLedger {
+        PartitionLedger {
+            base: 0,
+            own: BTreeMap::new(),
+            pinned: None,
+            probe: Probe::Untried,
+            last_probe: None,
+            acked: None,
+            gap_seen: None,
+            ok_poll_sent: None,
+            failed_poll_sent: None,
         }
-        self.pending.entry(offset).or_insert(false);
+    }
+}
+
+impl PartitionLedger {
+    pub fn new() -> PartitionLedger {
+        PartitionLedger::default()
     }
 
-    /// The app finished `offset` (any order). Unknown offsets are registered as
-    /// delivered-and-processed.
+    /// The start to send with the next poll or probe of this partition.
+    pub fn poll_start(&self, configured: StartPosition) -> StartPosition {
+        match (configured, self.pinned) {
+            (StartPosition::Latest, Some(n)) => StartPosition::Offset(n),
+            (other, _) => other,
+        }
+    }
+
+    /// A poll sent at `sent` answered with `offsets` (in order) and `next_offset`. Returns,
+    /// per offset, whether to hand it to the handler: committed offsets and offsets this
+    /// ledger already saw processed (a redelivery after its claim expired) are skipped.
+    pub fn delivered(&mut self, offsets: &[u64], next_offset: u64, sent: Millis) -> Vec<bool> {
+        if self.pinned.is_none() {
+            self.pinned = Some(offsets.first().copied().unwrap_or(next_offset));
+        }
+        self.ok_poll_sent = Some(self.ok_poll_sent.map_or(sent, |t| t.max(sent)));
+        offsets
+            .iter()
+            .map(|&o| {
+                if o < self.base {
+                    return false;
+                }
+                match self.own.get(&o) {
+                    Some(Own::Processed) => false,
+                    _ => {
+                        self.own.insert(o, Own::Delivered);
+                        true
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// A poll sent at `sent` failed: it may have claimed a range nobody will see.
+    pub fn poll_failed(&mut self, sent: Millis) {
+        self.failed_poll_sent = Some(self.failed_poll_sent.map_or(sent, |t| t.max(sent)));
+    }
+
+    /// The handler finished `offset` (or it was given up on with `ackOnFailed`).
     pub fn processed(&mut self, offset: u64) {
-        if self.acked.is_some_and(|a| offset <= a) {
-            return;
+        if offset >= self.base {
+            self.own.insert(offset, Own::Processed);
         }
-        self.pending.insert(offset, true);
     }
 
-    /// The highest offset that can be acked now: every offset from the start of the
-    /// pending range (or from the last ack + 1) up to it was delivered here and processed,
-    /// with no gap. `None` when nothing new can be acked.
-    pub fn ack_candidate(&self) -> Option<u64> {
-        let mut expected = match self.acked {
-            Some(a) => a + 1,
-            None => *self.pending.keys().next()?,
-        };
+    /// `offset` will not be processed by this consumer (stopped before it, or failed with
+    /// `ackOnFailed: false`): it is left for redelivery and holds the acks past it.
+    pub fn abandon(&mut self, offset: u64) {
+        if self.own.get(&offset) == Some(&Own::Delivered) {
+            self.own.remove(&offset);
+        }
+    }
+
+    /// Abandons every delivered, unfinished offset (the loop stopped).
+    pub fn abandon_unfinished(&mut self) {
+        self.own.retain(|_, s| *s == Own::Processed);
+    }
+
+    /// Where the acks stand: the highest offset that may be committed, the first offset
+    /// that cannot be proven yet (a gap), and whether something processed lies past it.
+    fn frontier(&self) -> (Option<u64>, Option<u64>, bool) {
+        let mut expected = self.base;
         let mut best = None;
-        for (&offset, &done) in self.pending.range(expected..) {
-            if offset != expected || !done {
+        for (&o, &s) in self.own.range(self.base..) {
+            if o != expected {
                 break;
             }
-            best = Some(offset);
-            expected = offset + 1;
+            if s != Own::Processed {
+                // Our own unfinished offset: nothing past it may be acked, and no probe helps.
+                return (best, None, false);
+            }
+            best = Some(o);
+            expected = o + 1;
         }
-        best
+        let waiting = self
+            .own
+            .range(expected..)
+            .any(|(_, s)| *s == Own::Processed);
+        (best, waiting.then_some(expected), waiting)
+    }
+
+    /// What to do now (`visibility` only matters when probes do not work).
+    pub fn step(&mut self, now: Millis, visibility: Millis) -> Step {
+        loop {
+            let (best, gap, waiting) = self.frontier();
+            if let Some(x) = best {
+                return Step::Ack(x);
+            }
+            let Some(gap) = gap.filter(|_| waiting) else {
+                self.gap_seen = None;
+                return Step::Idle;
+            };
+            if self.probe != Probe::Unsupported {
+                let due = self
+                    .last_probe
+                    .is_none_or(|t| now.saturating_sub(t) >= PROBE_INTERVAL_MS);
+                return if due { Step::Probe } else { Step::Hold };
+            }
+            // Time fallback: the gap settles once a poll sent a visibility timeout after it
+            // was seen (and after any failed poll) succeeded.
+            let seen = match self.gap_seen {
+                Some((g, t)) if g == gap => t,
+                _ => {
+                    self.gap_seen = Some((gap, now));
+                    now
+                }
+            };
+            let since = seen.max(self.failed_poll_sent.unwrap_or(0));
+            let settled = self
+                .ok_poll_sent
+                .is_some_and(|t| t >= since + visibility + VISIBILITY_MARGIN_MS);
+            if !settled {
+                return Step::Hold;
+            }
+            let next_own = self.own.range(gap..).next().map(|(&o, _)| o);
+            match next_own {
+                Some(o) => {
+                    self.base = o;
+                    self.gap_seen = None;
+                }
+                None => return Step::Idle,
+            }
+        }
+    }
+
+    /// A probe was sent at `now`; `next_offset` is its answer when it carried no messages
+    /// (`None`: the probe failed or the server returned messages).
+    pub fn probed(&mut self, now: Millis, next_offset: Option<u64>) {
+        self.last_probe = Some(now);
+        match next_offset {
+            // A commit below our own confirmed ack means the answer is not "committed + 1".
+            Some(n) if self.acked.is_none_or(|a| n > a) => {
+                self.probe = Probe::Works;
+                self.raise_base(n);
+            }
+            Some(_) => self.probe = Probe::Unsupported,
+            None if self.probe == Probe::Untried => self.probe = Probe::Unsupported,
+            None => {}
+        }
+    }
+
+    /// The probe failed for a transport reason: try again later, keep the mode.
+    pub fn probe_retry_later(&mut self, now: Millis) {
+        self.last_probe = Some(now);
     }
 
     /// The server confirmed an ack up to `upto` (inclusive).
     pub fn acked(&mut self, upto: u64) {
-        if self.acked.is_some_and(|a| a >= upto) {
-            return;
+        self.acked = Some(self.acked.map_or(upto, |a| a.max(upto)));
+        self.raise_base(upto.saturating_add(1));
+    }
+
+    fn raise_base(&mut self, base: u64) {
+        if base > self.base {
+            self.base = base;
+            self.own = self.own.split_off(&base);
         }
-        self.acked = Some(upto);
-        self.pending = self.pending.split_off(&(upto + 1));
+    }
+
+    /// Offsets delivered and not yet committed by us (processed or not).
+    pub fn outstanding(&self) -> usize {
+        self.own.len()
     }
 
     pub fn last_acked(&self) -> Option<u64> {
         self.acked
     }
 
-    /// Delivered offsets not yet acked (processed or not).
-    pub fn outstanding(&self) -> usize {
-        self.pending.len()
+    pub fn probes_work(&self) -> Option<bool> {
+        match self.probe {
+            Probe::Untried => None,
+            Probe::Works => Some(true),
+            Probe::Unsupported => Some(false),
+        }
     }
 }
 
-/// [`PartitionAcks`] for every partition of one (topic, group).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AckTracker {
-    partitions: BTreeMap<u32, PartitionAcks>,
+/// The ledgers of every partition of one (topic, group) for one consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicLedger {
+    pub start: StartPosition,
+    pub visibility_ms: Millis,
+    partitions: BTreeMap<u32, PartitionLedger>,
 }
 
-impl AckTracker {
-    pub fn new() -> AckTracker {
-        AckTracker::default()
-    }
-
-    pub fn delivered(&mut self, partition_id: u32, offset: u64) {
-        self.partitions
-            .entry(partition_id)
-            .or_default()
-            .delivered(offset);
-    }
-
-    /// Registers every message of a consume answer.
-    pub fn delivered_batch(&mut self, response: &ConsumeResponse) {
-        for m in &response.messages {
-            self.delivered(m.partition_id, m.offset);
+impl TopicLedger {
+    pub fn new(start: StartPosition, visibility_ms: Millis) -> TopicLedger {
+        TopicLedger {
+            start,
+            visibility_ms,
+            partitions: BTreeMap::new(),
         }
     }
 
-    pub fn processed(&mut self, partition_id: u32, offset: u64) {
-        self.partitions
-            .entry(partition_id)
-            .or_default()
-            .processed(offset);
+    pub fn partition(&mut self, p: u32) -> &mut PartitionLedger {
+        self.partitions.entry(p).or_default()
     }
 
-    /// `(partition_id, upto_offset)` pairs to send as acks now (one per partition).
-    pub fn pending_acks(&self) -> Vec<(u32, u64)> {
+    pub fn get(&self, p: u32) -> Option<&PartitionLedger> {
+        self.partitions.get(&p)
+    }
+
+    pub fn poll_start(&self, p: u32) -> StartPosition {
         self.partitions
-            .iter()
-            .filter_map(|(&p, acks)| acks.ack_candidate().map(|o| (p, o)))
+            .get(&p)
+            .map_or(self.start, |l| l.poll_start(self.start))
+    }
+
+    /// The step of every partition that has something to do (`Ack` or `Probe`).
+    pub fn steps(&mut self, now: Millis) -> Vec<(u32, Step)> {
+        let visibility = self.visibility_ms;
+        self.partitions
+            .iter_mut()
+            .map(|(&p, l)| (p, l.step(now, visibility)))
+            .filter(|(_, s)| matches!(s, Step::Ack(_) | Step::Probe))
             .collect()
     }
 
-    pub fn acked(&mut self, partition_id: u32, upto: u64) {
-        self.partitions.entry(partition_id).or_default().acked(upto);
+    /// True when some partition holds processed offsets it may not ack yet.
+    pub fn holding(&mut self, now: Millis) -> bool {
+        let visibility = self.visibility_ms;
+        self.partitions
+            .values_mut()
+            .any(|l| l.clone().step(now, visibility) != Step::Idle)
     }
 
-    pub fn partition(&self, partition_id: u32) -> Option<&PartitionAcks> {
-        self.partitions.get(&partition_id)
+    pub fn abandon_unfinished(&mut self) {
+        for l in self.partitions.values_mut() {
+            l.abandon_unfinished();
+        }
     }
+}
+
+/// A capped exponential backoff with jitter: `initial * multiplier^(attempt-1)`, at most
+/// `max`, scaled by a factor in `[1 - jitter, 1 + jitter]` from `random` (0..1) and capped
+/// again. `attempt` counts from 1.
+pub fn backoff_ms(
+    attempt: u32,
+    initial: f64,
+    max: f64,
+    multiplier: f64,
+    jitter: f64,
+    random: f64,
+) -> f64 {
+    let initial = if initial.is_finite() {
+        initial.max(0.0)
+    } else {
+        0.0
+    };
+    let max = if max.is_finite() {
+        max.max(0.0)
+    } else {
+        initial
+    };
+    let multiplier = if multiplier.is_finite() {
+        multiplier.max(1.0)
+    } else {
+        1.0
+    };
+    let jitter = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let exp = multiplier.powi(attempt.saturating_sub(1).min(64) as i32);
+    let base = (initial * exp).min(max);
+    let r = if random.is_finite() {
+        random.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
+    (base * (1.0 + jitter * (r * 2.0 - 1.0))).min(max).round()
 }
 
 #[cfg(test)]
@@ -549,6 +800,11 @@ mod tests {
         ] {
             assert!(ConsumeRequest::from_options_json(bad).is_err(), "{bad}");
         }
+        let probe = ConsumeRequest::from_options_json(
+            r#"{"topic":"t","group_id":"g","start":{"offset":"7"},"batch_size":50,"probe":true}"#,
+        )
+        .unwrap();
+        assert_eq!((probe.limit, probe.start), (0, StartPosition::Offset(7)));
         let ack: Value =
             serde_json::from_str(&ack_body("wire445072.inbox_events", "g1", 0, 1)).unwrap();
         assert_eq!(
@@ -665,46 +921,203 @@ mod tests {
         );
     }
 
-    #[test]
-    fn ack_tracker_acks_the_contiguous_prefix() {
-        let mut t = AckTracker::new();
-        for o in 10..15 {
-            t.delivered(0, o);
+    fn batch(l: &mut PartitionLedger, range: std::ops::Range<u64>, sent: Millis) -> Vec<bool> {
+        let offsets: Vec<u64> = range.clone().collect();
+        l.delivered(&offsets, range.end, sent)
+    }
+
+    fn process(l: &mut PartitionLedger, range: std::ops::Range<u64>) {
+        for o in range {
+            l.processed(o);
         }
-        t.delivered(1, 0);
-        assert_eq!(t.pending_acks(), vec![]);
-        t.processed(0, 12);
-        t.processed(0, 11);
-        assert_eq!(t.pending_acks(), vec![]);
-        t.processed(0, 10);
-        t.processed(1, 0);
-        assert_eq!(t.pending_acks(), vec![(0, 12), (1, 0)]);
-        t.acked(0, 12);
-        t.acked(1, 0);
-        assert_eq!(t.pending_acks(), vec![]);
-        t.processed(0, 14);
-        assert_eq!(t.pending_acks(), vec![]);
-        t.processed(0, 13);
-        assert_eq!(t.pending_acks(), vec![(0, 14)]);
-        t.acked(0, 14);
-        // Redelivered committed offsets are ignored; a gap (offsets claimed elsewhere)
-        // stops the prefix.
-        t.delivered(0, 14);
-        t.delivered(0, 20);
-        t.processed(0, 20);
-        assert_eq!(t.pending_acks(), vec![]);
-        let p = t.partition(0).unwrap();
-        assert_eq!((p.last_acked(), p.outstanding()), (Some(14), 1));
-        // Acks never regress.
-        t.acked(0, 3);
-        assert_eq!(t.partition(0).unwrap().last_acked(), Some(14));
-        // A batch registers everything.
-        let mut t = AckTracker::new();
-        let body = r#"{"messages":[{"topic_id":"t","partition_id":0,"offset":0,"payload":""},{"topic_id":"t","partition_id":0,"offset":1,"payload":""}],"next_offset":2,"has_more":false}"#;
-        t.delivered_batch(&parse_consume_response(200, body, "g").unwrap());
-        t.processed(0, 1);
-        assert_eq!(t.pending_acks(), vec![]);
-        t.processed(0, 0);
-        assert_eq!(t.pending_acks(), vec![(0, 1)]);
+    }
+
+    const V: Millis = 10_000;
+
+    #[test]
+    fn a_fresh_group_acks_its_contiguous_prefix() {
+        let mut l = PartitionLedger::new();
+        assert_eq!(l.step(0, V), Step::Idle);
+        assert!(batch(&mut l, 0..10, 0).iter().all(|h| *h));
+        assert_eq!(l.step(1, V), Step::Idle, "nothing processed yet");
+        process(&mut l, 0..3);
+        assert_eq!(l.step(2, V), Step::Ack(2));
+        l.processed(5);
+        assert_eq!(l.step(3, V), Step::Ack(2), "4 is still running");
+        l.acked(2);
+        assert_eq!(l.step(4, V), Step::Idle);
+        process(&mut l, 3..10);
+        assert_eq!(l.step(5, V), Step::Ack(9));
+        l.acked(9);
+        assert_eq!((l.outstanding(), l.last_acked()), (0, Some(9)));
+        // Committed offsets delivered again are not handed out.
+        assert_eq!(batch(&mut l, 8..12, 6), vec![false, false, true, true]);
+    }
+
+    #[test]
+    fn a_new_consumer_holds_acks_over_a_dead_consumers_claim() {
+        // Worker A claimed 0-9, processed and acked 0-2, died. B (new client) claims 10-19.
+        let mut b = PartitionLedger::new();
+        batch(&mut b, 10..20, 0);
+        process(&mut b, 10..20);
+        assert_eq!(
+            b.step(1, V),
+            Step::Probe,
+            "0-9 are not B's: ask what is committed"
+        );
+        b.probed(1, Some(3));
+        assert_eq!(
+            b.step(2, V),
+            Step::Hold,
+            "3-9 are neither committed nor B's"
+        );
+        assert_eq!(b.step(1 + PROBE_INTERVAL_MS, V), Step::Probe);
+        b.probed(1 + PROBE_INTERVAL_MS, Some(3));
+        // A's claim expired; B's poll rewinds to 3: 3-9 are new to B, 10-12 already done.
+        let hand = batch(&mut b, 3..13, 12_000);
+        assert_eq!(hand, [vec![true; 7], vec![false; 3]].concat());
+        assert_eq!(b.step(12_001, V), Step::Idle, "3-9 running");
+        process(&mut b, 3..10);
+        assert_eq!(b.step(12_002, V), Step::Ack(19));
+    }
+
+    #[test]
+    fn a_probe_that_shows_the_gap_committed_releases_the_acks() {
+        // Two live workers alternate: A has 0-9, B 10-19; A acks 9, so B may ack 19.
+        let mut b = PartitionLedger::new();
+        batch(&mut b, 10..20, 0);
+        process(&mut b, 10..20);
+        assert_eq!(b.step(1, V), Step::Probe);
+        b.probed(1, Some(10));
+        assert_eq!(b.step(2, V), Step::Ack(19));
+        b.acked(19);
+        assert_eq!(b.probes_work(), Some(true));
+        // A's later range 20-29 and B's 30-39: B holds again until A's ack shows.
+        batch(&mut b, 30..40, 3);
+        process(&mut b, 30..40);
+        assert_eq!(b.step(300, V), Step::Probe);
+        b.probed(300, Some(20));
+        assert_eq!(b.step(301, V), Step::Hold);
+        b.probed(600, Some(30));
+        assert_eq!(b.step(601, V), Step::Ack(39));
+    }
+
+    #[test]
+    fn unfinished_and_abandoned_offsets_hold_the_acks() {
+        let mut l = PartitionLedger::new();
+        batch(&mut l, 0..10, 0);
+        process(&mut l, 0..3);
+        process(&mut l, 4..10);
+        assert_eq!(l.step(1, V), Step::Ack(2), "3 is running: nothing past it");
+        l.acked(2);
+        assert_eq!(
+            l.step(2, V),
+            Step::Idle,
+            "no probe while our own handler runs"
+        );
+        // Stopped (or failed with ackOnFailed: false) before 3 succeeded.
+        l.abandon(3);
+        assert_eq!(l.step(3, V), Step::Probe);
+        l.probed(3, Some(3));
+        assert_eq!(l.step(4, V), Step::Hold);
+        // A stop abandons every unfinished offset, processed ones stay for the next run.
+        let mut m = PartitionLedger::new();
+        batch(&mut m, 0..4, 0);
+        m.processed(1);
+        m.abandon_unfinished();
+        assert_eq!(m.outstanding(), 1);
+        assert_eq!(m.step(1, V), Step::Probe);
+        assert_eq!(batch(&mut m, 0..4, 2), vec![true, false, true, true]);
+    }
+
+    #[test]
+    fn without_probes_a_gap_settles_a_visibility_timeout_after_it_was_seen() {
+        let mut l = PartitionLedger::new();
+        batch(&mut l, 10..20, 0);
+        process(&mut l, 10..20);
+        assert_eq!(l.step(100, V), Step::Probe);
+        l.probed(100, None);
+        assert_eq!(l.probes_work(), Some(false));
+        assert_eq!(l.step(200, V), Step::Hold);
+        // A poll sent too early settles nothing.
+        batch(&mut l, 20..21, 200 + V);
+        l.processed(20);
+        assert_eq!(l.step(200 + V + 1, V), Step::Hold);
+        // A failed poll (its claim may be lost) restarts the wait.
+        l.poll_failed(5_000);
+        batch(&mut l, 21..22, 200 + V + VISIBILITY_MARGIN_MS);
+        l.processed(21);
+        assert_eq!(l.step(200 + V + VISIBILITY_MARGIN_MS + 1, V), Step::Hold);
+        batch(&mut l, 22..23, 5_000 + V + VISIBILITY_MARGIN_MS);
+        l.processed(22);
+        assert_eq!(
+            l.step(5_000 + V + VISIBILITY_MARGIN_MS + 1, V),
+            Step::Ack(22)
+        );
+    }
+
+    #[test]
+    fn probes_that_contradict_our_own_ack_are_not_trusted() {
+        let mut l = PartitionLedger::new();
+        batch(&mut l, 0..5, 0);
+        process(&mut l, 0..5);
+        l.acked(4);
+        batch(&mut l, 10..12, 1);
+        process(&mut l, 10..12);
+        assert_eq!(l.step(2, V), Step::Probe);
+        l.probed(2, Some(3)); // says committed = 2 after we committed 4
+        assert_eq!(l.probes_work(), Some(false));
+        assert_eq!(l.step(3, V), Step::Hold);
+        // A transport failure of a probe changes nothing but its timer.
+        let mut m = PartitionLedger::new();
+        batch(&mut m, 5..6, 0);
+        m.processed(5);
+        m.probe_retry_later(10);
+        assert_eq!(m.step(11, V), Step::Hold);
+        assert_eq!(m.step(10 + PROBE_INTERVAL_MS, V), Step::Probe);
+        assert_eq!(m.probes_work(), None);
+    }
+
+    #[test]
+    fn latest_is_pinned_at_the_first_poll() {
+        let mut t = TopicLedger::new(StartPosition::Latest, V);
+        assert_eq!(t.poll_start(0), StartPosition::Latest);
+        t.partition(0).delivered(&[], 42, 0);
+        assert_eq!(t.poll_start(0), StartPosition::Offset(42));
+        assert_eq!(t.poll_start(1), StartPosition::Latest);
+        t.partition(1).delivered(&[7, 8], 9, 0);
+        assert_eq!(t.poll_start(1), StartPosition::Offset(7));
+        let mut e = TopicLedger::new(StartPosition::Earliest, V);
+        e.partition(0).delivered(&[3], 4, 0);
+        assert_eq!(e.poll_start(0), StartPosition::Earliest);
+        // Steps of every partition at once; holding() looks without changing anything.
+        t.partition(1).processed(7);
+        t.partition(1).processed(8);
+        assert!(t.holding(1));
+        assert_eq!(t.steps(1), vec![(1, Step::Probe)]);
+        t.partition(1).probed(1, Some(7));
+        assert_eq!(t.steps(2), vec![(1, Step::Ack(8))]);
+        t.partition(1).acked(8);
+        assert!(!t.holding(3));
+        t.abandon_unfinished();
+    }
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        assert_eq!(backoff_ms(1, 300.0, 5_000.0, 2.0, 0.0, 0.9), 300.0);
+        assert_eq!(backoff_ms(3, 300.0, 5_000.0, 2.0, 0.0, 0.1), 1_200.0);
+        assert_eq!(backoff_ms(30, 300.0, 5_000.0, 2.0, 0.0, 0.5), 5_000.0);
+        assert_eq!(backoff_ms(1, 1_000.0, 5_000.0, 2.0, 0.2, 0.0), 800.0);
+        assert_eq!(backoff_ms(1, 1_000.0, 5_000.0, 2.0, 0.2, 1.0), 1_200.0);
+        assert_eq!(
+            backoff_ms(10, 1_000.0, 5_000.0, 2.0, 0.5, 1.0),
+            5_000.0,
+            "cap after jitter"
+        );
+        assert_eq!(backoff_ms(u32::MAX, 1.0, 10.0, 1e9, 0.0, 0.5), 10.0);
+        assert_eq!(
+            backoff_ms(2, f64::NAN, -1.0, f64::NAN, f64::NAN, f64::NAN),
+            0.0
+        );
     }
 }

@@ -7,6 +7,7 @@ export { KalamConsumerClient, createConsumerClient, runConsumer } from './consum
 export type {
   ConsumeRequest, ConsumeResponse, ConsumeMessage, ConsumeStart, AckResponse, ConsumeContext, ConsumerHandler,
   ConsumerHandle, ConsumerClientOptions, ConnectionInfo, ConsumerConnectionError, RunConsumerOptions, RetryOptions, MessageContext,
+  LoopOptions, TransportErrorInfo,
 } from './consumer.js';
 export { KalamError, ErrorCode } from './errors.js';
 export type { KalamErrorInit } from './errors.js';

@@ -1,11 +1,11 @@
 // Topic consumption for workers: consumeBatch/ack (request/response in Rust), a stoppable
-// run loop with batched acks, and runConsumer with per-message retries.
+// run loop over every partition, and runConsumer with per-message retries.
 //
-// Delivery is at-least-once: a message is acked only after it was processed (or given up
-// on with ackOnFailed), and acks only ever cover a contiguous processed prefix of each
-// partition. A worker that dies before acking gets its messages redelivered once the
-// server's visibility timeout expires. Handlers must therefore be idempotent.
-import { AckTracker } from './wasm/kalam_wasm.js';
+// Delivery is at-least-once and no offset is ever committed before its handler succeeded.
+// Acks are cumulative and drop other consumers' claims (PROTOCOL.md §12.4), so which offsets
+// may be acked, when to probe the committed offset and which redeliveries to skip is decided
+// by the Rust ledger (core/topics.rs); this file only moves data, sleeps and calls handlers.
+import { ConsumerLedger, backoffMs } from './wasm/kalam_wasm.js';
 import { KalamError } from './errors.js';
 import { HttpClientBase, type HttpClientOptions, type RequestOptions, type SqlValue, type QueryResponse } from './http.js';
 import type { RowData } from './cells.js';
@@ -24,6 +24,33 @@ export interface ConsumeRequest {
   /** `run()` only: ack each message after the handler returns unless it acked itself (default true). */
   auto_ack?: boolean;
   signal?: AbortSignal;
+}
+
+/** Options of the run loops (`consumer()`, `runConsumer`) beyond one poll. */
+export interface LoopOptions {
+  /** Partition count to consume (0..n-1) when no single `partition_id` is given. */
+  partitions?: number;
+  /**
+   * At least the server's `[topics] visibility_timeout_secs` (default 60 s). Used only when
+   * the server does not report committed offsets to probes: then acks past offsets this
+   * consumer did not process wait this long (see the README's delivery guarantees).
+   */
+  visibilityTimeoutMs?: number;
+  idleBackoffMs?: number;
+  maxIdleBackoffMs?: number;
+  /** Backoff of failed polls and acks (capped, jittered; retried until stopped). */
+  transportRetry?: { initialBackoffMs?: number; maxBackoffMs?: number; jitterRatio?: number };
+  /** Every transport failure of the loop (it keeps retrying) and every non-fatal problem. */
+  onTransportError?: (info: TransportErrorInfo) => void;
+}
+
+export interface TransportErrorInfo {
+  error: KalamError;
+  operation: 'consume' | 'ack' | 'probe' | 'partitions';
+  partitionId?: number;
+  /** Consecutive failures of this kind; the loop retries after `retryInMs`. */
+  attempt: number;
+  retryInMs: number;
 }
 
 export interface ConsumeMessage {
@@ -114,6 +141,30 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+const STOPPED = Symbol('stopped');
+
+/** `promise`, or STOPPED at once when `signal` aborts (the request may finish unobserved). */
+function untilStopped<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | typeof STOPPED> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.resolve(STOPPED);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(STOPPED);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e: unknown) => { signal.removeEventListener('abort', onAbort); if (signal.aborted) resolve(STOPPED); else reject(e); },
+    );
+  });
+}
+
+/** Failures worth retrying forever in a loop: the network, timeouts, 5xx, rate limits, auth renewal. */
+function transient(error: KalamError): boolean {
+  return error.retryable || error.code === 'NETWORK' || error.code === 'TIMEOUT' || error.code === 'TOKEN_EXPIRED'
+    || (error.status ?? 0) >= 500 || error.code === 'PROTOCOL';
+}
+
 // Offsets travel as digit strings so values above 2^53 stay exact (Rust parses them).
 function normaliseStart(start: ConsumeStart | undefined): unknown {
   if (typeof start === 'bigint') return start.toString();
@@ -126,6 +177,8 @@ export class KalamConsumerClient extends HttpClientBase {
   readonly #onConnectionError?: (error: ConsumerConnectionError) => void;
   #connected = false;
   readonly #running = new Set<AbortController>();
+  readonly #ledgers = new Map<string, ConsumerLedger>();
+  readonly #ledgersInUse = new Set<string>();
 
   constructor(options: ConsumerClientOptions) {
     super(options);
@@ -153,6 +206,7 @@ export class KalamConsumerClient extends HttpClientBase {
     const body = JSON.stringify({
       topic: request.topic, group_id: request.group_id, start: normaliseStart(request.start),
       batch_size: request.batch_size, partition_id: request.partition_id, timeout_seconds: request.timeout_seconds,
+      probe: (request as { probe?: boolean }).probe === true ? true : undefined,
     });
     try {
       const json = await core.consume(body, request.signal, undefined);
@@ -186,8 +240,12 @@ export class KalamConsumerClient extends HttpClientBase {
     }
   }
 
-  /** A poll loop over one partition with batched acks. */
-  consumer(options: ConsumeRequest & { idleBackoffMs?: number; maxIdleBackoffMs?: number }): ConsumerHandle {
+  /**
+   * A poll loop with batched acks: one partition (`partition_id`, default 0) or `partitions`
+   * of them. The handler's message is acked when it returns (or calls `ack()`, or never with
+   * `auto_ack: false` unless it calls `ack()`).
+   */
+  consumer(options: ConsumeRequest & LoopOptions): ConsumerHandle {
     const controller = new AbortController();
     options.signal?.addEventListener('abort', () => controller.abort(), { once: true });
     if (options.signal?.aborted) controller.abort();
@@ -196,7 +254,10 @@ export class KalamConsumerClient extends HttpClientBase {
       run: async (handler) => {
         this.#running.add(controller);
         try {
-          await this.#loop(options, controller.signal, async (message, done) => {
+          const partitions = options.partitions === undefined || options.partition_id !== undefined
+            ? [options.partition_id ?? 0]
+            : await this.#partitions(options.topic, options, controller.signal);
+          await this.#loop({ ...options, partitionIds: partitions }, controller.signal, async (message, done) => {
             let acked = false;
             await handler({
               user: message.user, message,
@@ -214,68 +275,208 @@ export class KalamConsumerClient extends HttpClientBase {
   }
 
   /**
-   * @internal The shared loop: poll, hand each message to `process` (which calls `done`
-   * when the message may be acked), then ack the contiguous processed prefix in one request.
+   * @internal The shared loop: poll each partition in turn, hand new messages to `process`
+   * (which calls `done` once the message may be acked), then send what the ledger allows.
    */
   async loop(
-    options: ConsumeRequest & { idleBackoffMs?: number; maxIdleBackoffMs?: number },
+    options: ConsumeRequest & LoopOptions & { partitionIds: number[] },
     signal: AbortSignal,
     process: (message: ConsumeMessage, done: () => void) => Promise<void>,
   ): Promise<void> {
     return this.#loop(options, signal, process);
   }
 
+  /** @internal The partitions to consume: `partitions`, else `system.topics` (dba/system). */
+  async partitionsOf(topic: string, options: LoopOptions, signal: AbortSignal): Promise<number[]> {
+    return this.#partitions(topic, options, signal);
+  }
+
+  async #partitions(topic: string, options: LoopOptions, signal: AbortSignal): Promise<number[]> {
+    const count = (n: number) => Array.from({ length: n }, (_, i) => i);
+    if (options.partitions !== undefined) {
+      if (!Number.isInteger(options.partitions) || options.partitions < 1) {
+        throw new KalamError({ code: 'INVALID_ARGUMENT', message: `partitions must be a positive integer, got ${String(options.partitions)}` });
+      }
+      return count(options.partitions);
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.query('SELECT topic_id, partitions FROM system.topics WHERE topic_id = $1', [topic], { signal });
+        const r = result.results[0];
+        const at = (name: string) => r?.schema?.findIndex((f) => f.name === name) ?? -1;
+        const row = r?.rows?.find((cells) => cells[at('topic_id')] === topic);
+        const n = Number(row?.[at('partitions')]);
+        if (Number.isInteger(n) && n >= 1) return count(n);
+        throw new KalamError({ code: 'NOT_FOUND', message: `Topic '${topic}' is not in system.topics` });
+      } catch (err) {
+        const error = KalamError.from(err);
+        if (signal.aborted) return [0];
+        if (!transient(error)) {
+          // A service role cannot read system tables: say so, and consume partition 0.
+          options.onTransportError?.({
+            error: new KalamError({
+              code: 'INVALID_ARGUMENT',
+              message: `could not read the partition count of ${topic} (${error.code}: ${error.message}); consuming partition 0 only: pass partitions (or partitionId)`,
+            }),
+            operation: 'partitions', attempt, retryInMs: 0,
+          });
+          return [0];
+        }
+        const retryInMs = this.#transportDelay(options, attempt);
+        options.onTransportError?.({ error, operation: 'partitions', attempt, retryInMs });
+        await pause(retryInMs, signal);
+      }
+    }
+  }
+
+  #transportDelay(options: LoopOptions, attempt: number): number {
+    const r = options.transportRetry;
+    return backoffMs(attempt, r?.initialBackoffMs ?? 250, r?.maxBackoffMs ?? 5_000, 2, r?.jitterRatio ?? 0.3, Math.random());
+  }
+
+  /** One ledger per (topic, group, start) and client, kept across runs; a second concurrent run gets its own. */
+  #ledger(topic: string, group: string, start: unknown, visibilityMs: number): { ledger: ConsumerLedger; release: () => void } {
+    const key = JSON.stringify([topic, group, start, visibilityMs]);
+    const shared = this.#ledgers.get(key);
+    if (shared && !this.#ledgersInUse.has(key)) {
+      this.#ledgersInUse.add(key);
+      return { ledger: shared, release: () => this.#ledgersInUse.delete(key) };
+    }
+    const ledger = new ConsumerLedger(JSON.stringify(start), visibilityMs);
+    if (shared) return { ledger, release: () => ledger.free() };
+    this.#ledgers.set(key, ledger);
+    this.#ledgersInUse.add(key);
+    return { ledger, release: () => this.#ledgersInUse.delete(key) };
+  }
+
   async #loop(
-    options: ConsumeRequest & { idleBackoffMs?: number; maxIdleBackoffMs?: number },
+    options: ConsumeRequest & LoopOptions & { partitionIds: number[] },
     signal: AbortSignal,
     process: (message: ConsumeMessage, done: () => void) => Promise<void>,
   ): Promise<void> {
-    await this.core(); // AckTracker lives in the wasm module
-    const tracker = new AckTracker();
-    const partition = options.partition_id ?? 0;
+    await this.core(); // the ledger lives in the wasm module
+    const start = normaliseStart(options.start);
+    const visibilityMs = options.visibilityTimeoutMs ?? 60_000;
+    const { ledger, release } = this.#ledger(options.topic, options.group_id, start, visibilityMs);
+    const partitions = options.partitionIds.length ? options.partitionIds : [0];
     const idleMin = options.idleBackoffMs ?? 250;
     const idleMax = options.maxIdleBackoffMs ?? 2_000;
-    let idle = idleMin;
-    let failures = 0;
-    const flush = async () => {
-      for (const [p, upto] of JSON.parse(tracker.pendingAcks()) as [number, string][]) {
-        await this.ack(options.topic, options.group_id, p, upto);
-        tracker.acked(p, upto);
-      }
+    const failures = { consume: 0, ack: 0, probe: 0 };
+    const report = (operation: 'consume' | 'ack' | 'probe', err: unknown, partitionId: number): number => {
+      const error = KalamError.from(err);
+      if (!transient(error)) throw error;
+      failures[operation] += 1;
+      const retryInMs = this.#transportDelay(options, failures[operation]);
+      options.onTransportError?.({ error, operation, partitionId, attempt: failures[operation], retryInMs });
+      return retryInMs;
     };
+    const poll = (p: number, probe: boolean, sig: AbortSignal) => this.consumeBatch({
+      topic: options.topic, group_id: options.group_id, start: JSON.parse(ledger.pollStart(p)) as ConsumeStart,
+      batch_size: options.batch_size, partition_id: p, timeout_seconds: options.timeout_seconds, signal: sig,
+      ...(probe ? { probe: true } : {}),
+    } as ConsumeRequest);
+    // Sends the acks the ledger allows and the probes it asks for (a few rounds: a probe
+    // can release an ack). Failures stay in the ledger and are retried on the next round.
+    const settle = async (sig: AbortSignal): Promise<number> => {
+      let wait = 0;
+      for (let round = 0; round < 3 && !sig.aborted; round++) {
+        const steps = JSON.parse(ledger.steps(Date.now())) as ([number, 'ack', string] | [number, 'probe'])[];
+        if (!steps.length) break;
+        for (const step of steps) {
+          const p = step[0];
+          if (step[1] === 'ack') {
+            const upto = step[2];
+            try {
+              const done = await untilStopped(this.ack(options.topic, options.group_id, p, upto, { signal: sig }), sig);
+              if (done === STOPPED) return wait;
+              ledger.acked(p, upto);
+              failures.ack = 0;
+            } catch (err) {
+              wait = Math.max(wait, report('ack', err, p));
+              return wait;
+            }
+          } else {
+            const sent = Date.now();
+            try {
+              const answer = await untilStopped(poll(p, true, sig), sig);
+              if (answer === STOPPED) return wait;
+              failures.probe = 0;
+              if (answer.messages.length) {
+                // The server ignored limit 0 and claimed messages: they wait for redelivery.
+                const offsets = answer.messages.map((m) => m.offset_exact);
+                ledger.delivered(p, offsets, answer.next_offset_exact, sent);
+                ledger.abandon(p, offsets);
+                ledger.probed(p, Date.now(), undefined);
+              } else {
+                ledger.probed(p, Date.now(), answer.next_offset_exact);
+              }
+            } catch (err) {
+              const error = KalamError.from(err);
+              if (transient(error)) {
+                ledger.probeRetryLater(p, Date.now());
+                wait = Math.max(wait, report('probe', error, p));
+                return wait;
+              }
+              ledger.probed(p, Date.now(), undefined); // refused (e.g. limit 0 rejected): time rule
+            }
+          }
+        }
+      }
+      return wait;
+    };
+    let idle = idleMin;
     try {
       while (!signal.aborted) {
-        let batch: ConsumeResponse;
-        try {
-          batch = await this.consumeBatch({ ...options, partition_id: partition, signal });
-          failures = 0;
-        } catch (err) {
+        let delivered = false;
+        let wait = 0;
+        for (const p of partitions) {
           if (signal.aborted) break;
-          const error = KalamError.from(err);
-          if (!error.retryable && error.code !== 'TOKEN_EXPIRED') throw error;
-          failures += 1;
-          await pause(Math.min(idleMax * 4, idleMin * 2 ** failures), signal);
-          continue;
+          const sent = Date.now();
+          let batch: ConsumeResponse;
+          try {
+            const answer = await untilStopped(poll(p, false, signal), signal);
+            if (answer === STOPPED) break;
+            batch = answer;
+            failures.consume = 0;
+          } catch (err) {
+            ledger.pollFailed(p, sent);
+            wait = Math.max(wait, report('consume', err, p));
+            continue;
+          }
+          const offsets = batch.messages.map((m) => m.offset_exact);
+          const hand = ledger.delivered(p, offsets, batch.next_offset_exact, sent);
+          if (batch.messages.length) delivered = true;
+          for (let i = 0; i < batch.messages.length && !signal.aborted; i++) {
+            if (!hand[i]) continue; // committed, or processed here already: a redelivery
+            const message = batch.messages[i];
+            let finished = false;
+            await process(message, () => {
+              if (!finished) { finished = true; ledger.processed(p, [message.offset_exact]); }
+            });
+            if (!finished) ledger.abandon(p, [message.offset_exact]);
+          }
+          wait = Math.max(wait, await settle(signal));
         }
-        if (batch.messages.length === 0) {
-          await pause(idle, signal);
+        if (signal.aborted) break;
+        if (wait > 0) {
+          await pause(wait, signal);
+        } else if (!delivered) {
+          // Caught up (or acks held): poll again later, sooner while acks wait for a probe.
+          await pause(ledger.holding(Date.now()) ? Math.min(idle, idleMin) : idle, signal);
           idle = Math.min(idleMax, idle * 2);
-          continue;
+        } else {
+          idle = idleMin;
         }
-        idle = idleMin;
-        tracker.delivered(partition, batch.messages.map((m) => m.offset_exact));
-        const processed: string[] = [];
-        for (const message of batch.messages) {
-          if (signal.aborted) break;
-          await process(message, () => processed.push(message.offset_exact));
-        }
-        tracker.processed(partition, processed);
-        await flush();
-        if (!batch.has_more && !signal.aborted) await pause(idleMin, signal);
       }
     } finally {
-      // Stopping never loses processed work: its acks still go out.
-      await flush().catch((err: unknown) => this.#reportError(err));
+      // Unfinished messages are left for redelivery; processed ones are acked now if the
+      // ledger allows it (one bounded attempt), else by this client's next run.
+      ledger.abandonUnfinished();
+      const flush = new AbortController();
+      const timer = setTimeout(() => flush.abort(), 1_000);
+      await settle(flush.signal).catch(() => 0);
+      clearTimeout(timer);
+      release();
     }
   }
 
@@ -316,6 +517,8 @@ export interface MessageContext {
   /** The payload row (or its `row` field when the payload wraps one). */
   row: unknown;
   user?: string;
+  /** Aborts when the consumer is stopped (a handler may give up early; it is then redelivered). */
+  signal: AbortSignal;
   sql(sql: string, params?: SqlValue[]): Promise<QueryResponse>;
   queryOne(sql: string, params?: SqlValue[]): Promise<RowData | null>;
   queryAll(sql: string, params?: SqlValue[]): Promise<RowData[]>;
@@ -330,22 +533,34 @@ export interface RunConsumerOptions {
   groupId: string;
   start?: ConsumeStart;
   batchSize?: number;
+  /** One partition only; default: every partition of the topic. */
   partitionId?: number;
+  /** The topic's partition count (default: read from `system.topics`, which needs dba or system). */
+  partitions?: number;
   timeoutSeconds?: number;
+  /** At least the server's topic visibility timeout (default 60 s); see the README. */
+  visibilityTimeoutMs?: number;
   onMessage: (ctx: MessageContext) => void | Promise<void>;
   retry?: RetryOptions;
   onRetry?: (info: { error: unknown; attempt: number; maxAttempts: number; backoffMs: number; runKey: string; message: ConsumeMessage }) => void;
   onFailed?: (ctx: MessageContext & { error: unknown }) => void | Promise<void>;
   /** Ack a message whose retries are exhausted (default true); false leaves it for redelivery. */
   ackOnFailed?: boolean;
-  onError?: (info: { error: unknown; runKey?: string; message?: ConsumeMessage }) => void;
+  /**
+   * Failed hooks, transport failures of polls and acks (`operation`, `retryInMs`: the loop
+   * keeps retrying), and the error that ended the loop (also thrown).
+   */
+  onError?: (info: { error: unknown; runKey?: string; message?: ConsumeMessage; operation?: TransportErrorInfo['operation']; partitionId?: number; retryInMs?: number }) => void;
+  /** Backoff of failed polls and acks (default 250 ms doubling to 5 s, ±30 %). */
+  transportRetry?: LoopOptions['transportRetry'];
   stopSignal?: AbortSignal;
 }
 
 /**
- * Runs `onMessage` for every message of `topic` in group `groupId` until `stopSignal`
- * aborts. A throwing handler never stops the loop: the message is retried with backoff,
- * then handed to `onFailed`.
+ * Runs `onMessage` for every message of `topic` in group `groupId` (every partition) until
+ * `stopSignal` aborts. A throwing handler never stops the loop: the message is retried with
+ * backoff, then handed to `onFailed`. Network failures never stop it either: polls and acks
+ * are retried until stopped. A stop is not a failure: an interrupted message is redelivered.
  */
 export async function runConsumer(options: RunConsumerOptions): Promise<void> {
   const { client, name, topic, groupId } = options;
@@ -354,26 +569,34 @@ export async function runConsumer(options: RunConsumerOptions): Promise<void> {
     initialBackoffMs: options.retry?.initialBackoffMs ?? 300,
     maxBackoffMs: options.retry?.maxBackoffMs ?? 5_000,
     multiplier: options.retry?.multiplier ?? 2,
-    jitterRatio: Math.min(1, Math.max(0, options.retry?.jitterRatio ?? 0)),
+    jitterRatio: options.retry?.jitterRatio ?? 0,
     shouldRetry: options.retry?.shouldRetry ?? (() => true),
   };
   const controller = new AbortController();
   const stop = () => controller.abort();
   options.stopSignal?.addEventListener('abort', stop, { once: true });
   if (options.stopSignal?.aborted) stop();
+  const signal = controller.signal;
   const ackOnFailed = options.ackOnFailed ?? true;
+  const loopOptions: LoopOptions = {
+    partitions: options.partitions, visibilityTimeoutMs: options.visibilityTimeoutMs, transportRetry: options.transportRetry,
+    onTransportError: (info) => options.onError?.({ error: info.error, operation: info.operation, partitionId: info.partitionId, retryInMs: info.retryInMs }),
+  };
   try {
+    const partitionIds = options.partitionId !== undefined
+      ? [options.partitionId]
+      : await client.partitionsOf(topic, loopOptions, signal);
     await client.loop({
       topic, group_id: groupId, start: options.start ?? 'latest', batch_size: options.batchSize ?? 20,
-      partition_id: options.partitionId ?? 0, timeout_seconds: options.timeoutSeconds,
-    }, controller.signal, async (message, done) => {
+      timeout_seconds: options.timeoutSeconds, partitionIds, ...loopOptions,
+    }, signal, async (message, done) => {
       const runKey = `${name}:${topic}:${message.partition_id}:${message.offset_exact}`;
       const payload = message.payload as { row?: unknown } | null;
       let acked = false;
       const markDone = () => { if (!acked) { acked = true; done(); } };
       for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
         const ctx: MessageContext = {
-          name, topic, groupId, runKey, attempt, maxAttempts: retry.maxAttempts, message,
+          name, topic, groupId, runKey, attempt, maxAttempts: retry.maxAttempts, message, signal,
           row: payload && typeof payload === 'object' && 'row' in payload ? payload.row : message.payload,
           user: message.user,
           sql: (sql, params) => client.query(sql, params),
@@ -386,12 +609,14 @@ export async function runConsumer(options: RunConsumerOptions): Promise<void> {
           markDone();
           return;
         } catch (error) {
-          const last = attempt >= retry.maxAttempts || !retry.shouldRetry(error, attempt) || controller.signal.aborted;
+          // Stopped while it ran: not a failure; the message is left for redelivery.
+          if (signal.aborted) return;
+          const last = attempt >= retry.maxAttempts || !retry.shouldRetry(error, attempt);
           if (!last) {
-            const base = Math.min(retry.maxBackoffMs, retry.initialBackoffMs * retry.multiplier ** (attempt - 1));
-            const backoffMs = Math.round(base * (1 + retry.jitterRatio * (Math.random() * 2 - 1)));
-            options.onRetry?.({ error, attempt, maxAttempts: retry.maxAttempts, backoffMs, runKey, message });
-            await pause(backoffMs, controller.signal);
+            const delay = backoffMs(attempt, retry.initialBackoffMs, retry.maxBackoffMs, retry.multiplier, retry.jitterRatio, Math.random());
+            options.onRetry?.({ error, attempt, maxAttempts: retry.maxAttempts, backoffMs: delay, runKey, message });
+            await pause(delay, signal);
+            if (signal.aborted) return; // a stop during the backoff is not a failed attempt
             continue;
           }
           try {
@@ -411,4 +636,3 @@ export async function runConsumer(options: RunConsumerOptions): Promise<void> {
     options.stopSignal?.removeEventListener('abort', stop);
   }
 }
-

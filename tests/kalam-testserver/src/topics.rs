@@ -84,6 +84,9 @@ pub fn execute_topic_sql(
             .unprefixed())
         }
     };
+    if t.peek_kw("SELECT") {
+        return system_select(db, sql, actor);
+    }
     if t.kws(&["CREATE", "TOPIC"]) {
         admin("CREATE TOPIC")?;
         let id = topic_name(t, ns)?;
@@ -283,6 +286,61 @@ pub fn execute_topic_sql(
     Ok(None)
 }
 
+/// `SELECT ... FROM system.topics` / `system.topic_offsets` (dba/system only, as on the real
+/// server). Every row and column of the table is returned: projections and `WHERE` are not
+/// evaluated here (clients filter). Other SELECTs are not ours: None.
+fn system_select(db: &Db, sql: &str, actor: &Actor) -> Result<Option<StmtOutput>, SqlError> {
+    let lower = sql.to_ascii_lowercase();
+    let which = if lower.contains("from system.topic_offsets") {
+        "offsets"
+    } else if lower.contains("from system.topics") {
+        "topics"
+    } else {
+        return Ok(None);
+    };
+    if !actor.role.is_admin() {
+        return Err(SqlError::denied(
+            "System tables require 'dba' or 'system' role",
+        ));
+    }
+    let f = crate::db::SchemaField::new;
+    if which == "topics" {
+        let schema = vec![
+            f("topic_id", KType::Text, vec!["pk", "nn", "uq"]),
+            f("name", KType::Text, vec!["nn"]),
+            f("partitions", KType::Int, vec!["nn"]),
+        ];
+        let rows = all_topics(db)
+            .into_iter()
+            .map(|t| {
+                let name = t.id.rsplit('.').next().unwrap_or("").to_string();
+                vec![json!(t.id), json!(name), json!(t.partitions)]
+            })
+            .collect();
+        return Ok(Some(StmtOutput::Rows { schema, rows }));
+    }
+    let schema = vec![
+        f("topic_id", KType::Text, vec!["pk", "nn"]),
+        f("group_id", KType::Text, vec!["pk", "nn"]),
+        f("partition_id", KType::Int, vec!["pk", "nn"]),
+        f("last_acked_offset", KType::BigInt, vec!["nn"]),
+    ];
+    let mut st = db.conn.prepare_cached(
+        "SELECT topic, grp, part, committed FROM __kalam_topic_offsets ORDER BY topic, grp, part",
+    )?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(vec![
+                json!(r.get::<_, String>(0)?),
+                json!(r.get::<_, String>(1)?),
+                json!(r.get::<_, i64>(2)?),
+                json!(r.get::<_, i64>(3)?.to_string()),
+            ])
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(StmtOutput::Rows { schema, rows }))
+}
+
 /// Publishes table changes to every topic routing them (called with the DB lock held, so
 /// offsets follow commit order).
 pub fn publish(db: &mut Db, events: &[ChangeEvent]) {
@@ -373,16 +431,66 @@ pub struct Consumed {
 }
 
 /// In-memory claim state per (topic, group, partition); lost on restart like the real one.
+/// Mirrors `kalamdb-publisher/src/service.rs` (PROTOCOL.md §7.4, §12.4): a consume claims
+/// `[max(cursor, start), last + 1)`; claims older than the visibility timeout are dropped at
+/// the next consume and the cursor rewinds to the earliest of them; an ack commits and drops
+/// every claim it fully covers, whoever holds it, and moves the cursor past it.
 #[derive(Default)]
 pub struct Claims {
     pub cursors: HashMap<(String, String, u32), ClaimState>,
     pub visibility: Duration,
+    /// Topic fault switches (test route): consume answers with messages to cut off after
+    /// their claim was made, and acks refused with 503 until then.
+    pub drop_consume_responses: u64,
+    pub fail_acks_until: Option<Instant>,
+    /// Every committed ack in arrival order (test route `topic_acks`), bounded.
+    pub ack_log: Vec<AckRecord>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Serialize)]
+pub struct AckRecord {
+    pub topic_id: String,
+    pub group_id: String,
+    pub partition_id: u32,
+    pub upto_offset: u64,
+    pub at_ms: i64,
+}
+
+const ACK_LOG_MAX: usize = 200_000;
+
 pub struct ClaimState {
     cursor: u64,
-    pending: Vec<(u64, u64, Option<Instant>)>,
+    /// `(start, end_exclusive, claimed_at)`.
+    pending: Vec<(u64, u64, Instant)>,
+}
+
+impl ClaimState {
+    fn new(cursor: u64) -> ClaimState {
+        ClaimState {
+            cursor,
+            pending: Vec::new(),
+        }
+    }
+
+    fn expire(&mut self, now: Instant, timeout: Duration) {
+        let mut earliest: Option<u64> = None;
+        self.pending.retain(|(start, _, at)| {
+            if now.duration_since(*at) > timeout {
+                earliest = Some(earliest.map_or(*start, |e| e.min(*start)));
+                false
+            } else {
+                true
+            }
+        });
+        if let Some(e) = earliest {
+            self.cursor = self.cursor.min(e);
+        }
+    }
+
+    fn ack_up_to(&mut self, upto: u64) {
+        self.pending.retain(|(_, end, _)| *end > upto + 1);
+        self.cursor = self.cursor.max(upto + 1);
+    }
 }
 
 pub fn clear_claims(db: &mut Db) {
@@ -404,6 +512,10 @@ fn committed(db: &Db, topic: &str, group: &str, part: u32) -> Option<u64> {
         .map(|v| v as u64)
 }
 
+fn not_found(topic: &str) -> SqlError {
+    SqlError::plain(404, "NOT_FOUND", format!("Topic '{topic}' does not exist"))
+}
+
 pub fn consume(
     db: &mut Db,
     topic: &str,
@@ -413,11 +525,7 @@ pub fn consume(
     limit: u64,
 ) -> Result<Consumed, SqlError> {
     if load_topic(db, topic).is_none() {
-        return Err(SqlError::plain(
-            404,
-            "NOT_FOUND",
-            format!("Topic '{topic}' does not exist"),
-        ));
+        return Err(not_found(topic));
     }
     let hw: i64 = db.conn.query_row(
         "SELECT COALESCE(MAX(off) + 1, 0) FROM __kalam_topic_msgs WHERE topic = ?1 AND part = ?2",
@@ -425,42 +533,27 @@ pub fn consume(
         |r| r.get(0),
     )?;
     let hw = hw as u64;
-    let commit = committed(db, topic, group, part);
+    // The handler's start: committed + 1 when the group committed, else the request's start.
+    let start_offset = match (committed(db, topic, group, part), start) {
+        (Some(k), _) => k + 1,
+        (None, Start::Earliest) => 0,
+        (None, Start::Latest) => hw,
+        (None, Start::Offset(n)) => n,
+    };
     let (from, to) = {
         let c = &mut db.claims;
         let vis = c.visibility;
-        let key = (topic.to_string(), group.to_string(), part);
-        let exists = c.cursors.contains_key(&key);
-        let st = c.cursors.entry(key).or_default();
-        if !exists {
-            st.cursor = match (commit, start) {
-                (Some(k), _) => k + 1,
-                (None, Start::Earliest) => 0,
-                (None, Start::Latest) => hw,
-                (None, Start::Offset(n)) => n,
-            };
-        }
-        // Claims entirely acknowledged are done; expired ones rewind the cursor.
-        if let Some(k) = commit {
-            st.pending.retain(|(_, end, _)| *end > k + 1);
-        }
+        let st = c
+            .cursors
+            .entry((topic.to_string(), group.to_string(), part))
+            .or_insert_with(|| ClaimState::new(start_offset));
         let now = Instant::now();
-        let expired = st
-            .pending
-            .iter()
-            .filter(|(_, _, at)| at.is_some_and(|t| now.duration_since(t) >= vis))
-            .map(|(s, _, _)| *s)
-            .min();
-        if let Some(e) = expired {
-            let e = commit.map_or(e, |k| e.max(k + 1));
-            st.cursor = st.cursor.min(e);
-            st.pending.retain(|(s, _, _)| *s < e);
-        }
-        let from = st.cursor;
-        let to = (from + limit).min(hw.max(from));
+        st.expire(now, vis);
+        let from = st.cursor.max(start_offset);
+        let to = from.saturating_add(limit).min(hw.max(from));
         if to > from {
-            st.pending.push((from, to, Some(now)));
             st.cursor = to;
+            st.pending.push((from, to, now));
         }
         (from, to)
     };
@@ -487,8 +580,9 @@ pub fn consume(
             messages.push(m?);
         }
     }
-    let next_offset = messages.last().map_or(from, |m| m.offset + 1);
-    let has_more = messages.len() as u64 == limit && limit > 0;
+    // As the real handler: with no messages, next_offset is the computed start offset.
+    let next_offset = messages.last().map_or(start_offset, |m| m.offset + 1);
+    let has_more = messages.len() as u64 == limit;
     Ok(Consumed {
         messages,
         next_offset,
@@ -496,20 +590,57 @@ pub fn consume(
     })
 }
 
-pub fn ack(db: &Db, topic: &str, group: &str, part: u32, upto: u64) -> Result<(), SqlError> {
+pub fn ack(db: &mut Db, topic: &str, group: &str, part: u32, upto: u64) -> Result<(), SqlError> {
     if load_topic(db, topic).is_none() {
-        return Err(SqlError::plain(
-            404,
-            "NOT_FOUND",
-            format!("Topic '{topic}' does not exist"),
-        ));
+        return Err(not_found(topic));
     }
     db.conn.execute(
         "INSERT INTO __kalam_topic_offsets (topic, grp, part, committed) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (topic, grp, part) DO UPDATE SET committed = MAX(committed, excluded.committed)",
         rusqlite::params![topic, group, part, upto as i64],
     )?;
+    let c = &mut db.claims;
+    c.cursors
+        .entry((topic.to_string(), group.to_string(), part))
+        .or_insert_with(|| ClaimState::new(upto + 1))
+        .ack_up_to(upto);
+    if c.ack_log.len() < ACK_LOG_MAX {
+        c.ack_log.push(AckRecord {
+            topic_id: topic.to_string(),
+            group_id: group.to_string(),
+            partition_id: part,
+            upto_offset: upto,
+            at_ms: now_ms(),
+        });
+    }
     Ok(())
+}
+
+/// The test route's `topic_state`: committed offsets and live claims of every group.
+pub fn state_json(db: &Db) -> Value {
+    let mut offsets = Vec::new();
+    if let Ok(mut st) = db.conn.prepare_cached(
+        "SELECT topic, grp, part, committed FROM __kalam_topic_offsets ORDER BY topic, grp, part",
+    ) {
+        if let Ok(rows) = st.query_map([], |r| {
+            Ok(
+                json!({"topic_id": r.get::<_, String>(0)?, "group_id": r.get::<_, String>(1)?,
+                "partition_id": r.get::<_, i64>(2)?, "last_acked_offset": r.get::<_, i64>(3)?}),
+            )
+        }) {
+            offsets.extend(rows.flatten());
+        }
+    }
+    let claims: Vec<Value> = db
+        .claims
+        .cursors
+        .iter()
+        .map(|((t, g, p), st)| {
+            json!({"topic_id": t, "group_id": g, "partition_id": p, "cursor": st.cursor,
+                "pending": st.pending.iter().map(|(s, e, _)| json!([s, e])).collect::<Vec<_>>()})
+        })
+        .collect();
+    json!({"offsets": offsets, "claims": claims, "acks": db.claims.ack_log})
 }
 
 pub fn message_json(topic: &str, m: &Msg) -> Value {
