@@ -1333,6 +1333,21 @@ async fn consume(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
         st,
         req.limit.unwrap_or(100),
     ) {
+        Ok(c) if !c.messages.is_empty() && db.claims.drop_consume_responses > 0 => {
+            // Fault: the claim is made, then the answer is lost in transit (the body fails
+            // after the headers, so the connection is cut mid-response).
+            db.claims.drop_consume_responses -= 1;
+            let lost = futures_util::stream::once(async {
+                Err::<Bytes, _>(std::io::Error::other(
+                    "consume response dropped (test fault)",
+                ))
+            });
+            Response::builder()
+                .status(200)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(axum::body::Body::from_stream(lost))
+                .unwrap_or_else(|_| json_resp(500, json!({})))
+        }
         Ok(c) => json_resp(
             200,
             json!({"messages": c.messages.iter().map(|m| crate::topics::message_json(&req.topic_id, m)).collect::<Vec<_>>(), "next_offset": c.next_offset, "has_more": c.has_more}),
@@ -1347,9 +1362,19 @@ async fn ack(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Re
         Ok(r) => r,
         Err(r) => return *r,
     };
-    let db = app.db.lock().unwrap_or_else(|e| e.into_inner());
+    let mut db = app.db.lock().unwrap_or_else(|e| e.into_inner());
+    if db
+        .claims
+        .fail_acks_until
+        .is_some_and(|t| Instant::now() < t)
+    {
+        return json_resp(
+            503,
+            json!({"error": "Acks are failing (test fault)", "code": "SERVICE_UNAVAILABLE"}),
+        );
+    }
     match crate::topics::ack(
-        &db,
+        &mut db,
         &req.topic_id,
         &req.group_id,
         req.partition_id.unwrap_or(0),
@@ -1402,6 +1427,9 @@ async fn faults(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
             h.stall_frames(v.get("on").and_then(|x| x.as_bool()).unwrap_or(false))
         }
         Some("restart") => h.restart(),
+        Some("drop_consume_responses") => h.drop_consume_responses(num("count").unwrap_or(1)),
+        Some("fail_acks") => h.fail_acks(num("ms").unwrap_or(0)),
+        Some("topic_state") => return json_resp(200, h.topic_state()),
         Some("expire_tokens") => h.expire_tokens(),
         Some("black_hole") => h.black_hole(v.get("on").and_then(|x| x.as_bool()).unwrap_or(false)),
         Some("fail_next_batch") => {

@@ -276,6 +276,29 @@ impl Handle {
         self.stall_frames(false);
         self.app.faults.ws.clear();
     }
+    /// The next `n` consume answers that carry messages are cut off after their claim was
+    /// made (the client sees a broken response; the server keeps the claim).
+    pub fn drop_consume_responses(&self, n: u64) {
+        self.app
+            .db
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .claims
+            .drop_consume_responses = n;
+    }
+    /// Topic acks are answered `503 SERVICE_UNAVAILABLE` (nothing committed) for `ms`.
+    pub fn fail_acks(&self, ms: u64) {
+        self.app
+            .db
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .claims
+            .fail_acks_until = Some(Instant::now() + Duration::from_millis(ms));
+    }
+    /// Committed offsets, live claims and the log of every ack (`{"offsets", "claims", "acks"}`).
+    pub fn topic_state(&self) -> serde_json::Value {
+        topics::state_json(&self.app.db.lock().unwrap_or_else(|e| e.into_inner()))
+    }
     /// Every token issued before now is rejected as TOKEN_EXPIRED from now on.
     pub fn expire_tokens(&self) {
         self.app
