@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sqlparser::ast::{
-    Expr, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableFactor, VisitMut,
-    VisitorMut,
+    Expr, Ident, LimitClause, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement,
+    TableFactor, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
@@ -1285,6 +1285,37 @@ impl Db {
                     }
                 }
                 self.used.push(def);
+                ControlFlow::Continue(())
+            }
+
+            /// `ns.table.column` (three parts, as Drizzle writes qualified columns) works on
+            /// the real server (PROTOCOL §12.6); the derived table is named `table` here.
+            fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+                if let Expr::CompoundIdentifier(idents) = e {
+                    if idents.len() == 3 {
+                        let parts = [idents[0].value.clone(), idents[1].value.clone()];
+                        if let Some(def) = self.db.resolve(&parts, self.ns) {
+                            let column = idents[2].clone();
+                            *idents = vec![Ident::with_quote('"', def.name.clone()), column];
+                        }
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+
+            /// `OFFSET n` without `LIMIT` (valid for the real server) needs `LIMIT -1` in SQLite.
+            fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+                if let Some(LimitClause::LimitOffset {
+                    limit: limit @ None,
+                    offset: Some(_),
+                    ..
+                }) = &mut q.limit_clause
+                {
+                    *limit = Some(Expr::value(sqlparser::ast::Value::Number(
+                        "-1".into(),
+                        false,
+                    )));
+                }
                 ControlFlow::Continue(())
             }
         }
