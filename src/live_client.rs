@@ -28,6 +28,7 @@ use crate::core::live::frames::{BatchControl, ChangeType, Row};
 use crate::core::live::materializer::{KeyedRow, RowsDelta};
 use crate::core::live::row::Column;
 use crate::core::live::sql::live_sql_table;
+use crate::core::live::verify;
 use crate::core::live::{
     ConnectionState, LiveConfig, LiveCore, LiveEvent, Output, ReconnectConfig, RowKey,
     SubscribeOptions, SubscriptionMode, TimerId,
@@ -84,21 +85,29 @@ struct Inner {
     decoders: HashMap<String, Decoder>,
     /// A token request to run once the borrow is released (`forceRefresh`).
     token_request: Option<bool>,
+    /// `runSql(sql) => Promise<string>` for self-verification checksums (HTTP SQL).
+    run_sql: Option<Function>,
+    /// Checksum queries to start once the borrow is released: `(subscription, request, sql)`.
+    verify_requests: Vec<(String, u64, String)>,
     me: Weak<RefCell<Inner>>,
 }
 
 /// Runs one input, executes the resulting commands and delivers the JS payload.
 fn pump(rc: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut LiveCore, u64)) {
-    let (payload, token_request) = {
+    let (payload, token_request, verify_requests) = {
         let Ok(mut inner) = rc.try_borrow_mut() else {
             return; // cannot happen: no JS runs while borrowed (see the module docs)
         };
         input(&mut inner.core, now_ms());
         let payload = inner.run();
-        (payload, inner.token_request.take())
+        let verify = std::mem::take(&mut inner.verify_requests);
+        (payload, inner.token_request.take(), verify)
     };
     if let Some(force) = token_request {
         request_token(rc, force);
+    }
+    for (id, request, sql) in verify_requests {
+        run_verify(rc, id, request, sql);
     }
     if let Some(payload) = payload {
         let cb = rc.borrow().on_output.clone();
@@ -134,6 +143,58 @@ fn request_token(rc: &Rc<RefCell<Inner>>, force: bool) {
                 ),
             },
             Err(e) => core.token_failed(now, token_error(&e)),
+        });
+    });
+}
+
+/// What a rejected `runSql` means: its `code`/`message`/`retryable` when it gave a
+/// KalamError-like object, else a retryable `NETWORK` error.
+fn sql_error(value: &JsValue) -> KalamError {
+    let get = |k: &str| Reflect::get(value, &JsValue::from_str(k)).ok();
+    let code = get("code").and_then(|v| v.as_string());
+    let message = get("message")
+        .and_then(|v| v.as_string())
+        .unwrap_or_else(|| describe(value));
+    let retryable = get("retryable").and_then(|v| v.as_bool()).unwrap_or(true);
+    KalamError::new(code.unwrap_or_else(|| codes::NETWORK.to_string()), message)
+        .retryable(retryable)
+}
+
+/// Runs one checksum query through the client's HTTP SQL path and feeds the answer back.
+fn run_verify(rc: &Rc<RefCell<Inner>>, id: String, request: u64, sql: String) {
+    let Some(run_sql) = rc.borrow().run_sql.clone() else {
+        return;
+    };
+    let promise = match run_sql.call1(&JsValue::NULL, &JsValue::from_str(&sql)) {
+        Ok(value) => Promise::resolve(&value),
+        Err(e) => {
+            let error = sql_error(&e);
+            pump(rc, move |core, now| {
+                core.verify_result(now, &id, request, Err(error))
+            });
+            return;
+        }
+    };
+    let weak = Rc::downgrade(rc);
+    wasm_bindgen_futures::spawn_local(async move {
+        let result = JsFuture::from(promise).await;
+        let Some(rc) = weak.upgrade() else { return };
+        let figures = match result {
+            Ok(v) => {
+                let text = v
+                    .as_string()
+                    .or_else(|| js_sys::JSON::stringify(&v).ok().and_then(|t| t.as_string()));
+                match text {
+                    Some(text) => verify::parse_checksum(&text),
+                    None => Err(KalamError::protocol(
+                        "runSql resolved without a JSON answer",
+                    )),
+                }
+            }
+            Err(e) => Err(sql_error(&e)),
+        };
+        pump(&rc, move |core, now| {
+            core.verify_result(now, &id, request, figures)
         });
     });
 }
@@ -264,6 +325,11 @@ impl Inner {
                 items.value(&item);
             }
             Output::ConnectionError(error) => items.value(&json!({"t": "error", "error": error})),
+            Output::Verify {
+                subscription_id,
+                request,
+                sql,
+            } => self.verify_requests.push((subscription_id, request, sql)),
         }
     }
 
@@ -572,6 +638,37 @@ fn config_from_json(text: &str) -> Result<LiveConfig, KalamError> {
         rc.max_attempts = uint(r, "maxAttempts")?.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
         config.reconnect = rc;
     }
+    if let Some(l) = field(&v, "liveness") {
+        if let Some(ms) = uint(l, "idleMs")? {
+            config.liveness_idle_ms = ms;
+        }
+        if let Some(ms) = uint(l, "timeoutMs")? {
+            config.liveness_timeout_ms = ms.max(1);
+        }
+    }
+    if let Some(ms) = uint(&v, "snapshotTimeoutMs")? {
+        config.snapshot_step_timeout_ms = ms;
+    }
+    match field(&v, "verify") {
+        Some(Value::Bool(on)) => config.verify.enabled = *on,
+        Some(vf) if vf.is_object() => {
+            if let Some(on) = field(vf, "enabled").and_then(Value::as_bool) {
+                config.verify.enabled = on;
+            }
+            if let Some(ms) = uint(vf, "intervalMs")? {
+                config.verify.interval_ms = ms;
+            }
+            if let Some(n) = uint(vf, "afterBurst")? {
+                config.verify.after_burst = u32::try_from(n).unwrap_or(u32::MAX);
+            }
+        }
+        None => {}
+        Some(_) => {
+            return Err(KalamError::invalid_argument(
+                "verify must be a boolean or { enabled, intervalMs, afterBurst }",
+            ))
+        }
+    }
     Ok(config)
 }
 
@@ -612,6 +709,7 @@ fn options_from_json(text: &str) -> Result<SubscribeOptions, KalamError> {
         from,
         key_columns,
         limit: uint(&v, "limit")?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        verify: field(&v, "verify").and_then(Value::as_bool),
     })
 }
 
@@ -730,9 +828,13 @@ pub struct LiveClient {
 impl LiveClient {
     /// `options_json`: `{ url (http(s) base), pingIntervalMs?, connectTimeoutMs?,
     /// disableCompression?, batchSize?, reconnect?: { enabled?, initialDelayMs?, maxDelayMs?,
-    /// maxAttempts? } }`. `web_socket`: a WebSocket constructor (`undefined`: the global
-    /// `WebSocket`). `get_token(forceRefresh) => Promise<string>` is called before each
-    /// connection attempt (`true` after the server refused the previous token).
+    /// maxAttempts? }, liveness?: { idleMs?, timeoutMs? }, snapshotTimeoutMs?, verify?:
+    /// boolean | { enabled?, intervalMs?, afterBurst? } }`. `web_socket`: a WebSocket
+    /// constructor (`undefined`: the global `WebSocket`). `get_token(forceRefresh) =>
+    /// Promise<string>` is called before each connection attempt (`true` after the server
+    /// refused the previous token). `run_sql(sql) => Promise<string>` runs the
+    /// self-verification checksums over HTTP as the same user (the SQL answer's JSON);
+    /// without it (`undefined`) subscriptions do not verify themselves.
     ///
     /// `on_output(json)` receives, once per drained burst, a JSON array of items:
     /// `{t:"rows", id, initial, resync, removed:[key], updated:[[key,row]],
@@ -747,8 +849,13 @@ impl LiveClient {
         get_token: Function,
         on_output: Function,
         web_socket: JsValue,
+        run_sql: JsValue,
     ) -> Result<LiveClient, JsValue> {
-        let config = config_from_json(options_json).map_err(|e| js_error(&e))?;
+        let mut config = config_from_json(options_json).map_err(|e| js_error(&e))?;
+        let run_sql: Option<Function> = run_sql.dyn_into().ok();
+        if run_sql.is_none() {
+            config.verify.enabled = false;
+        }
         let ctor = if web_socket.is_undefined() || web_socket.is_null() {
             Reflect::get(&js_sys::global(), &"WebSocket".into()).unwrap_or(JsValue::UNDEFINED)
         } else {
@@ -771,6 +878,8 @@ impl LiveClient {
                 tables: HashMap::new(),
                 decoders: HashMap::new(),
                 token_request: None,
+                run_sql,
+                verify_requests: Vec::new(),
                 me: me.clone(),
             })
         });
@@ -782,7 +891,7 @@ impl LiveClient {
     }
 
     /// Registers a subscription (connecting lazily) and returns its id. `options_json`:
-    /// `{ batchSize?, lastRows?, from? (decimal string), keyColumns?, limit? }`. Throws a
+    /// `{ batchSize?, lastRows?, from? (decimal string), keyColumns?, limit?, verify? }`. Throws a
     /// KalamError object (`INVALID_ARGUMENT`, `CLOSED`).
     pub fn subscribe(
         &self,

@@ -53,6 +53,30 @@ export interface ReconnectOptions {
   maxAttempts?: number;
 }
 
+/**
+ * Self-verification (on by default when the manager can run SQL): the real server drops
+ * change notifications silently under a burst, so each `live()` subscription compares a
+ * checksum query (`COUNT(*)`, `SUM(_seq % p)`, `MAX(_seq)` over its FROM/WHERE) with the same
+ * figures over its rows, and resyncs in the background (one `resync` callback with only the
+ * real differences) when they disagree twice in a row.
+ */
+export interface VerifyOptions {
+  /** Default true. `false` (or `verify: false`) turns every check off. */
+  enabled?: boolean;
+  /** Periodic check of each subscription; 0 = only after bursts. Default 30000. */
+  intervalMs?: number;
+  /** A run of this many change frames (under 1 s apart) triggers a check of every subscription; 0 = never. Default 100. */
+  afterBurst?: number;
+}
+
+/** Dead-connection detection: an echo the server always answers (pings never are). */
+export interface LivenessOptions {
+  /** Send the echo after this much silence from the server; 0 disables. Default 7000. */
+  idleMs?: number;
+  /** No frame within this long after the echo: reconnect. Default 5000. */
+  timeoutMs?: number;
+}
+
 /** Why the connection went down (`onDisconnect`). */
 export interface DisconnectReason {
   message: string;
@@ -88,6 +112,18 @@ export interface LiveManagerOptions {
   /** Snapshot batch size when a subscription sets none. Default 500, at most 999. */
   batchSize?: number;
   reconnect?: ReconnectOptions;
+  /** Self-verification of `live()` rows ({@link VerifyOptions}); `false` disables it. Needs `runSql`. */
+  verify?: VerifyOptions | boolean;
+  /** Dead-connection detection ({@link LivenessOptions}). */
+  liveness?: LivenessOptions;
+  /** A subscribe or `next_batch` with no answer for this long is retried (then fails to `onError`). Default 20000; 0 disables. */
+  snapshotTimeoutMs?: number;
+  /**
+   * Runs SQL over HTTP as the socket's user and resolves with the answer's JSON text (or
+   * object): used for the self-verification checksums. The app client passes its own SQL
+   * path; without it, subscriptions do not verify themselves.
+   */
+  runSql?: (sql: string) => Promise<string | object>;
   /**
    * A WebSocket constructor with the browser's shape. Default: the global `WebSocket`.
    * On Node 18/20 pass the `ws` package's default export.
@@ -151,6 +187,8 @@ export interface LiveOptions<T = RowData> {
    * and the current rows are in `change.rowMap` (O(changes) per callback).
    */
   rowsArray?: boolean;
+  /** Self-verification of this subscription (default: the manager's `verify`). */
+  verify?: boolean;
   onError?: (error: LiveSubscriptionError) => void;
   onCheckpoint?: (checkpoint: { subscriptionId: string; lastSeqId: SeqId }) => void;
 }
@@ -300,7 +338,7 @@ export class LiveManager {
     const from = options.from ?? legacy?.from;
     const wire = {
       batchSize: options.batchSize ?? legacy?.batch_size, lastRows: options.lastRows ?? legacy?.last_rows, from: seqText(from),
-      keyColumns, limit: options.limit,
+      keyColumns, limit: options.limit, verify: options.verify,
     };
     const id = await this.#subscribe(sql, wire, false);
     this.#subs.set(id, {
@@ -429,10 +467,13 @@ export class LiveManager {
       const config = {
         url: o.url, pingIntervalMs: o.pingIntervalMs, connectTimeoutMs: o.connectTimeoutMs,
         disableCompression: o.disableCompression ?? false, batchSize: o.batchSize, reconnect: o.reconnect,
+        verify: o.verify, liveness: o.liveness, snapshotTimeoutMs: o.snapshotTimeoutMs,
       };
+      const runSql = o.runSql;
       const getToken = (force: boolean): Promise<string> => Promise.resolve().then(() => o.getToken(force));
       try {
-        this.#client = new LiveClient(JSON.stringify(config), getToken, (json: string) => this.#onOutput(json), o.WebSocket);
+        this.#client = new LiveClient(JSON.stringify(config), getToken, (json: string) => this.#onOutput(json), o.WebSocket,
+          runSql ? (sql: string) => Promise.resolve().then(() => runSql(sql)) : undefined);
       } catch (err) {
         throw KalamError.from(err);
       }

@@ -15,7 +15,7 @@ import { LogLevel } from './http.js';
 export interface ClientOptions
   extends HttpOnlyOptions,
     Pick<LiveManagerOptions, 'wsLazyConnect' | 'pingIntervalMs' | 'disableCompression' | 'batchSize' | 'reconnect'
-      | 'WebSocket' | 'onConnect' | 'onDisconnect' | 'onConnectionError'> {
+      | 'WebSocket' | 'onConnect' | 'onDisconnect' | 'onConnectionError' | 'verify' | 'liveness' | 'snapshotTimeoutMs'> {
   /** Alias of `onConnectionError` (official name). */
   onError?: (error: LiveConnectionError) => void;
   onConnectionStateChange?: (state: ConnectionState) => void;
@@ -55,6 +55,11 @@ export class KalamDBClient extends HttpClient {
       disableCompression: o.disableCompression,
       batchSize: o.batchSize,
       reconnect: o.reconnect,
+      verify: o.verify,
+      liveness: o.liveness,
+      snapshotTimeoutMs: o.snapshotTimeoutMs,
+      // Self-verification checksums go through this client's HTTP SQL path (auth, retries).
+      runSql: async (sql) => (await this.core()).query(sql, undefined, undefined, undefined, undefined, undefined),
       WebSocket: o.WebSocket,
       files,
       onConnect: () => this.#onConnect?.(),

@@ -79,9 +79,13 @@ use super::frames::{
 use super::materializer::{self, row_seq, Materializer, RowsDelta};
 use super::reconnect::{Backoff, JitterFn, ReconnectConfig};
 use super::sql::validate_live_sql;
+use super::verify::{self, Checksum, VerifyConfig, BURST_GAP_MS, BURST_MAX_DEFER_MS};
 use crate::core::error::{codes, KalamError};
 use crate::core::schema::{primary_key_columns, SchemaField};
 use crate::core::seq_id::SeqId;
+
+/// A checksum query without an answer for this long is asked again.
+const VERIFY_ANSWER_MS: u64 = 60_000;
 
 /// Default rows per snapshot batch. Must stay below 1000: a default server truncates a batch
 /// of 1000+ rows to its query limit and reports `has_more: false` (70-limits.json).
@@ -111,6 +115,20 @@ pub struct LiveConfig {
     pub send_budget: u32,
     pub send_window_ms: u64,
     pub reconnect: ReconnectConfig,
+    /// Liveness (PROTOCOL.md §12.3): after this much inbound silence, send the echo (a
+    /// `next_batch` for an unknown id, which the server always answers; pings never are).
+    /// 0 disables. Default 7000.
+    pub liveness_idle_ms: u64,
+    /// No frame within this long after the echo: the path is dead, reconnect. Default 5000.
+    pub liveness_timeout_ms: u64,
+    /// A `subscribe` or `next_batch` without an answer for this long is retried. 0
+    /// disables. Default 20 000.
+    pub snapshot_step_timeout_ms: u64,
+    /// A subscription that keeps failing (server `error`, no answer) is retried this many
+    /// times with backoff, then fails with `fatal: true`. Default 6 (about a minute).
+    pub sub_max_retries: u32,
+    /// Self-verification of materialized subscriptions ([`super::verify`]).
+    pub verify: VerifyConfig,
 }
 
 impl LiveConfig {
@@ -125,6 +143,11 @@ impl LiveConfig {
             send_budget: 40,
             send_window_ms: 1100,
             reconnect: ReconnectConfig::default(),
+            liveness_idle_ms: 7000,
+            liveness_timeout_ms: 5000,
+            snapshot_step_timeout_ms: 20_000,
+            sub_max_retries: 6,
+            verify: VerifyConfig::default(),
         }
     }
 
@@ -162,6 +185,8 @@ pub struct SubscribeOptions {
     pub key_columns: Vec<String>,
     /// Materialized row cap (oldest evicted); must be ≥ 1.
     pub limit: Option<usize>,
+    /// Self-verification for this subscription; `None` = the client's setting.
+    pub verify: Option<bool>,
 }
 
 /// Public connection state.
@@ -184,14 +209,20 @@ pub enum TimerId {
     ConnectTimeout,
     /// Sends frames held back by the send budget ([`LiveConfig::send_budget`]).
     Throttle,
+    /// The liveness echo: when to send it, and its deadline.
+    Liveness,
+    /// Per-subscription deadlines, retries and self-verification (the earliest of them).
+    Subs,
 }
 
 impl TimerId {
-    pub const ALL: [TimerId; 4] = [
+    pub const ALL: [TimerId; 6] = [
         TimerId::Ping,
         TimerId::Reconnect,
         TimerId::ConnectTimeout,
         TimerId::Throttle,
+        TimerId::Liveness,
+        TimerId::Subs,
     ];
 
     pub fn as_u32(self) -> u32 {
@@ -259,6 +290,13 @@ pub enum Output {
         fatal: bool,
     },
     StateChanged(ConnectionState),
+    /// Run `sql` (the checksum of [`super::verify`]) over HTTP as the socket's user and call
+    /// [`LiveCore::verify_result`] with `request` and its figures or error.
+    Verify {
+        subscription_id: String,
+        request: u64,
+        sql: String,
+    },
     /// A connection-level error (close, timeout, auth failure, malformed frame, server
     /// error with a synthetic id such as `protocol` or `rate_limit`).
     ConnectionError(KalamError),
@@ -326,6 +364,22 @@ struct Subscription {
     prefetched: Option<SeqId>,
     /// Part of the first snapshot being loaded was emitted (`loading: true` deltas).
     parts_emitted: bool,
+    /// The snapshot being loaded must make progress by then, else it is retried.
+    deadline: Option<u64>,
+    /// A failed subscription is subscribed again at this time.
+    retry_at: Option<u64>,
+    /// Consecutive failed attempts (reset when a snapshot completes).
+    retries: u32,
+    /// Next self-verification (live subscriptions only).
+    verify_due: Option<u64>,
+    /// The checksum request in flight: `(request, sent at, floor)`.
+    verify_inflight: Option<(u64, u64, Option<SeqId>)>,
+    /// A check was asked for while one was in flight.
+    verify_again: bool,
+    /// Consecutive checksum mismatches.
+    mismatches: u32,
+    /// Consecutive failed checksum queries.
+    verify_failures: u32,
 }
 
 impl Subscription {
@@ -374,7 +428,7 @@ pub struct LiveCore {
     next_sub: u64,
     subs: Vec<Subscription>,
     out: Vec<Output>,
-    timers: [bool; 4],
+    timers: [bool; TimerId::ALL.len()],
     /// Send times within the current budget window (oldest first).
     sent_at: std::collections::VecDeque<u64>,
     /// Frames for the current socket waiting for budget.
@@ -382,6 +436,46 @@ pub struct LiveCore {
     last_sent_ms: u64,
     /// A snapshot batch whose `next_batch` went out before its rows were decoded.
     deferred: Option<DeferredFrame>,
+    /// The latest `now_ms` of any input.
+    now: u64,
+    /// When the current socket last delivered a frame.
+    last_recv_ms: u64,
+    /// The liveness echo is out and must be answered by then.
+    probe_deadline: Option<u64>,
+    next_probe: u64,
+    /// The current run of change frames (see [`VerifyConfig::after_burst`]).
+    burst_count: u32,
+    burst_first_ms: u64,
+    last_change_ms: u64,
+    /// Every subscription is checked at this time (after a burst).
+    burst_check: Option<u64>,
+    next_request: u64,
+    /// What the `Subs` timer is armed for.
+    subs_timer_due: Option<u64>,
+}
+
+/// Subscription ids of liveness echoes (never a registered id: those are `sub-N`).
+pub const ECHO_ID_PREFIX: &str = "kalam-wasm-echo-";
+
+/// Error codes after which retrying a subscription cannot help.
+fn permanent_error(code: &str) -> bool {
+    matches!(
+        code,
+        "UNAUTHORIZED" | "NOT_FOUND" | "INVALID_SQL" | "INVALID_SUBSCRIPTION_ID"
+    )
+}
+
+/// Backoff of subscription retries: 1 s, 2 s, 4 s … capped at 30 s.
+fn retry_delay_ms(attempt: u32) -> u64 {
+    (1000u64 << attempt.saturating_sub(1).min(5)).min(30_000)
+}
+
+fn min_due(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
 }
 
 /// A JSON frame decoded on the next drain, after the outputs queued before it were
@@ -422,11 +516,21 @@ impl LiveCore {
             next_sub: 1,
             subs: Vec::new(),
             out: Vec::new(),
-            timers: [false; 4],
+            timers: [false; TimerId::ALL.len()],
             sent_at: std::collections::VecDeque::new(),
             send_queue: std::collections::VecDeque::new(),
             last_sent_ms: 0,
             deferred: None,
+            now: 0,
+            last_recv_ms: 0,
+            probe_deadline: None,
+            next_probe: 0,
+            burst_count: 0,
+            burst_first_ms: 0,
+            last_change_ms: 0,
+            burst_check: None,
+            next_request: 0,
+            subs_timer_due: None,
         }
     }
 
@@ -495,6 +599,7 @@ impl LiveCore {
         for i in 0..self.subs.len() {
             self.flush_sub(i);
         }
+        self.rearm_subs_timer();
         std::mem::take(&mut self.out)
     }
 
@@ -509,6 +614,7 @@ impl LiveCore {
         options: SubscribeOptions,
         mode: SubscriptionMode,
     ) -> Result<String, KalamError> {
+        self.tick(now_ms);
         if self.shut_down {
             return Err(KalamError::closed("the client was shut down"));
         }
@@ -555,6 +661,14 @@ impl LiveCore {
             schema: Vec::new(),
             prefetched: None,
             parts_emitted: false,
+            deadline: None,
+            retry_at: None,
+            retries: 0,
+            verify_due: None,
+            verify_inflight: None,
+            verify_again: false,
+            mismatches: 0,
+            verify_failures: 0,
         });
         match self.phase {
             Phase::Connected { .. } => self.send_subscribe(now_ms, self.subs.len() - 1),
@@ -611,6 +725,7 @@ impl LiveCore {
     /// Removes a subscription locally (always succeeds) and tells the server if connected.
     /// Returns whether the id was registered.
     pub fn unsubscribe(&mut self, now_ms: u64, subscription_id: &str) -> bool {
+        self.tick(now_ms);
         let Some(i) = self.find(subscription_id) else {
             return false;
         };
@@ -626,7 +741,8 @@ impl LiveCore {
     }
 
     /// Connects now (no-op when connecting or connected). Resets the backoff.
-    pub fn connect(&mut self, _now_ms: u64) {
+    pub fn connect(&mut self, now_ms: u64) {
+        self.tick(now_ms);
         if self.shut_down {
             self.out.push(Output::ConnectionError(KalamError::closed(
                 "the client was shut down",
@@ -646,7 +762,8 @@ impl LiveCore {
 
     /// Closes the socket and stops reconnecting; subscriptions (and their rows) are kept
     /// and resume on `connect()` or the next `subscribe`.
-    pub fn disconnect(&mut self, _now_ms: u64) {
+    pub fn disconnect(&mut self, now_ms: u64) {
+        self.tick(now_ms);
         self.want_connected = false;
         if let Some(socket) = self.socket() {
             self.out.push(Output::CloseSocket {
@@ -677,6 +794,7 @@ impl LiveCore {
 
     /// A token from the auth provider (requested or not).
     pub fn token_ready(&mut self, now_ms: u64, token: String) {
+        self.tick(now_ms);
         if self.shut_down {
             return;
         }
@@ -691,7 +809,8 @@ impl LiveCore {
 
     /// The auth provider failed. Retryable errors count as a failed attempt (backoff);
     /// others park the connection in `NeedsAuth`.
-    pub fn token_failed(&mut self, _now_ms: u64, error: KalamError) {
+    pub fn token_failed(&mut self, now_ms: u64, error: KalamError) {
+        self.tick(now_ms);
         let wanted = std::mem::replace(&mut self.token_wanted, false);
         self.out.push(Output::ConnectionError(error.clone()));
         if !wanted || self.shut_down {
@@ -716,6 +835,7 @@ impl LiveCore {
     // ----- socket events -------------------------------------------------------------
 
     pub fn socket_opened(&mut self, now_ms: u64, socket: u64) {
+        self.tick(now_ms);
         if let Phase::Connecting {
             socket: s,
             ref mut opened,
@@ -730,17 +850,21 @@ impl LiveCore {
     }
 
     pub fn socket_text(&mut self, now_ms: u64, socket: u64, text: &str) {
+        self.tick(now_ms);
         self.settle_deferred();
         if self.is_current(socket) {
+            self.on_recv(now_ms);
             self.on_json(now_ms, socket, std::borrow::Cow::Borrowed(text.as_bytes()));
         }
     }
 
     pub fn socket_binary(&mut self, now_ms: u64, socket: u64, bytes: &[u8]) {
+        self.tick(now_ms);
         self.settle_deferred();
         if !self.is_current(socket) {
             return;
         }
+        self.on_recv(now_ms);
         match frames::binary_json(bytes, self.config.max_inflated_bytes) {
             Ok(json) => self.on_json(now_ms, socket, json),
             Err(error) => self.out.push(Output::ConnectionError(error)),
@@ -782,6 +906,7 @@ impl LiveCore {
         }
         .to_json();
         self.subs[i].prefetched = Some(last);
+        self.subs[i].deadline = self.step_deadline(now_ms);
         self.send(now_ms, socket, text);
         true
     }
@@ -796,7 +921,8 @@ impl LiveCore {
         }
     }
 
-    pub fn socket_closed(&mut self, _now_ms: u64, socket: u64, code: u16, reason: &str) {
+    pub fn socket_closed(&mut self, now_ms: u64, socket: u64, code: u16, reason: &str) {
+        self.tick(now_ms);
         self.settle_deferred();
         if !self.is_current(socket) {
             return;
@@ -832,10 +958,16 @@ impl LiveCore {
     // ----- timers and page hints ------------------------------------------------------
 
     pub fn timer_fired(&mut self, now_ms: u64, id: TimerId) {
+        self.tick(now_ms);
         if !std::mem::replace(&mut self.timers[id as usize], false) {
             return; // cancelled or never armed
         }
         match (id, self.phase) {
+            (TimerId::Liveness, Phase::Connected { socket }) => self.liveness_check(now_ms, socket),
+            (TimerId::Subs, _) => {
+                self.subs_timer_due = None;
+                self.run_sub_timers(now_ms);
+            }
             (TimerId::Ping, Phase::Connected { socket }) => {
                 let interval = self.config.ping_interval_ms;
                 let idle = now_ms.saturating_sub(self.last_sent_ms);
@@ -883,6 +1015,7 @@ impl LiveCore {
     }
 
     fn page_hint(&mut self, now_ms: u64) {
+        self.tick(now_ms);
         if self.shut_down {
             return;
         }
@@ -893,8 +1026,11 @@ impl LiveCore {
                 self.backoff.reset();
                 self.start_attempt(true);
             }
-            // Probe a socket that may have died while the page slept.
-            Phase::Connected { socket } => self.send(now_ms, socket, ClientMessage::Ping.to_json()),
+            // Probe a socket that may have died while the page slept (only the echo is
+            // answered, §12.3).
+            Phase::Connected { socket } if self.probe_deadline.is_none() => {
+                self.send_probe(now_ms, socket)
+            }
             _ => {}
         }
     }
@@ -1045,6 +1181,10 @@ impl LiveCore {
         self.cancel_timer(TimerId::Ping);
         self.cancel_timer(TimerId::ConnectTimeout);
         self.cancel_timer(TimerId::Throttle);
+        self.cancel_timer(TimerId::Liveness);
+        self.probe_deadline = None;
+        self.burst_count = 0;
+        self.burst_check = None;
         self.send_queue.clear();
         self.sent_at.clear();
         self.auth_error = None;
@@ -1055,6 +1195,10 @@ impl LiveCore {
             sub.loading = false;
             sub.staging = None;
             sub.staging_checkpoint = None;
+            sub.deadline = None;
+            sub.retry_at = None;
+            sub.verify_inflight = None;
+            sub.verify_due = None;
         }
     }
 
@@ -1113,6 +1257,11 @@ impl LiveCore {
         if self.config.ping_interval_ms > 0 {
             self.set_timer(TimerId::Ping, self.config.ping_interval_ms);
         }
+        self.last_recv_ms = now_ms;
+        self.probe_deadline = None;
+        if self.config.liveness_idle_ms > 0 {
+            self.set_timer(TimerId::Liveness, self.config.liveness_idle_ms);
+        }
         for i in 0..self.subs.len() {
             self.send_subscribe(now_ms, i);
         }
@@ -1154,6 +1303,12 @@ impl LiveCore {
         sub.acked = false;
         sub.loading = true;
         sub.prefetched = None;
+        sub.retry_at = None;
+        sub.verify_inflight = None;
+        sub.verify_due = None;
+        let deadline = self.step_deadline(now_ms);
+        let sub = &mut self.subs[i];
+        sub.deadline = deadline;
         let text = ClientMessage::Subscribe {
             subscription: SubscriptionRequest {
                 id: &sub.id,
@@ -1176,9 +1331,9 @@ impl LiveCore {
         match msg {
             ServerMessage::AuthSuccess(_) => self.on_auth_success(now_ms),
             ServerMessage::AuthError { message } => self.auth_error = Some(message),
-            ServerMessage::SubscriptionAck(ack) => self.on_ack(ack),
+            ServerMessage::SubscriptionAck(ack) => self.on_ack(now_ms, ack),
             ServerMessage::InitialDataBatch(batch) => self.on_batch(now_ms, batch),
-            ServerMessage::Change(change) => self.on_change(change),
+            ServerMessage::Change(change) => self.on_change(now_ms, change),
             ServerMessage::Error(error) => self.on_server_error(error),
         }
     }
@@ -1188,11 +1343,13 @@ impl LiveCore {
         self.find(id).filter(|&i| self.subs[i].sent)
     }
 
-    fn on_ack(&mut self, ack: SubscriptionAck) {
+    fn on_ack(&mut self, now_ms: u64, ack: SubscriptionAck) {
         let Some(i) = self.active_sub(&ack.subscription_id) else {
             return;
         };
+        let deadline = self.step_deadline(now_ms);
         let sub = &mut self.subs[i];
+        sub.deadline = deadline;
         sub.acked = true;
         sub.ever_acked = true;
         if sub.schema != ack.schema {
@@ -1226,6 +1383,10 @@ impl LiveCore {
         let Some(i) = self.active_sub(&batch.subscription_id) else {
             return;
         };
+        if !self.subs[i].acked || !self.subs[i].loading {
+            return; // a batch of an earlier subscribe of this id (before a retry or heal)
+        }
+        self.subs[i].deadline = self.step_deadline(now_ms);
         let control: BatchControl = batch.batch_control.clone();
         let max_seq = batch
             .rows
@@ -1270,8 +1431,16 @@ impl LiveCore {
             );
             self.sub_error(i, error, false);
         }
+        let verify_due = self.verifies(i).then_some(()).and_then(|()| {
+            let interval = self.config.verify.interval_ms;
+            (interval > 0).then_some(now_ms + interval)
+        });
         let sub = &mut self.subs[i];
         sub.loading = false;
+        sub.deadline = None;
+        sub.retries = 0;
+        sub.verify_due = verify_due;
+        sub.mismatches = 0;
         if sub.mode == SubscriptionMode::Materialized {
             if let Some(staging) = sub.staging.take() {
                 sub.rows.resync_from(staging);
@@ -1283,10 +1452,11 @@ impl LiveCore {
         }
     }
 
-    fn on_change(&mut self, mut change: ChangeEvent) {
+    fn on_change(&mut self, now_ms: u64, mut change: ChangeEvent) {
         let Some(i) = self.active_sub(&change.subscription_id) else {
             return;
         };
+        self.note_change(now_ms);
         let versions = match change.change_type {
             ChangeType::Insert | ChangeType::Update => &change.rows,
             ChangeType::Delete => &change.old_values,
@@ -1329,22 +1499,368 @@ impl LiveCore {
     }
 
     fn on_server_error(&mut self, error: ServerError) {
-        match self.find(&error.subscription_id) {
-            Some(i) => {
-                let fatal = !self.subs[i].ever_acked;
-                let acked_here = self.subs[i].acked;
-                self.sub_error(i, error.to_error(), fatal);
-                if fatal {
-                    self.subs.remove(i);
-                } else if !acked_here {
-                    // A failed resubscribe: not live on this socket; retried on reconnect.
+        if error.subscription_id.starts_with(ECHO_ID_PREFIX) {
+            return; // the answer to a liveness echo (its arrival already counted)
+        }
+        let Some(i) = self.find(&error.subscription_id) else {
+            self.out.push(Output::ConnectionError(error.to_error()));
+            return;
+        };
+        let err = error.to_error();
+        if !self.subs[i].ever_acked || permanent_error(&err.code) {
+            // Never accepted (it does not exist server-side), or refused for good.
+            self.drop_sub_fatal(i, err);
+        } else {
+            // After an ack (paging, resync, live) or a refused resubscribe: retry with
+            // backoff, then fail loudly.
+            self.retry_sub(i, err);
+        }
+    }
+
+    /// Reports `error` as fatal and forgets the subscription (telling the server if it
+    /// may still hold it).
+    fn drop_sub_fatal(&mut self, i: usize, error: KalamError) {
+        self.sub_error(i, error, true);
+        let sub = self.subs.remove(i);
+        if let (Phase::Connected { socket }, true) = (self.phase, sub.acked) {
+            let text = ClientMessage::Unsubscribe {
+                subscription_id: &sub.id,
+            }
+            .to_json();
+            let now = self.now;
+            self.send(now, socket, text);
+        }
+    }
+
+    /// A failed attempt of subscription `i`: reported (not fatal) and subscribed again after
+    /// a backoff; after [`LiveConfig::sub_max_retries`] failures in a row, fatal. Rows
+    /// already shown stay (a resync swaps in the next snapshot as one delta).
+    fn retry_sub(&mut self, i: usize, error: KalamError) {
+        let max = self.config.sub_max_retries;
+        let now = self.now;
+        let sub = &mut self.subs[i];
+        sub.retries += 1;
+        if sub.retries > max {
+            let message = format!("{} (gave up after {} attempts)", error.message, sub.retries);
+            let fatal = KalamError { message, ..error };
+            self.drop_sub_fatal(i, fatal);
+            return;
+        }
+        sub.sent = false;
+        sub.acked = false;
+        sub.loading = false;
+        sub.staging = None;
+        sub.staging_checkpoint = None;
+        sub.prefetched = None;
+        sub.deadline = None;
+        sub.verify_inflight = None;
+        sub.verify_due = None;
+        sub.retry_at = Some(now + retry_delay_ms(sub.retries));
+        self.sub_error(i, error, false);
+    }
+
+    fn tick(&mut self, now_ms: u64) {
+        self.now = self.now.max(now_ms);
+    }
+
+    /// The progress deadline of a snapshot step sent now (queued frames wait for budget).
+    fn step_deadline(&self, now_ms: u64) -> Option<u64> {
+        let step = self.config.snapshot_step_timeout_ms;
+        (step > 0).then(|| now_ms + step + self.queue_delay_ms())
+    }
+
+    /// How long frames queued now wait for the send budget.
+    fn queue_delay_ms(&self) -> u64 {
+        let budget = u64::from(self.config.send_budget.max(1));
+        self.send_queue.len() as u64 * self.config.send_window_ms / budget
+    }
+
+    fn on_recv(&mut self, now_ms: u64) {
+        self.last_recv_ms = now_ms;
+        self.probe_deadline = None;
+    }
+
+    // ----- liveness -------------------------------------------------------------------
+
+    fn liveness_check(&mut self, now_ms: u64, socket: u64) {
+        let idle_ms = self.config.liveness_idle_ms;
+        if idle_ms == 0 {
+            return;
+        }
+        if let Some(deadline) = self.probe_deadline {
+            if now_ms >= deadline {
+                self.socket_dead(socket);
+            } else {
+                self.set_timer(TimerId::Liveness, deadline - now_ms);
+            }
+            return;
+        }
+        let idle = now_ms.saturating_sub(self.last_recv_ms);
+        if idle >= idle_ms {
+            self.send_probe(now_ms, socket);
+        } else {
+            self.set_timer(TimerId::Liveness, idle_ms - idle);
+        }
+    }
+
+    /// Sends the echo (§12.3) and arms its deadline.
+    fn send_probe(&mut self, now_ms: u64, socket: u64) {
+        if self.config.liveness_idle_ms == 0 {
+            self.send(now_ms, socket, ClientMessage::Ping.to_json());
+            return;
+        }
+        self.next_probe += 1;
+        let id = format!("{ECHO_ID_PREFIX}{}", self.next_probe);
+        let text = ClientMessage::NextBatch {
+            subscription_id: &id,
+            last_seq_id: Some(SeqId::new(1)),
+        }
+        .to_json();
+        let wait = self.config.liveness_timeout_ms + self.queue_delay_ms();
+        self.send(now_ms, socket, text);
+        self.probe_deadline = Some(now_ms + wait);
+        self.set_timer(TimerId::Liveness, wait);
+    }
+
+    /// The echo went unanswered: the path is dead although the socket looks open.
+    fn socket_dead(&mut self, socket: u64) {
+        self.out.push(Output::CloseSocket {
+            socket,
+            code: 4000,
+            reason: "liveness echo unanswered".into(),
+        });
+        self.lose_socket();
+        let wait = self.config.liveness_timeout_ms.min(u64::from(u32::MAX)) as u32;
+        self.out.push(Output::ConnectionError(
+            KalamError::timeout(wait).with_details(
+                "the liveness echo got no answer: the connection is dead (no frame arrives)",
+            ),
+        ));
+        self.schedule_reconnect();
+    }
+
+    // ----- per-subscription timers and self-verification --------------------------------
+
+    /// Whether subscription `i` checks itself.
+    fn verifies(&self, i: usize) -> bool {
+        let sub = &self.subs[i];
+        sub.mode == SubscriptionMode::Materialized
+            && self.config.verify.enabled
+            && sub.options.verify != Some(false)
+    }
+
+    /// Acknowledged on the current socket with a complete snapshot and nothing staging.
+    fn is_live(&self, i: usize) -> bool {
+        let sub = &self.subs[i];
+        sub.sent && sub.acked && !sub.loading && sub.staging.is_none() && self.is_connected()
+    }
+
+    /// A change frame arrived: track runs that may have overflowed the server's queue.
+    fn note_change(&mut self, now_ms: u64) {
+        let after = self.config.verify.after_burst;
+        if after == 0 || !self.config.verify.enabled {
+            return;
+        }
+        if self.burst_count == 0 || now_ms.saturating_sub(self.last_change_ms) > BURST_GAP_MS {
+            self.burst_count = 0;
+            self.burst_first_ms = now_ms;
+        }
+        self.burst_count += 1;
+        self.last_change_ms = now_ms;
+        if self.burst_count >= after {
+            let at = (now_ms + self.config.verify.settle_ms)
+                .min(self.burst_first_ms + BURST_MAX_DEFER_MS)
+                .max(now_ms);
+            self.burst_check = Some(at);
+        }
+    }
+
+    fn rearm_subs_timer(&mut self) {
+        let mut due = self.burst_check;
+        for s in &self.subs {
+            due = min_due(due, s.deadline);
+            due = min_due(due, s.retry_at);
+            due = min_due(due, s.verify_due);
+        }
+        if due != self.subs_timer_due || (due.is_some() && !self.timers[TimerId::Subs as usize]) {
+            self.subs_timer_due = due;
+            match due {
+                Some(at) => self.set_timer(TimerId::Subs, at.saturating_sub(self.now)),
+                None => self.cancel_timer(TimerId::Subs),
+            }
+        }
+    }
+
+    /// Everything per subscription that is due: stalled snapshots, retries, checks. Each
+    /// due time that passed is consumed (set again only by what happens next).
+    fn run_sub_timers(&mut self, now_ms: u64) {
+        if self.burst_check.is_some_and(|t| t <= now_ms) {
+            self.burst_check = None;
+            self.burst_count = 0;
+            for i in 0..self.subs.len() {
+                if self.verifies(i) && self.is_live(i) {
                     let sub = &mut self.subs[i];
-                    sub.sent = false;
-                    sub.loading = false;
-                    sub.staging = None;
+                    if sub.verify_inflight.is_some() {
+                        sub.verify_again = true;
+                    } else {
+                        sub.verify_due = Some(now_ms);
+                    }
                 }
             }
-            None => self.out.push(Output::ConnectionError(error.to_error())),
+        }
+        let mut i = 0;
+        while i < self.subs.len() {
+            let before = self.subs.len();
+            self.run_sub_timer(now_ms, i);
+            if self.subs.len() == before {
+                i += 1;
+            }
+        }
+    }
+
+    fn run_sub_timer(&mut self, now_ms: u64, i: usize) {
+        if self.subs[i].deadline.is_some_and(|t| t <= now_ms) {
+            self.subs[i].deadline = None;
+            let step = self
+                .config
+                .snapshot_step_timeout_ms
+                .min(u64::from(u32::MAX)) as u32;
+            let error = KalamError::timeout(step)
+                .with_details("the server did not answer a subscribe or next_batch");
+            self.retry_sub(i, error);
+            return;
+        }
+        if self.subs[i].retry_at.is_some_and(|t| t <= now_ms) {
+            self.subs[i].retry_at = None;
+            if let Phase::Connected { socket } = self.phase {
+                // The server may still hold the failed subscription: replace it cleanly.
+                let text = ClientMessage::Unsubscribe {
+                    subscription_id: &self.subs[i].id,
+                }
+                .to_json();
+                self.send(now_ms, socket, text);
+                self.send_subscribe(now_ms, i);
+            } // else: every subscription is sent after the next auth_success
+        }
+        let sub = &self.subs[i];
+        if sub.verify_due.is_some_and(|t| t <= now_ms) {
+            self.subs[i].verify_due = None;
+            if let Some((_, sent_at, _)) = self.subs[i].verify_inflight {
+                if now_ms.saturating_sub(sent_at) < VERIFY_ANSWER_MS {
+                    self.subs[i].verify_due = Some(sent_at + VERIFY_ANSWER_MS);
+                    return;
+                }
+                self.subs[i].verify_inflight = None; // never answered: ask again
+            }
+            if self.verifies(i) && self.is_live(i) {
+                self.start_verify(now_ms, i);
+            }
+        }
+    }
+
+    fn start_verify(&mut self, now_ms: u64, i: usize) {
+        let sub = &self.subs[i];
+        let figures = sub.rows.seq_figures(verify::CHECKSUM_MODULUS, None);
+        let limit_full = sub.options.limit.is_some_and(|l| sub.rows.len() >= l);
+        let floor = if sub.options.last_rows.is_some() && !limit_full {
+            figures.and_then(|f| f.min).or(sub
+                .checkpoint
+                .map(|c| SeqId::new(c.as_i64().saturating_add(1))))
+        } else {
+            None
+        };
+        let Some(sql) = figures.and(verify::checksum_sql(&sub.sql, floor)) else {
+            return; // rows without `_seq`: nothing to compare
+        };
+        self.next_request += 1;
+        let request = self.next_request;
+        let sub = &mut self.subs[i];
+        sub.verify_inflight = Some((request, now_ms, floor));
+        sub.verify_again = false;
+        sub.verify_due = Some(now_ms + VERIFY_ANSWER_MS);
+        self.out.push(Output::Verify {
+            subscription_id: sub.id.clone(),
+            request,
+            sql,
+        });
+    }
+
+    /// The answer to an [`Output::Verify`]: the server's checksum figures, or why the query
+    /// failed. Compared with the same figures over the materialized rows; two mismatches in
+    /// a row ([`VerifyConfig::confirm_ms`] apart) resync the subscription.
+    pub fn verify_result(
+        &mut self,
+        now_ms: u64,
+        subscription_id: &str,
+        request: u64,
+        result: Result<Checksum, KalamError>,
+    ) {
+        self.tick(now_ms);
+        let Some(i) = self.find(subscription_id) else {
+            return;
+        };
+        let Some((req, _, floor)) = self.subs[i].verify_inflight else {
+            return;
+        };
+        if req != request {
+            return;
+        }
+        self.subs[i].verify_inflight = None;
+        self.subs[i].verify_due = None;
+        if !self.is_live(i) {
+            return; // resyncing or reconnecting: checked again once live
+        }
+        let cfg = self.config.verify.clone();
+        let again = std::mem::take(&mut self.subs[i].verify_again);
+        let server = match result {
+            Ok(figures) => figures,
+            Err(error) => {
+                let sub = &mut self.subs[i];
+                sub.verify_failures += 1;
+                let backoff =
+                    cfg.interval_ms.max(cfg.confirm_ms) * u64::from(sub.verify_failures.min(10));
+                sub.verify_due = Some(now_ms + backoff.max(1000));
+                if sub.verify_failures == 1 {
+                    self.sub_error(i, verify::query_error(error), false);
+                }
+                return;
+            }
+        };
+        let sub = &mut self.subs[i];
+        sub.verify_failures = 0;
+        let limit_full = sub.options.limit.is_some_and(|l| sub.rows.len() >= l);
+        let Some(local) = sub.rows.seq_figures(verify::CHECKSUM_MODULUS, floor) else {
+            return;
+        };
+        let same = if limit_full {
+            local.max == server.max
+        } else {
+            local.count == server.count && local.sum == server.sum && local.max == server.max
+        };
+        if same {
+            sub.mismatches = 0;
+            let next = if again {
+                cfg.settle_ms
+            } else {
+                cfg.interval_ms
+            };
+            sub.verify_due = (next > 0).then_some(now_ms + next);
+            return;
+        }
+        sub.mismatches += 1;
+        if sub.mismatches < 2 {
+            sub.verify_due = Some(now_ms + cfg.confirm_ms);
+            return;
+        }
+        // Confirmed: notifications were lost. Resync in the background (staging).
+        sub.mismatches = 0;
+        if let Phase::Connected { socket } = self.phase {
+            let text = ClientMessage::Unsubscribe {
+                subscription_id: &self.subs[i].id,
+            }
+            .to_json();
+            self.send(now_ms, socket, text);
+            self.send_subscribe(now_ms, i);
         }
     }
 

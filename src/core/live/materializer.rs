@@ -161,6 +161,15 @@ impl RowsDelta {
     }
 }
 
+/// See [`Materializer::seq_figures`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeqFigures {
+    pub count: u64,
+    pub sum: i64,
+    pub max: Option<SeqId>,
+    pub min: Option<SeqId>,
+}
+
 /// The `_seq` of a row (string or integer), if present and valid.
 pub fn row_seq(row: &Row) -> Option<SeqId> {
     row.get("_seq").and_then(|v| SeqId::from_json(v).ok())
@@ -360,6 +369,24 @@ impl Materializer {
     /// that per-change work does not depend on the number of rows held.
     pub fn work_counter(&self) -> u64 {
         self.work
+    }
+
+    /// Self-verification figures over the held rows with `_seq >= floor` (PROTOCOL.md
+    /// §12.2): count, `SUM(_seq % modulus)`, `MAX(_seq)` and `MIN(_seq)`. `None` when a row
+    /// has no `_seq` (nothing to compare with). O(rows), run only when a check is answered.
+    pub fn seq_figures(&self, modulus: i64, floor: Option<SeqId>) -> Option<SeqFigures> {
+        let mut f = SeqFigures::default();
+        for node in self.nodes.iter().flatten() {
+            let seq = node.seq?;
+            if floor.is_some_and(|fl| seq < fl) {
+                continue;
+            }
+            f.count += 1;
+            f.sum += seq.as_i64().rem_euclid(modulus);
+            f.max = f.max.max(Some(seq));
+            f.min = Some(f.min.map_or(seq, |m| m.min(seq)));
+        }
+        Some(f)
     }
 
     /// The key of `row`, or an `INVALID_ARGUMENT` error naming the missing key columns.

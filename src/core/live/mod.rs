@@ -13,6 +13,7 @@ pub mod materializer;
 pub mod reconnect;
 pub mod row;
 pub mod sql;
+pub mod verify;
 
 pub use connection::{
     ConnectionState, LiveConfig, LiveCore, LiveEvent, Output, SubscribeOptions, SubscriptionInfo,
@@ -21,6 +22,7 @@ pub use connection::{
 pub use frames::{ChangeEvent, ChangeType, ClientMessage, Row, ServerMessage};
 pub use materializer::{KeyedRow, Materializer, RowKey, RowsDelta};
 pub use reconnect::ReconnectConfig;
+pub use verify::{Checksum, VerifyConfig};
 
 #[cfg(test)]
 mod tests;

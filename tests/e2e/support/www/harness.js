@@ -3,6 +3,7 @@
 import '/client/index.js'; // sets where the .wasm is
 import { LiveManager } from '/client/live.js';
 import { KalamError } from '/client/errors.js';
+import { createClient, Auth } from '/client/index.js';
 
 async function login(url, user, password) {
   const res = await fetch(`${url}/v1/api/auth/login`, {
@@ -22,11 +23,16 @@ export class Harness {
     this.tokenCalls = [];
     this.sockets = 0;
     this.states = [];
+    this.stateLog = [];
     this.connErrors = [];
     this.connects = 0;
     this.disconnects = 0;
   }
 
+  /**
+   * `options.client: true`: the full app client (`createClient`, Basic credentials, its own
+   * HTTP SQL path for self-verification) instead of a bare LiveManager.
+   */
   async init({ url, user, password, options = {} }) {
     const self = this;
     const Base = globalThis.WebSocket;
@@ -35,6 +41,21 @@ export class Harness {
         super(...args);
         self.sockets += 1;
       }
+    }
+    if (options.client) {
+      const { client: _, ...rest } = options;
+      this.manager = createClient({
+        url,
+        authProvider: async () => Auth.basic(user, password),
+        WebSocket: CountingWebSocket,
+        reconnect: { initialDelayMs: 300, maxDelayMs: 2000 },
+        ...rest,
+        onConnectionStateChange: (s) => { this.states.push(s.state); this.stateLog.push({ state: s.state, at: Date.now() }); },
+        onConnect: () => { this.connects += 1; },
+        onDisconnect: () => { this.disconnects += 1; },
+        onConnectionError: (e) => this.connErrors.push({ ...errorInfo(e), recoverable: e.recoverable, at: Date.now() }),
+      });
+      return true;
     }
     let cached = null;
     this.manager = new LiveManager({
@@ -46,8 +67,16 @@ export class Harness {
       },
       WebSocket: CountingWebSocket,
       reconnect: { initialDelayMs: 300, maxDelayMs: 2000 },
+      // The app's HTTP SQL path for the self-verification checksums (same user).
+      runSql: async (sql) => {
+        cached ??= await login(url, user, password);
+        const res = await fetch(`${url}/v1/api/sql`, {
+          method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${cached}` }, body: JSON.stringify({ sql }),
+        });
+        return res.text();
+      },
       ...options,
-      onStateChange: (s) => this.states.push(s.state),
+      onStateChange: (s) => { this.states.push(s.state); this.stateLog.push({ state: s.state, at: Date.now() }); },
       onConnect: () => { this.connects += 1; },
       onDisconnect: () => { this.disconnects += 1; },
       onConnectionError: (e) => this.connErrors.push({ ...errorInfo(e), recoverable: e.recoverable }),
@@ -144,7 +173,7 @@ export class Harness {
   info() {
     return {
       state: this.manager.state, connected: this.manager.isConnected(), sockets: this.sockets, tokenCalls: this.tokenCalls,
-      states: this.states, connErrors: this.connErrors, connects: this.connects, disconnects: this.disconnects,
+      states: this.states, stateLog: this.stateLog, connErrors: this.connErrors, connects: this.connects, disconnects: this.disconnects,
       subscriptions: this.manager.getSubscriptions().map((s) => ({ ...s, lastSeqId: s.lastSeqId?.toString() ?? null, createdAt: undefined })),
     };
   }
