@@ -34,7 +34,51 @@ function run(cmd, cmdArgs, opts = {}) {
 }
 
 const distRoot = join(root, matrix.build.dist_dir);
+
+/**
+ * A TypeScript-only package (`wasm = false`, the ORM): tsc of bindings/<bundle>/src against
+ * the built client's typings (a peer dependency, so dist/client must exist), then minify.
+ */
+function buildTypeScriptPackage(name, bundle) {
+  console.log(`\n== ${bundle.package} (TypeScript only, ${dev ? 'dev' : 'release'})`);
+  const client = join(distRoot, matrix.bundles.client.out_dir);
+  if (!existsSync(join(client, 'index.d.ts'))) throw new Error(`${bundle.package} compiles against the client's typings: build the client first (node scripts/build.mjs client)`);
+  const out = join(distRoot, bundle.out_dir);
+  const stage = join(distRoot, '.stage', name);
+  rmSync(out, { recursive: true, force: true });
+  rmSync(stage, { recursive: true, force: true });
+  mkdirSync(stage, { recursive: true });
+  const src = join(root, bundle.bindings, 'src');
+  for (const file of readdirSync(src).filter((f) => f.endsWith('.ts'))) cpSync(join(src, file), join(stage, file));
+  writeFileSync(join(stage, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      target: 'ES2022', module: 'ES2022', moduleResolution: 'bundler', lib: ['ES2022', 'DOM'],
+      types: ['node'], typeRoots: [join(root, 'node_modules', '@types')],
+      paths: { [matrix.bundles.client.package]: [join(client, 'index.d.ts')] },
+      strict: true, declaration: true, skipLibCheck: true, outDir: out, rootDir: stage,
+    },
+    include: ['*.ts'],
+  }, null, 2));
+  run('tsc', ['-p', join(stage, 'tsconfig.json'), '--emitDeclarationOnly']);
+  run('tsc', ['-p', join(stage, 'tsconfig.json'), '--declaration', 'false', '--removeComments']);
+  if (!dev) {
+    const jsFiles = readdirSync(out).filter((f) => f.endsWith('.js')).map((f) => join(out, f));
+    run('esbuild', [...jsFiles, '--minify', '--format=esm', '--target=es2022', `--outdir=${out}`, '--outbase=' + out, '--allow-overwrite', '--log-level=warning']);
+  }
+  const template = join(root, bundle.template);
+  writeFileSync(join(out, 'package.json'), readFileSync(join(template, 'package.json'), 'utf8')
+    .replaceAll('{{package}}', bundle.package).replaceAll('{{version}}', version).replaceAll('{{description}}', bundle.description)
+    .replaceAll('{{client_package}}', matrix.bundles.client.package));
+  cpSync(join(template, 'README.md'), join(out, 'README.md'));
+  if (!existsSync(join(out, 'index.js'))) throw new Error(`build of ${bundle.package} is incomplete in ${out}`);
+  console.log(`  -> ${out}`);
+}
+
 for (const [name, bundle] of bundles) {
+  if (bundle.wasm === false) {
+    buildTypeScriptPackage(name, bundle);
+    continue;
+  }
   console.log(`\n== ${bundle.package} (features: ${bundle.features.join(', ')}, ${dev ? 'dev' : profile})`);
   const cargoArgs = ['build', '--lib', '--target', 'wasm32-unknown-unknown', '-p', matrix.build.crate,
     '--no-default-features', '--features', bundle.features.join(',')];

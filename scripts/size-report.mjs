@@ -29,13 +29,16 @@ export function reportSizes(only) {
     if (only && !only.includes(name)) continue;
     const dir = join(root, matrix.build.dist_dir, bundle.out_dir);
     if (!existsSync(dir)) continue;
-    const wasm = [readFileSync(join(dir, 'wasm', 'kalam_wasm_bg.wasm'))];
+    // TypeScript-only packages (`wasm = false`) have no .wasm and no wasm/ folder.
+    const hasWasm = bundle.wasm !== false;
+    const wasm = hasWasm ? [readFileSync(join(dir, 'wasm', 'kalam_wasm_bg.wasm'))] : [];
     const jsFiles = [
       ...readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => join(dir, f)),
-      ...readdirSync(join(dir, 'wasm')).filter((f) => f.endsWith('.js')).map((f) => join(dir, 'wasm', f)),
+      ...(hasWasm ? readdirSync(join(dir, 'wasm')).filter((f) => f.endsWith('.js')).map((f) => join(dir, 'wasm', f)) : []),
     ];
     const js = jsFiles.map((f) => readFileSync(f));
-    for (const [kind, bufs, budget] of [['wasm', wasm, bundle.budget.wasm_gzip_bytes], ['js', js, bundle.budget.js_gzip_bytes]]) {
+    const kinds = [['wasm', wasm, bundle.budget.wasm_gzip_bytes], ['js', js, bundle.budget.js_gzip_bytes]].filter(([, bufs]) => bufs.length);
+    for (const [kind, bufs, budget] of kinds) {
       const s = sizes(bufs);
       rows.push({ bundle: bundle.package, kind, ...s, budget });
     }

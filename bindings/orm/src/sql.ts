@@ -1,0 +1,254 @@
+// Turns the SQL Drizzle's pg dialect writes into SQL KalamDB runs:
+// - `"ns.table"` (a kTable name) becomes `"ns"."table"`, and quoted names are lowercased
+//   (KalamDB folds identifiers to lowercase; a quoted mixed-case name would not match);
+// - `DEFAULT` in INSERT VALUES (Drizzle's word for an omitted column) is dropped with its
+//   column, as KalamDB has no DEFAULT there; the server then applies the column default;
+// - RETURNING and ON CONFLICT, which KalamDB's SQL API does not run (DataFusion plans
+//   neither), are refused before sending.
+// The SQL is tokenized (strings, quoted names, parameters), never edited by regex.
+import { KalamError } from '@kalam-wasm/client';
+
+type Kind = 'ws' | 'str' | 'id' | 'word' | 'num' | 'param' | 'punct';
+/** A token; a quoted name also has its dot-separated parts (normalised). */
+interface Tok { k: Kind; t: string; parts?: string[] }
+
+function tokenize(sql: string): Tok[] {
+  const out: Tok[] = [];
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i]!;
+    let j = i + 1;
+    let k: Kind;
+    if (/\s/.test(c)) {
+      while (j < sql.length && /\s/.test(sql[j]!)) j++;
+      k = 'ws';
+    } else if (c === "'" || c === '"') {
+      // A doubled quote inside is an escaped quote.
+      for (;;) {
+        if (j >= sql.length) throw invalid(`unterminated ${c === '"' ? 'quoted name' : 'string'} in: ${sql}`);
+        if (sql[j] === c) {
+          if (sql[j + 1] === c) j += 2;
+          else { j++; break; }
+        } else j++;
+      }
+      k = c === '"' ? 'id' : 'str';
+    } else if (c === '$' && /\d/.test(sql[j] ?? '')) {
+      while (/\d/.test(sql[j] ?? '')) j++;
+      k = 'param';
+    } else if (/\d/.test(c)) {
+      while (/[0-9.]/.test(sql[j] ?? '') || (/[eE]/.test(sql[j] ?? '') && /[-+\d]/.test(sql[j + 1] ?? ''))) j += /[eE]/.test(sql[j]!) ? 2 : 1;
+      k = 'num';
+    } else if (/[A-Za-z_]/.test(c)) {
+      while (/[A-Za-z0-9_$]/.test(sql[j] ?? '')) j++;
+      k = 'word';
+    } else {
+      k = 'punct'; // one character: operators keep their original spelling and spacing
+    }
+    const tok: Tok = { k, t: sql.slice(i, j) };
+    if (k === 'id') {
+      tok.parts = normalizeIdent(tok.t);
+      tok.t = tok.parts.map(quote).join('.');
+    }
+    out.push(tok);
+    i = j;
+  }
+  return out;
+}
+
+function invalid(message: string): KalamError {
+  return new KalamError({ code: 'INVALID_ARGUMENT', message });
+}
+
+const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+/** `"Ns.Table"` → [`ns`, `table`]: split at dots, ASCII letters lowercased. */
+function normalizeIdent(token: string): string[] {
+  return token.slice(1, -1).replaceAll('""', '"').split('.').map((part) => {
+    if (!part || /[\u0000-\u001f"]/.test(part)) throw invalid(`identifier ${token} cannot be sent to KalamDB`);
+    return part.replace(/[A-Z]/g, (ch) => ch.toLowerCase());
+  });
+}
+
+const word = (tok: Tok | undefined, w: string) => tok?.k === 'word' && tok.t.toLowerCase() === w;
+const isName = (tok: Tok | undefined) => tok?.k === 'id' || tok?.k === 'word';
+
+/** The next significant token index at or after `i`. */
+function next(toks: Tok[], i: number): number {
+  while (toks[i]?.k === 'ws') i++;
+  return i;
+}
+
+/** Index of the `)` closing the `(` at `open`. */
+function closing(toks: Tok[], open: number): number {
+  let depth = 0;
+  for (let i = open; i < toks.length; i++) {
+    if (toks[i]!.t === '(') depth++;
+    else if (toks[i]!.t === ')' && --depth === 0) return i;
+  }
+  throw invalid('unbalanced parentheses');
+}
+
+/** Top-level comma-separated items between `open` and its `close` (trimmed source text). */
+function items(toks: Tok[], open: number, close: number): string[] {
+  const out: string[] = [''];
+  let depth = 0;
+  for (let i = open + 1; i < close; i++) {
+    const t = toks[i]!;
+    if (t.t === '(') depth++;
+    if (t.t === ')') depth--;
+    if (t.t === ',' && depth === 0) out.push('');
+    else out[out.length - 1] += t.t;
+  }
+  return out.map((x) => x.trim());
+}
+
+/**
+ * INSERT … VALUES without Drizzle's DEFAULT placeholders, their columns left to the
+ * server. Rows that leave different columns to their defaults cannot share one VALUES
+ * list: they become one INSERT per set of columns (run in order, not atomically), each
+ * with its own `$1…` numbering; `params` maps them to Drizzle's.
+ */
+function stripDefaults(toks: Tok[]): { toks: Tok[]; params?: number[] }[] {
+  const open = toks.findIndex((t) => t.t === '(');
+  if (open < 0) return [{ toks }];
+  const colsClose = closing(toks, open);
+  const values = next(toks, colsClose + 1);
+  if (!word(toks[values], 'values')) return [{ toks }]; // INSERT … SELECT
+  const groups: { open: number; close: number }[] = [];
+  let i = next(toks, values + 1);
+  while (toks[i]?.t === '(') {
+    const close = closing(toks, i);
+    groups.push({ open: i, close });
+    const comma = next(toks, close + 1);
+    i = toks[comma]?.t === ',' ? next(toks, comma + 1) : close + 1;
+  }
+  const columns = items(toks, open, colsClose);
+  const rows = groups.map((g) => items(toks, g.open, g.close));
+  const isDefault = (item: string | undefined) => item?.toLowerCase() === 'default';
+  if (!rows.some((r) => r.some(isDefault))) return [{ toks }];
+  const head = toks.slice(0, open).map((t) => t.t).join('');
+  const tail = toks.slice(i).map((t) => t.t).join('');
+  // Rows grouped by the columns they give, in first-seen order.
+  const sets = new Map<string, string[][]>();
+  for (const r of rows) {
+    const key = r.map((item) => (isDefault(item) ? '0' : '1')).join('');
+    if (!key.includes('1')) throw invalid('insert: every column is left to its default; KalamDB needs at least one column value');
+    sets.set(key, [...(sets.get(key) ?? []), r]);
+  }
+  return [...sets].map(([key, group]) => {
+    const list = (parts: string[]) => parts.filter((_, c) => key[c] === '1').join(', ');
+    const statement = tokenize(`${head}(${list(columns)}) values ${group.map((r) => `(${list(r)})`).join(', ')}${tail}`);
+    if (sets.size === 1) return { toks: statement };
+    const params: number[] = [];
+    for (const t of statement) {
+      if (t.k === 'param') {
+        params.push(Number(t.t.slice(1)) - 1);
+        t.t = `$${params.length}`;
+      }
+    }
+    return { toks: statement, params };
+  });
+}
+
+/** SQL ready for KalamDB, plus the one table a plain single-table SELECT reads (for FILE cells). */
+export interface PreparedSql {
+  sql: string;
+  table?: { namespace: string; table: string };
+  /**
+   * Set when one Drizzle INSERT became several (rows giving different columns): run each
+   * in order, with `params[i]` the index into Drizzle's parameters of its `$i+1`.
+   */
+  statements?: { sql: string; params: number[] }[];
+}
+
+/** The parts of the dotted name starting at `i` (`"ns"."t"`, `ns.t`, `"ns.t"`) and the index after it. */
+function dotted(toks: Tok[], i: number): { parts: string[]; end: number } {
+  const parts: string[] = [];
+  for (;;) {
+    const t = toks[i]!;
+    parts.push(...(t.parts ?? [t.t.toLowerCase()]));
+    if (toks[i + 1]?.t === '.' && isName(toks[i + 2])) i += 2;
+    else return { parts, end: i + 1 };
+  }
+}
+
+/**
+ * Rewrites Drizzle's SQL for KalamDB (see the file comment); throws `INVALID_ARGUMENT`
+ * KalamErrors for what KalamDB cannot run. `unqualified` drops table qualifiers from
+ * column names (`"ns"."t"."col"` → `"col"`) and `inline` writes these parameter values into
+ * the SQL as literals: both for live filters (single table, no parameters).
+ */
+export function prepareSql(sql: string, unqualified = false, inline?: readonly unknown[]): PreparedSql {
+  let toks = tokenize(sql);
+  const firstTok = toks[next(toks, 0)];
+  const first = firstTok?.k === 'word' ? firstTok.t.toLowerCase() : '';
+  let depth = 0;
+  for (const t of toks) {
+    if (t.t === '(') depth++;
+    if (t.t === ')') depth--;
+    if (depth === 0 && (first === 'insert' || first === 'update' || first === 'delete') && word(t, 'returning')) {
+      throw invalid(`${first}: KalamDB does not support RETURNING; read the rows back with a select`);
+    }
+    if (depth === 0 && first === 'insert' && word(t, 'conflict')) {
+      throw invalid('insert: KalamDB does not support ON CONFLICT (onConflictDoNothing/onConflictDoUpdate); select first, then insert or update');
+    }
+  }
+  if (first === 'insert') {
+    const parts = stripDefaults(toks);
+    if (parts.length > 1) {
+      const statements = parts.map((p) => ({ sql: prepareSql(p.toks.map((t) => t.t).join(''), unqualified, inline).sql, params: p.params! }));
+      return { sql: statements[0]!.sql, statements };
+    }
+    toks = parts[0]!.toks;
+  }
+  const out: PreparedSql = { sql: '' };
+  let froms = 0;
+  let inFrom = false;
+  let joined = false;
+  depth = 0;
+  for (let i = 0; i < toks.length; i++) {
+    const t = toks[i]!;
+    if (t.t === '(') depth++;
+    if (t.t === ')') depth--;
+    if (depth === 0 && (word(t, 'join') || (t.t === ',' && inFrom))) joined = true;
+    if (depth === 0 && t.k === 'word' && /^(where|group|order|limit|offset|having|union|except|intersect|for)$/i.test(t.t)) inFrom = false;
+    if (isName(t) && (t.k === 'id' || toks[i + 1]?.t === '.')) {
+      const { parts, end } = dotted(toks, i);
+      if (depth === 0 && froms === 1 && out.table === undefined && parts.length === 2 && word(toks[prevSig(toks, i)], 'from')) {
+        out.table = { namespace: parts[0]!, table: parts[1]! };
+      }
+      out.sql += (unqualified ? parts.slice(-1) : parts).map(quote).join('.');
+      i = end - 1;
+      continue;
+    }
+    if (inline && t.k === 'param') {
+      out.sql += literal(inline[Number(t.t.slice(1)) - 1]);
+      continue;
+    }
+    if (depth === 0 && word(t, 'from')) {
+      froms++;
+      inFrom = true;
+    }
+    out.sql += t.t;
+  }
+  if (first !== 'select' || froms !== 1 || joined) delete out.table;
+  return out;
+}
+
+/** A value as an SQL literal (live queries take no parameters). */
+function literal(value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw invalid(`cannot write ${value} into SQL`);
+    return String(value);
+  }
+  if (typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  const text = value instanceof Date ? value.toISOString() : typeof value === 'string' ? value : JSON.stringify(value);
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+function prevSig(toks: Tok[], i: number): number {
+  i--;
+  while (toks[i]?.k === 'ws') i--;
+  return i;
+}
