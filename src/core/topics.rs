@@ -376,7 +376,7 @@ pub fn parse_ack_response(status: u16, body: &str) -> Result<AckResponse> {
 pub type Millis = u64;
 
 /// At most one probe per partition this often while acks are held.
-pub const PROBE_INTERVAL_MS: Millis = 250;
+pub const PROBE_INTERVAL_MS: Millis = 100;
 /// Slack on top of the visibility timeout for the time fallback (timer and clock coarseness).
 pub const VISIBILITY_MARGIN_MS: Millis = 500;
 /// The server default (`[topics] visibility_timeout_secs`).

@@ -14,7 +14,9 @@ import { faultProxy } from '../support/fault-proxy.mjs';
 import { serveStatic } from '../../scripts/static-server.mjs';
 import { launchChromium } from '../support/browser.mjs';
 
-const { createConsumerClient, runConsumer, Auth } = await import(join(root, 'dist', 'consumer', 'node.js'));
+// KALAM_CONSUMER_DIST: another build of the package (e.g. an older commit's) for the Node test.
+const dist = process.env.KALAM_CONSUMER_DIST ?? join(root, 'dist', 'consumer');
+const { createConsumerClient, runConsumer, Auth } = await import(join(dist, 'node.js'));
 
 const TOTAL = 10_000;
 const PARTITIONS = 3;
@@ -283,6 +285,52 @@ test('ledger in dedicated Workers (Chromium): same, with terminated workers', { 
   } finally {
     clearInterval(puller);
     await page.close();
+    await env.proxy.close();
+    await env.server.stop();
+  }
+});
+
+test('the cost without faults: 1 and 3 workers of one group, 3,000 messages', { timeout: 60_000 }, async () => {
+  const env = await setup();
+  try {
+    for (let i = 0; i < 15; i++) await env.produce(200);
+    for (const [group, workers] of [['solo', 1], ['trio', 3]]) {
+      const ledger = memoryLedger();
+      const stops = [];
+      const t0 = Date.now();
+      const runs = Array.from({ length: workers }, () => {
+        const stop = new AbortController();
+        stops.push(stop);
+        return runConsumer({
+          client: createConsumerClient({ url: env.server.url, auth: Auth.basic(SVC.user, SVC.password) }),
+          name: 'calm', topic: 'led.ev', groupId: group, start: 'earliest', batchSize: 50, partitions: PARTITIONS,
+          stopSignal: stop.signal,
+          onMessage: (ctx) => ledger.record(ctx.message.partition_id, ctx.message.offset, Date.now()),
+        });
+      });
+      let state;
+      for (;;) {
+        state = await env.state();
+        const committed = state.offsets.filter((o) => o.group_id === group).reduce((n, o) => n + o.last_acked_offset + 1, 0);
+        if (committed === 3_000) break;
+        assert.ok(Date.now() - t0 < 40_000, `${group}: not drained`);
+        await sleep(50);
+      }
+      const ms = Date.now() - t0;
+      stops.forEach((s) => s.abort());
+      await Promise.all(runs);
+      const delays = [];
+      for (let p = 0; p < PARTITIONS; p++) {
+        const acks = state.acks.filter((a) => a.group_id === group && a.partition_id === p).sort((a, b) => a.at_ms - b.at_ms);
+        let covered = 0;
+        for (const a of acks) for (; covered <= a.upto_offset; covered++) delays.push(a.at_ms - ledger.partition(p).get(covered));
+      }
+      delays.sort((a, b) => a - b);
+      assert.equal(ledger.unique(), 3_000);
+      console.log(`no faults, ${workers} worker(s): 3000 messages in ${ms} ms, ${ledger.deliveries() - 3_000} duplicates, ` +
+        `ack delay median ${delays[delays.length >> 1]} ms, p95 ${delays[Math.floor(delays.length * 0.95)]} ms, max ${delays.at(-1)} ms`);
+    }
+  } finally {
     await env.proxy.close();
     await env.server.stop();
   }
