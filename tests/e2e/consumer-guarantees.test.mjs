@@ -195,3 +195,23 @@ test('stop latency: a poll in flight, a transport backoff, a running handler', a
   assert.ok(backoffMs < 100, `backoff: ${backoffMs} ms`);
   assert.ok(handlerMs >= 450 && handlerMs < 1_200, `running handler: ${handlerMs} ms`);
 });
+
+test('client.disconnect() stops runConsumer; a service user without partitions is told it gets partition 0', async () => {
+  const t = await topic(5);
+  const c = client(server.url);
+  const errors = [];
+  const seen = [];
+  const run = runConsumer({
+    client: c, name: 'g12', topic: t.name, groupId: 'disc', start: 'earliest',
+    onError: (e) => errors.push(e), onMessage: (ctx) => { seen.push(ctx.message.offset); },
+  });
+  while (seen.length < 5) await sleep(10);
+  const t0 = performance.now();
+  await c.disconnect();
+  await run;
+  const ms = performance.now() - t0;
+  assert.ok(ms < 100, `disconnect stopped the loop in ${ms} ms`);
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].operation, 'partitions');
+  assert.match(errors[0].error.message, /PERMISSION_DENIED.*consuming partition 0 only/);
+});

@@ -7,7 +7,7 @@
 // by the Rust ledger (core/topics.rs); this file only moves data, sleeps and calls handlers.
 import { ConsumerLedger, backoffMs } from './wasm/kalam_wasm.js';
 import { KalamError } from './errors.js';
-import { HttpClientBase, type HttpClientOptions, type RequestOptions, type SqlValue, type QueryResponse } from './http.js';
+import { HttpClientBase, LogLevel, type HttpClientOptions, type RequestOptions, type SqlValue, type QueryResponse } from './http.js';
 import type { RowData } from './cells.js';
 
 /** Where a group starts reading when it has no committed offset. */
@@ -286,6 +286,12 @@ export class KalamConsumerClient extends HttpClientBase {
     return this.#loop(options, signal, process);
   }
 
+  /** @internal Lets `disconnect()` stop a run loop of this client; returns the untrack. */
+  track(controller: AbortController): () => void {
+    this.#running.add(controller);
+    return () => this.#running.delete(controller);
+  }
+
   /** @internal The partitions to consume: `partitions`, else `system.topics` (dba/system). */
   async partitionsOf(topic: string, options: LoopOptions, signal: AbortSignal): Promise<number[]> {
     return this.#partitions(topic, options, signal);
@@ -312,14 +318,14 @@ export class KalamConsumerClient extends HttpClientBase {
         const error = KalamError.from(err);
         if (signal.aborted) return [0];
         if (!transient(error)) {
-          // A service role cannot read system tables: say so, and consume partition 0.
-          options.onTransportError?.({
-            error: new KalamError({
-              code: 'INVALID_ARGUMENT',
-              message: `could not read the partition count of ${topic} (${error.code}: ${error.message}); consuming partition 0 only: pass partitions (or partitionId)`,
-            }),
-            operation: 'partitions', attempt, retryInMs: 0,
+          // A service role cannot read system tables: say so (onError and the log), and
+          // consume partition 0.
+          const warning = new KalamError({
+            code: 'INVALID_ARGUMENT',
+            message: `could not read the partition count of ${topic} (${error.code}: ${error.message}); consuming partition 0 only: pass partitions (or partitionId)`,
           });
+          this.log(LogLevel.Warn, 'consumer', warning.message);
+          options.onTransportError?.({ error: warning, operation: 'partitions', attempt, retryInMs: 0 });
           return [0];
         }
         const retryInMs = this.#transportDelay(options, attempt);
@@ -577,6 +583,7 @@ export async function runConsumer(options: RunConsumerOptions): Promise<void> {
   options.stopSignal?.addEventListener('abort', stop, { once: true });
   if (options.stopSignal?.aborted) stop();
   const signal = controller.signal;
+  const untrack = client.track(controller);
   const ackOnFailed = options.ackOnFailed ?? true;
   const loopOptions: LoopOptions = {
     partitions: options.partitions, visibilityTimeoutMs: options.visibilityTimeoutMs, transportRetry: options.transportRetry,
@@ -633,6 +640,7 @@ export async function runConsumer(options: RunConsumerOptions): Promise<void> {
     options.onError?.({ error });
     throw KalamError.from(error);
   } finally {
+    untrack();
     options.stopSignal?.removeEventListener('abort', stop);
   }
 }
