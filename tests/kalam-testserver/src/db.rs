@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use sqlparser::ast::{
-    Expr, Ident, LimitClause, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement,
-    TableFactor, VisitMut, VisitorMut,
+    Expr, Ident, LimitClause, ObjectName, ObjectNamePart, OrderBy, OrderByKind, Query, SelectItem,
+    SetExpr, Statement, TableFactor, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
@@ -1304,7 +1304,20 @@ impl Db {
             }
 
             /// `OFFSET n` without `LIMIT` (valid for the real server) needs `LIMIT -1` in SQLite.
+            /// NULLs sort as in DataFusion: last ascending, first descending (SQLite: the
+            /// other way round).
             fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+                if let Some(OrderBy {
+                    kind: OrderByKind::Expressions(items),
+                    ..
+                }) = &mut q.order_by
+                {
+                    for item in items {
+                        if item.options.nulls_first.is_none() {
+                            item.options.nulls_first = Some(item.options.asc == Some(false));
+                        }
+                    }
+                }
                 if let Some(LimitClause::LimitOffset {
                     limit: limit @ None,
                     offset: Some(_),
