@@ -277,6 +277,14 @@ test('CRUD through the driver on the generated schema: every type, 64-bit edges,
   assert.deepEqual(await db.select({ n: d.count(), top: d.max(t.id), small: d.min(t.small) }).from(t), [{ n: 4, top: I64_MAX, small: -32768 }]);
   assert.equal(await db.$count(t, d.isNull(t.price)), 2);
   assert.deepEqual(await db.select({ id: t.id }).from(t).orderBy(t.id).limit(2).offset(1), [{ id: 0n }, { id: 9007199254740993n }]);
+  // ORDER BY … LIMIT comes back in key order from KalamDB 0.4.3 (§12.5): the driver sorts
+  // again, as the server's SQL means it (NULLS LAST ascending, FIRST descending; BIGINT and
+  // DECIMAL exactly).
+  assert.deepEqual((await db.select({ id: t.id, small: t.small }).from(t).orderBy(d.desc(t.small)).limit(3)).map((r) => r.small), [null, null, 32767]);
+  assert.deepEqual((await db.select({ id: t.id, label: t.label }).from(t).orderBy(d.asc(t.label), d.desc(t.id)).limit(4)).map((r) => r.label),
+    ['', rows[0].label, 'zero', null]);
+  assert.deepEqual((await db.select({ big: t.big }).from(t).orderBy(d.desc(t.big)).limit(2)).map((r) => r.big), [I64_MAX, 9007199254740993n]);
+  assert.deepEqual((await db.select({ id: t.id, price: t.price }).from(t).where(d.isNotNull(t.price)).orderBy(t.price).limit(5)).map((r) => r.price), ['-0.001', '123456789.125']);
   const other = m.pg.alias(t, 'other');
   const joined = await db.select({ a: t.id, b: other.label }).from(t).innerJoin(other, d.eq(t.id, other.id)).where(d.eq(t.id, 0n));
   assert.deepEqual(joined, [{ a: 0n, b: 'zero' }]);

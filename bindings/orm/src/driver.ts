@@ -2,9 +2,9 @@
 // `query()` (or `executeAsUser()`), with bound parameters and KalamDB's SQL rewrites.
 import { drizzle, type PgRemoteDatabase, type RemoteCallback } from 'drizzle-orm/pg-proxy';
 import type { DrizzleConfig } from 'drizzle-orm';
-import { KalamError, rowsOf, type KalamDBClient, type QueryResponse, type SqlValue } from '@kalam-wasm/client';
-import { prepareSql } from './sql.js';
-import { cellDriverValue, toDriverValue, toParam } from './values.js';
+import { KalamError, rowsOf, type KalamDBClient, type QueryResponse, type SchemaField, type SqlValue } from '@kalam-wasm/client';
+import { prepareSql, type OrderKey } from './sql.js';
+import { cellDriverValue, comparatorFor, toDriverValue, toParam } from './values.js';
 
 /** What the driver needs of a client: `query`, and `executeAsUser` for `asUser`. */
 export type KalamQueryClient = Pick<KalamDBClient, 'query'> & Partial<Pick<KalamDBClient, 'executeAsUser' | 'live' | 'liveEvents'>>;
@@ -50,6 +50,7 @@ export async function runStatement(client: KalamQueryClient, sql: string, params
   if (method === 'execute') return { rows: result?.named_rows ?? [] };
   const schema = result?.schema ?? [];
   const rows = result?.rows ?? [];
+  if (prepared.order) restoreOrder(rows, schema, prepared.order);
   if (!schema.some((f) => f.data_type === 'File')) {
     return { rows: rows.map((row) => row.map((v, i) => toDriverValue(v, schema[i]?.data_type))) };
   }
@@ -61,6 +62,33 @@ export async function runStatement(client: KalamQueryClient, sql: string, params
       return field.data_type === 'File' ? cellDriverValue(cells[r]?.[field.name], prepared.table) : toDriverValue(v, field.data_type);
     })),
   };
+}
+
+/**
+ * Sorts a limited SELECT's rows by its ORDER BY again (stable: the server's order stays
+ * among equal keys), when every key is a result column of a type ordered here.
+ */
+function restoreOrder(rows: unknown[][], schema: SchemaField[], order: OrderKey[]): void {
+  const keys: { index: number; compare: (a: unknown, b: unknown) => number; dir: number; nulls: number }[] = [];
+  for (const key of order) {
+    const matches = schema.filter((f) => f.name.toLowerCase() === key.column);
+    const compare = matches.length === 1 ? comparatorFor(matches[0]!.data_type) : undefined;
+    if (!compare) return;
+    keys.push({ index: matches[0]!.index, compare, dir: key.desc ? -1 : 1, nulls: key.nullsFirst ? -1 : 1 });
+  }
+  rows.sort((a, b) => {
+    for (const k of keys) {
+      const x = a[k.index];
+      const y = b[k.index];
+      if (x === null || x === undefined || y === null || y === undefined) {
+        if ((x ?? null) === (y ?? null)) continue;
+        return x === null || x === undefined ? k.nulls : -k.nulls;
+      }
+      const c = k.compare(x, y);
+      if (c) return c * k.dir;
+    }
+    return 0;
+  });
 }
 
 const KALAM_CLIENT = '$kalamClient';

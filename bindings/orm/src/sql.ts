@@ -159,6 +159,15 @@ export interface PreparedSql {
    * in order, with `params[i]` the index into Drizzle's parameters of its `$i+1`.
    */
   statements?: { sql: string; params: number[] }[];
+  /** ORDER BY keys to restore on a limited SELECT's rows (see orderKeys). */
+  order?: OrderKey[];
+}
+
+/** One ORDER BY key: a result column, its direction, where NULLs go (SQL default: last ascending). */
+export interface OrderKey {
+  column: string;
+  desc: boolean;
+  nullsFirst: boolean;
 }
 
 /** The parts of the dotted name starting at `i` (`"ns"."t"`, `ns.t`, `"ns.t"`) and the index after it. */
@@ -232,6 +241,66 @@ export function prepareSql(sql: string, unqualified = false, inline?: readonly u
     out.sql += t.t;
   }
   if (first !== 'select' || froms !== 1 || joined) delete out.table;
+  if (first === 'select') {
+    const order = orderKeys(toks);
+    if (order) out.order = order;
+  }
+  return out;
+}
+
+/**
+ * The top-level ORDER BY of a SELECT that also has LIMIT or OFFSET, when every key is a
+ * plain column: KalamDB 0.4.3 returns such results re-sorted by primary key (its default
+ * ordering wraps the limited query, PROTOCOL §12.5), so the driver sorts them again.
+ */
+function orderKeys(toks: Tok[]): OrderKey[] | undefined {
+  let depth = 0;
+  let start = -1;
+  let end = toks.length;
+  let limited = false;
+  for (let i = 0; i < toks.length; i++) {
+    const t = toks[i]!;
+    if (t.t === '(') depth++;
+    if (t.t === ')') depth--;
+    if (depth !== 0 || t.k !== 'word') continue;
+    const w = t.t.toLowerCase();
+    if (w === 'order' && word(toks[next(toks, i + 1)], 'by')) start = next(toks, i + 1) + 1;
+    else if (w === 'limit' || w === 'offset' || w === 'fetch') {
+      limited = true;
+      if (start >= 0 && end === toks.length) end = i;
+    } else if (w === 'union' || w === 'except' || w === 'intersect') return undefined;
+  }
+  if (start < 0 || !limited) return undefined;
+  const keys: OrderKey[] = [];
+  for (const item of split(toks.slice(start, end))) {
+    const sig = item.filter((t) => t.k !== 'ws');
+    const words = sig.map((t) => (t.k === 'word' ? t.t.toLowerCase() : ''));
+    let n = sig.length;
+    let nulls: boolean | undefined;
+    if (words[n - 2] === 'nulls' && (words[n - 1] === 'first' || words[n - 1] === 'last')) {
+      nulls = words[n - 1] === 'first';
+      n -= 2;
+    }
+    const desc = words[n - 1] === 'desc';
+    if (desc || words[n - 1] === 'asc') n -= 1;
+    // A dotted name: name (. name)*
+    const name = sig.slice(0, n);
+    if (!name.length || !name.every((t, i) => (i % 2 ? t.t === '.' : isName(t)))) return undefined;
+    const last = name[name.length - 1]!;
+    keys.push({ column: last.parts ? last.parts[last.parts.length - 1]! : last.t.toLowerCase(), desc, nullsFirst: nulls ?? desc });
+  }
+  return keys;
+}
+
+function split(toks: Tok[]): Tok[][] {
+  const out: Tok[][] = [[]];
+  let depth = 0;
+  for (const t of toks) {
+    if (t.t === '(') depth++;
+    if (t.t === ')') depth--;
+    if (t.t === ',' && depth === 0) out.push([]);
+    else out[out.length - 1]!.push(t);
+  }
   return out;
 }
 

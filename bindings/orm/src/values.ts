@@ -57,6 +57,39 @@ export function cellDriverValue(cell: KalamCellValue | undefined, table?: { name
   return toDriverValue(cell.toJson(), cell.dataType);
 }
 
+const codePoints = (a: string, b: string): number => {
+  // UTF-8 byte order (the server's) is code point order, not UTF-16 unit order.
+  const x = Array.from(a);
+  const y = Array.from(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const d = x[i]!.codePointAt(0)! - y[i]!.codePointAt(0)!;
+    if (d) return d;
+  }
+  return x.length - y.length;
+};
+
+/**
+ * How the server orders two decoded values of a column of `type`, or undefined for types
+ * whose order this client does not reproduce (JSON, BYTES, EMBEDDING, FILE, UUID).
+ */
+export function comparatorFor(type: KalamDataType | undefined): ((a: unknown, b: unknown) => number) | undefined {
+  switch (kind(type)) {
+    case 'BigInt':
+      return (a, b) => { const x = BigInt(a as string); const y = BigInt(b as string); return x < y ? -1 : x > y ? 1 : 0; };
+    case 'Decimal': {
+      // Exact strings with the column's scale: compare as scaled integers.
+      const scaled = (v: unknown) => BigInt(String(v).replace('.', ''));
+      return (a, b) => { const x = scaled(a); const y = scaled(b); return x < y ? -1 : x > y ? 1 : 0; };
+    }
+    case 'Boolean': case 'SmallInt': case 'Int': case 'Float': case 'Double': case 'Timestamp': case 'DateTime': case 'Date': case 'Time':
+      return (a, b) => Number(a) - Number(b);
+    case 'Text':
+      return (a, b) => codePoints(String(a), String(b));
+    default:
+      return undefined;
+  }
+}
+
 /** Parameters: `date` columns take `YYYY-MM-DD` (Drizzle sends a full ISO timestamp for `mode: 'date'`). */
 export function toParam(value: unknown, typing: string | undefined): unknown {
   if (value === undefined) return null;
