@@ -622,7 +622,9 @@ fn config_from_json(text: &str) -> Result<LiveConfig, KalamError> {
         config.connect_timeout_ms = ms;
     }
     if let Some(n) = uint(&v, "batchSize")? {
-        config.default_batch_size = u32::try_from(n).unwrap_or(u32::MAX);
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        crate::core::live::connection::check_batch_size(n)?;
+        config.default_batch_size = n;
     }
     if let Some(r) = field(&v, "reconnect") {
         let mut rc = ReconnectConfig::default();
@@ -816,6 +818,13 @@ fn random_seed() -> u64 {
 }
 
 // ----- the exported object ---------------------------------------------------------------
+
+/// The live SQL of `liveTable(name)` (`SELECT * FROM "ns"."table"`); throws an
+/// `INVALID_ARGUMENT` KalamError object for anything but `namespace.table` identifiers.
+#[wasm_bindgen(js_name = liveTableSql)]
+pub fn live_table_sql(name: &str) -> Result<String, JsValue> {
+    crate::core::live::sql::live_table_sql(name).map_err(|e| js_error(&e))
+}
 
 /// The live-query engine of one client: one WebSocket multiplexing every subscription.
 #[wasm_bindgen]

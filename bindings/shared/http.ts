@@ -197,8 +197,18 @@ export class HttpClientBase {
   #authType: AuthCredentials['type'] | undefined;
 
   constructor(options: HttpClientOptions) {
-    if (!options || typeof options.url !== 'string') {
-      throw new KalamError({ code: 'INVALID_ARGUMENT', message: 'createClient needs { url }' });
+    // Shape checks only (like the official SDK's constructor): the URL's syntax and every
+    // value rule are the core's, checked when it loads (first call) with a typed error.
+    const invalid = (message: string) => new KalamError({ code: 'INVALID_ARGUMENT', message });
+    if (!options || typeof options !== 'object') throw invalid('createClient needs an options object { url, authProvider }');
+    if (typeof options.url !== 'string' || options.url.trim() === '') {
+      throw invalid('createClient needs { url }: the server base URL, e.g. http://localhost:8080');
+    }
+    if (options.authProvider !== undefined && typeof options.authProvider !== 'function') {
+      throw invalid('authProvider must be a function returning credentials (e.g. async () => Auth.basic(user, password))');
+    }
+    if (options.authProvider === undefined && (options.auth === undefined || options.auth === null)) {
+      throw invalid('createClient needs { authProvider } (or { auth }); use authProvider: async () => Auth.none() for no credentials');
     }
     this.options = options;
     this.#logLevel = options.logLevel ?? LogLevel.Warn;

@@ -13,7 +13,7 @@
 // O(rows) pointer copies, nothing re-created (bench/live: about +0.2 ms per change at 20k
 // rows, +0.65 ms at 100k, GC included). With `rowsArray: false` it is empty and
 // `change.rowMap` is the live Map: O(changes) per callback (about 0.25 ms at 1k-100k rows).
-import { LiveClient } from './wasm/kalam_wasm.js';
+import { LiveClient, liveTableSql } from './wasm/kalam_wasm.js';
 import { initWasm } from './wasm-loader.js';
 import { ErrorCode, KalamError } from './errors.js';
 import { SeqId } from './seq-id.js';
@@ -360,9 +360,19 @@ export class LiveManager {
     }
   }
 
-  /** `live('SELECT * FROM <table>')`; `table` must be `namespace.table`. */
-  liveTable<T = RowData>(table: string, onRows: LiveRowsCallback<T>, options: LiveOptions<T> = {}): Promise<Unsubscribe> {
-    return this.live(`SELECT * FROM ${table}`, onRows, options);
+  /**
+   * `live('SELECT * FROM "namespace"."table"')`. `table` must be `namespace.table` made of
+   * identifiers (the core quotes them; anything else rejects with INVALID_ARGUMENT).
+   */
+  async liveTable<T = RowData>(table: string, onRows: LiveRowsCallback<T>, options: LiveOptions<T> = {}): Promise<Unsubscribe> {
+    await initWasm();
+    let sql: string;
+    try {
+      sql = liveTableSql(String(table));
+    } catch (err) {
+      throw KalamError.from(err);
+    }
+    return this.live(sql, onRows, options);
   }
 
   /**

@@ -81,9 +81,9 @@ export class KalamDBClient extends HttpClient {
     return this.#manager().live(sql, onRows, options);
   }
 
-  /** `live('SELECT * FROM <table>', …)`; the table must be namespace-qualified. */
+  /** `live('SELECT * FROM "namespace"."table"', …)`; `table` must be `namespace.table` identifiers. */
   liveTable<T = RowData>(table: string, onRows: LiveRowsCallback<T>, options?: LiveOptions<T>): Promise<Unsubscribe> {
-    return this.#manager().live(`SELECT * FROM ${table}`, onRows, options);
+    return this.#manager().liveTable(table, onRows, options);
   }
 
   /** @deprecated official alias of {@link liveTable}. */

@@ -610,6 +610,12 @@ pub fn execute_as_user(sql: &str, user: &str) -> Result<String> {
             "the user id contains control characters",
         ));
     }
+    // KalamDB user ids (PROTOCOL.md §9.4): no `..`, `/` or `\` (they name storage paths).
+    if user.contains("..") || user.contains('/') || user.contains('\\') {
+        return Err(KalamError::invalid_argument(format!(
+            "the user id {user:?} contains `..`, `/` or `\\`, which KalamDB user ids never do"
+        )));
+    }
     Ok(format!(
         "EXECUTE AS USER '{}' ({inner})",
         user.replace('\'', "''")
@@ -1134,6 +1140,11 @@ mod tests {
         assert!(execute_as_user(" ; ", "alice").is_err());
         assert!(execute_as_user("SELECT 1", "  ").is_err());
         assert!(execute_as_user("SELECT 1", "a\0").is_err());
+        for user in ["../root", "a/b", "a\\b", "x..y"] {
+            let err = execute_as_user("SELECT 1", user).unwrap_err();
+            assert_eq!(err.code, "INVALID_ARGUMENT", "{user}");
+        }
+        assert!(execute_as_user("SELECT 1", "user-1.a@b").is_ok());
     }
 
     #[test]

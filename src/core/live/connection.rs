@@ -93,6 +93,17 @@ pub const DEFAULT_BATCH_SIZE: u32 = 500;
 /// Largest accepted `batch_size`.
 pub const MAX_BATCH_SIZE: u32 = 999;
 
+/// A `batchSize` (per subscription or the client default) must be 1..=999: 0 asks for an
+/// empty snapshot (the rows would never load), 1000+ is truncated by the server.
+pub fn check_batch_size(b: u32) -> Result<(), KalamError> {
+    if b == 0 || b > MAX_BATCH_SIZE {
+        return Err(KalamError::invalid_argument(format!(
+            "batchSize must be 1..={MAX_BATCH_SIZE} (the server truncates batches of 1000+ rows), got {b}"
+        )));
+    }
+    Ok(())
+}
+
 /// Connection settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveConfig {
@@ -684,11 +695,7 @@ impl LiveCore {
 
     fn validate_options(&self, mut o: SubscribeOptions) -> Result<SubscribeOptions, KalamError> {
         if let Some(b) = o.batch_size {
-            if b > MAX_BATCH_SIZE {
-                return Err(KalamError::invalid_argument(format!(
-                    "batch_size must be at most {MAX_BATCH_SIZE} (the server truncates batches of 1000+ rows), got {b}"
-                )));
-            }
+            check_batch_size(b)?;
         }
         if self.config.default_batch_size > MAX_BATCH_SIZE && o.batch_size.is_none() {
             o.batch_size = Some(MAX_BATCH_SIZE);

@@ -211,6 +211,43 @@ pub fn live_sql_table(sql: &str) -> Option<(String, String)> {
     }
 }
 
+/// The live SQL of `liveTable(name)`: `SELECT * FROM "namespace"."table"`. The name must be
+/// exactly `namespace.table`, each part a plain identifier (letters, digits, `_`; not
+/// starting with a digit), optionally already in double quotes. Anything else (spaces, a
+/// WHERE clause, quotes inside, a missing namespace) is `INVALID_ARGUMENT`: the name is
+/// never pasted into SQL as written (PROTOCOL.md §4.8, §9.4).
+pub fn live_table_sql(name: &str) -> Result<String, KalamError> {
+    let bad = |why: &str| {
+        invalid(format!(
+            "liveTable needs a table name `namespace.table` made of identifiers; {name:?} {why}"
+        ))
+    };
+    let parts: Vec<&str> = name.split('.').collect();
+    let [ns, table] = parts.as_slice() else {
+        return Err(bad(if parts.len() < 2 {
+            "has no namespace"
+        } else {
+            "has more than two parts"
+        }));
+    };
+    let mut quoted = Vec::with_capacity(2);
+    for part in [ns, table] {
+        let ident = part
+            .strip_prefix('"')
+            .and_then(|p| p.strip_suffix('"'))
+            .unwrap_or(part);
+        let mut chars = ident.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(bad("is not an identifier"));
+        }
+        quoted.push(crate::core::http::sql::quote_ident(ident)?);
+    }
+    Ok(format!("SELECT * FROM {}.{}", quoted[0], quoted[1]))
+}
+
 fn check_projection(items: &[Tok]) -> Result<(), KalamError> {
     if items.is_empty() {
         return Err(invalid(format!("live SQL selects no columns; {SHAPE}")));
@@ -364,6 +401,37 @@ mod tests {
         );
         assert_eq!(live_sql_table("SELECT * FROM inbox"), None);
         assert_eq!(live_sql_table("SELECT 1"), None);
+    }
+
+    #[test]
+    fn live_table_names_are_identifiers_only() {
+        for (name, sql) in [
+            ("app.orders", r#"SELECT * FROM "app"."orders""#),
+            ("App.Order_2", r#"SELECT * FROM "app"."order_2""#),
+            (r#""app"."_t""#, r#"SELECT * FROM "app"."_t""#),
+        ] {
+            let got = live_table_sql(name).unwrap();
+            assert_eq!(got, sql);
+            validate_live_sql(&got).unwrap();
+        }
+        for name in [
+            "ns.items WHERE name LIKE '%'",
+            "ns.items;DROP TABLE ns.items",
+            "items",
+            "",
+            ".items",
+            "ns.",
+            "a.b.c",
+            "ns.\"it\"\"ems\"",
+            "ns.1items",
+            "ns. items",
+            "ns.items--",
+            "ns.it-ems",
+            "ns.ïtems",
+        ] {
+            let err = live_table_sql(name).unwrap_err();
+            assert_eq!(err.code, "INVALID_ARGUMENT", "{name}");
+        }
     }
 
     #[test]
