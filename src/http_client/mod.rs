@@ -7,7 +7,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures::channel::oneshot;
-use futures::future::{select, Either};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -371,6 +370,46 @@ impl Drop for AbortWait {
     }
 }
 
+/// Awaits `fut` unless the caller's signal aborts first (`ABORTED`) or `timeout_ms` passes
+/// (`TIMEOUT` naming `what`; 0 = no limit). App code (an authProvider) and flights run for
+/// other callers are waited for this way, so neither can hang a call.
+async fn bounded<F: std::future::Future>(
+    fut: F,
+    abort: Option<&AbortSignal>,
+    timeout_ms: u32,
+    what: &str,
+) -> Result<F::Output, KalamError> {
+    use futures::FutureExt;
+    if abort.is_some_and(AbortSignal::aborted) {
+        return Err(KalamError::aborted());
+    }
+    let on_abort = async {
+        match abort {
+            Some(signal) => {
+                let (_guard, rx) = AbortWait::new(signal);
+                let _ = rx.await;
+            }
+            None => futures::future::pending::<()>().await,
+        }
+    };
+    let timer = async {
+        match timeout_ms {
+            0 => futures::future::pending::<()>().await,
+            ms => sleep(ms).await,
+        }
+    };
+    futures::pin_mut!(fut, on_abort, timer);
+    futures::select_biased! {
+        out = fut.fuse() => Ok(out),
+        _ = on_abort.fuse() => Err(KalamError::aborted()),
+        _ = timer.fuse() => Err(KalamError::new(
+            crate::core::error::codes::TIMEOUT,
+            format!("{what} gave no answer within {timeout_ms} ms"),
+        )
+        .retryable(true)),
+    }
+}
+
 /// A 2xx answer, or the error its body describes.
 fn ok_or_error(response: HttpResponse) -> Result<HttpResponse, KalamError> {
     if (200..300).contains(&response.status) {
@@ -426,7 +465,9 @@ impl Inner {
             return Err(KalamError::aborted());
         }
         let step = self.auth.borrow_mut().prepare(now_ms());
-        let auth = self.drive_auth_with(step, options.signal.as_ref()).await?;
+        let auth = self
+            .drive_auth_with(step, options.signal.as_ref(), options.timeout_ms)
+            .await?;
         if aborted() {
             return Err(KalamError::aborted());
         }
@@ -435,13 +476,15 @@ impl Inner {
 
     /// A login or refresh request, its answer handed to the auth state machine
     /// (`complete`), then the waiting callers woken. Not cancellable by one caller's
-    /// signal, since others may be waiting on the same flight.
+    /// signal, since others may be waiting on the same flight; bounded by the timeout of
+    /// the call that started it.
     async fn auth_exchange(
         &self,
         path: &str,
         authorization: Option<&str>,
         body: Body,
         complete: fn(&mut AuthState, u16, &str, i64) -> AuthStep,
+        timeout_ms: u32,
     ) -> AuthStep {
         let url = self.base.endpoint(path);
         let result = send(HttpRequest {
@@ -449,7 +492,7 @@ impl Inner {
             url: &url,
             authorization,
             body,
-            timeout_ms: self.timeout_ms,
+            timeout_ms,
             signal: None,
         })
         .await;
@@ -467,17 +510,20 @@ impl Inner {
         &self,
         step: AuthStep,
     ) -> Result<(Option<String>, u64), KalamError> {
-        self.drive_auth_with(step, None).await
+        self.drive_auth_with(step, None, self.timeout_ms).await
     }
 
-    /// [`Inner::drive_auth`] for a caller with an `AbortSignal`: while it waits for another
-    /// call's login/refresh, an abort rejects it with `ABORTED` at once (the flight itself
-    /// goes on for the others). A flight this caller runs is not interrupted: other callers
-    /// may be waiting for it; the client timeout bounds it.
+    /// [`Inner::drive_auth`] for a caller with an `AbortSignal` and a timeout: while it
+    /// waits for another call's login/refresh/authProvider, an abort rejects it with
+    /// `ABORTED` and `timeout_ms` with `TIMEOUT` (the flight itself goes on for the
+    /// others). A flight this caller runs is not interrupted midway (others may be waiting
+    /// for it), but it is bounded by `timeout_ms`: a login/refresh by the request timeout,
+    /// an authProvider that never settles by a `TIMEOUT` that ends the flight.
     pub(crate) async fn drive_auth_with(
         &self,
         mut step: AuthStep,
         abort: Option<&AbortSignal>,
+        timeout_ms: u32,
     ) -> Result<(Option<String>, u64), KalamError> {
         // Whether this call runs the flight (the first Login/Refresh/CallProvider step).
         let mut owner = false;
@@ -508,20 +554,7 @@ impl Inner {
                     let flight = self.auth_flight.get();
                     let (tx, rx) = oneshot::channel();
                     self.auth_waiters.borrow_mut().push(tx);
-                    match abort {
-                        Some(signal) => {
-                            if signal.aborted() {
-                                return Err(KalamError::aborted());
-                            }
-                            let (_guard, on_abort) = AbortWait::new(signal);
-                            if let Either::Right(_) = select(rx, on_abort).await {
-                                return Err(KalamError::aborted());
-                            }
-                        }
-                        None => {
-                            let _ = rx.await;
-                        }
-                    }
+                    let _ = bounded(rx, abort, timeout_ms, "the sign-in in flight").await?;
                     let failed = match &*self.auth_failure.borrow() {
                         Some((f, err)) if *f == flight => Some(err.clone()),
                         _ => None,
@@ -537,6 +570,7 @@ impl Inner {
                         None,
                         Body::Json(body),
                         AuthState::complete_login,
+                        timeout_ms,
                     )
                     .await
                 }
@@ -546,11 +580,12 @@ impl Inner {
                         Some(&authorization),
                         Body::None,
                         AuthState::complete_refresh,
+                        timeout_ms,
                     )
                     .await
                 }
                 AuthStep::CallProvider => {
-                    let next = match self.call_provider().await {
+                    let next = match self.call_provider(timeout_ms).await {
                         Ok(credentials) => self
                             .auth
                             .borrow_mut()
@@ -564,7 +599,9 @@ impl Inner {
         }
     }
 
-    async fn call_provider(&self) -> Result<Credentials, KalamError> {
+    /// Asks the app's authProvider; one that never settles fails with `TIMEOUT` after
+    /// `timeout_ms` (0: no limit), so no caller waits for it forever.
+    async fn call_provider(&self, timeout_ms: u32) -> Result<Credentials, KalamError> {
         let provider = self.provider.as_ref().ok_or_else(|| {
             KalamError::new(
                 crate::core::error::codes::AUTH_FAILED,
@@ -581,7 +618,14 @@ impl Inner {
         };
         let value = provider.call0(&JsValue::NULL).map_err(provider_error)?;
         let value = match value.dyn_into::<Promise>() {
-            Ok(promise) => JsFuture::from(promise).await.map_err(provider_error)?,
+            Ok(promise) => bounded(
+                JsFuture::from(promise),
+                None,
+                timeout_ms,
+                "the authProvider",
+            )
+            .await?
+            .map_err(provider_error)?,
             Err(plain) => plain,
         };
         let json = js_sys::JSON::stringify(&value)
@@ -621,8 +665,9 @@ impl Inner {
                     .auth
                     .borrow_mut()
                     .on_token_expired(generation, now_ms());
-                let (authorization, _) =
-                    self.drive_auth_with(step, options.signal.as_ref()).await?;
+                let (authorization, _) = self
+                    .drive_auth_with(step, options.signal.as_ref(), options.timeout_ms)
+                    .await?;
                 attempt(authorization).await
             }
             other => other,
@@ -696,8 +741,9 @@ impl Inner {
                         .auth
                         .borrow_mut()
                         .on_token_expired(generation, now_ms());
-                    (authorization, generation) =
-                        self.drive_auth_with(step, options.signal.as_ref()).await?;
+                    (authorization, generation) = self
+                        .drive_auth_with(step, options.signal.as_ref(), options.timeout_ms)
+                        .await?;
                 }
             }
         }

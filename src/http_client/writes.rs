@@ -236,7 +236,9 @@ impl Inner {
                     .auth
                     .borrow_mut()
                     .on_token_expired(generation, now_ms());
-                let (authorization, _) = self.drive_auth(step).await?;
+                let (authorization, _) = self
+                    .drive_auth_with(step, options.signal.as_ref(), options.timeout_ms)
+                    .await?;
                 attempt(authorization).await
             }
             other => other,
