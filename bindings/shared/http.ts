@@ -269,7 +269,11 @@ export class HttpClientBase {
     if (level < this.#logLevel || level >= LogLevel.None) return;
     const entry: LogEntry = { level, tag, message, timestamp: new Date().toISOString() };
     if (this.#logListener) {
-      this.#logListener(entry);
+      try {
+        this.#logListener(entry);
+      } catch {
+        // a throwing logListener must not break the call that logged
+      }
       return;
     }
     const line = `[kalam-wasm] [${LogLevel[level]}] [${tag}] ${message}`;

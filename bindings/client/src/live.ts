@@ -179,7 +179,10 @@ export interface LiveOptions<T = RowData> {
   lastRows?: number;
   /** Snapshot only rows written after this checkpoint. */
   from?: SeqId | bigint | string | number;
-  /** Map each row once when it enters or changes (the mirror then holds `T`). */
+  /**
+   * Map each row once when it enters or changes (the mirror then holds `T`). A row for
+   * which it throws is kept unmapped (its typed cells) and `onError` gets INVALID_ARGUMENT.
+   */
   mapRow?: (row: RowData) => T;
   /**
    * Build `rows` (the first argument of the callback) as a fresh array per callback (default
@@ -592,8 +595,12 @@ export class LiveManager {
     return types;
   }
 
-  /** Wraps the wire rows of a delta into rows of typed cells, setting them in the mirror. */
-  #wrapAll(sub: RowsSub, cols: string[], entries: WireEntry[], reinsert: boolean): unknown[] {
+  /**
+   * Wraps the wire rows of a delta into rows of typed cells, setting them in the mirror. A
+   * throwing `mapRow` cannot leave the mirror half-updated: that row is kept unmapped and
+   * the first error is returned for `onError`.
+   */
+  #wrapAll(sub: RowsSub, cols: string[], entries: WireEntry[], reinsert: boolean, failed: { error?: unknown; count: number }): unknown[] {
     const types = sub.types!;
     const colTypes = cols.map((c) => types.get(c));
     const files = this.#opts.files;
@@ -610,7 +617,14 @@ export class LiveManager {
         key = entry.k;
         for (const k in entry.r) row[k] = new KalamCellValue(entry.r[k], types.get(k), files);
       }
-      const value = sub.mapRow ? sub.mapRow(row) : row;
+      let value: unknown = row;
+      if (sub.mapRow) {
+        try {
+          value = sub.mapRow(row);
+        } catch (err) {
+          if (failed.count++ === 0) failed.error = err;
+        }
+      }
       if (reinsert) mirror.delete(key); // appended: a key that comes back goes to the end
       mirror.set(key, value);
       out[i] = value;
@@ -630,15 +644,10 @@ export class LiveManager {
       removedRows.push(mirror.get(key));
       mirror.delete(key);
     }
-    let updated: unknown[];
-    let inserted: unknown[];
-    try {
-      updated = this.#wrapAll(sub, item.cols, item.updated, false);
-      inserted = this.#wrapAll(sub, item.cols, item.inserted, true);
-    } catch (err) {
-      this.#log('error', `subscription ${item.id}: mapRow threw`, err);
-      return;
-    }
+    const failed: { error?: unknown; count: number } = { count: 0 };
+    const updated = this.#wrapAll(sub, item.cols, item.updated, false, failed);
+    const inserted = this.#wrapAll(sub, item.cols, item.inserted, true, failed);
+    if (failed.count) this.#mapRowFailed(sub, failed.count, failed.error);
     if (item.loading) return; // the app hears of the snapshot once it is complete
     let rows: unknown[] = [];
     let change: LiveRowsChange<unknown>;
@@ -658,6 +667,18 @@ export class LiveManager {
       };
     }
     this.#guard('onRows', () => sub.onRows(rows, change));
+  }
+
+  /** Reports rows kept unmapped because `mapRow` threw (to `onError`, else the log). */
+  #mapRowFailed(sub: RowsSub, count: number, cause: unknown): void {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    const err = Object.assign(new KalamError({
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: `mapRow threw for ${count} row(s), kept unmapped: ${reason}`,
+    }), { type: 'error' as const, subscription_id: sub.id, fatal: false });
+    this.#log('error', `subscription ${sub.id}: ${err.message}`, cause);
+    const cb = sub.onError;
+    if (cb) this.#guard('onError', () => cb(err));
   }
 
   #applyEvent(id: string, event: LiveEvent & { invalid?: unknown[] }): void {
