@@ -13,3 +13,7 @@ pub mod base64;
 pub mod cells;
 pub mod http;
 pub mod topics;
+
+// Issue-13 regression tests across the live core, and the decoder fuzzer.
+#[cfg(all(test, feature = "client"))]
+mod hardening_tests;

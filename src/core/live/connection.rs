@@ -1288,7 +1288,12 @@ impl LiveCore {
         let sub = &mut self.subs[i];
         let mut wire = WireSubscribeOptions {
             batch_size: Some(sub.batch_size(default_batch)),
-            last_rows: sub.options.last_rows,
+            // `lastRows` shapes only the first snapshot: a resync after a reconnect must
+            // hold every row that still matches, not the newest N (rows would vanish).
+            last_rows: match (sub.mode, sub.snapshot_done) {
+                (SubscriptionMode::Materialized, true) => None,
+                _ => sub.options.last_rows,
+            },
             from: sub.options.from,
         };
         match sub.mode {
@@ -1454,6 +1459,9 @@ impl LiveCore {
                 sub.resync_pending = true;
                 let loaded = sub.staging_checkpoint.take();
                 sub.advance(loaded);
+            } else if !sub.snapshot_done && sub.options.last_rows.is_some() {
+                // `lastRows` shapes only this first snapshot (see `set_resync_floor`).
+                sub.rows.set_resync_floor();
             }
             sub.snapshot_done = true;
         }

@@ -8,17 +8,26 @@
 //! for the number), or a JSON array of the values for composite keys: opaque, exact
 //! (`"7"` ≠ `7`), and usable as a JS `Map` key. An insert or update whose row lacks a key
 //! column cannot be placed and is reported as an `INVALID_ARGUMENT` error (project the
-//! primary key or pass `key_columns`); a delete without key columns (STREAM-table hard
-//! deletes carry only `row_id`) is ignored.
+//! primary key or pass `key_columns`). An update that changes a key column moves the row
+//! to its new key (the old key is removed, never left as a ghost row). STREAM-table hard
+//! deletes carry only `row_id` (`"<user_id>:<seq>"`, PROTOCOL.md §6.2.5) and are matched
+//! on the row's `_seq` (an index by `_seq` is built on the first such delete); with a
+//! projection they carry nothing (`{}`) and cannot be matched.
 //!
 //! # Order and `limit`
 //! Rows are kept in **insertion order of their keys**: snapshot rows in the order the
 //! server sent them (ascending `_seq`), then live inserts appended at the end. Updates
 //! change a row **in place** (it keeps its position). A deleted key that comes back is
-//! appended at the end like a new key. With `limit = N`, whenever more than N rows are held
-//! the **oldest** (front) rows are evicted. An update for a key that is not held (a row
-//! that moved into the filter, or one evicted by `limit`) is treated as an insert of the
-//! merged row at the end.
+//! appended at the end like a new key. An update for a key that is not held (a row that
+//! moved into the filter, or one evicted by `limit`) is treated as an insert of the merged
+//! row at the end.
+//!
+//! With `limit = N` the order is that of each row's latest `_seq` (oldest first), in every
+//! path: the snapshot (ascending `_seq`), live changes (a new version, insert or update,
+//! moves its row to the end: reported in `removed` and `inserted`) and a resync
+//! (changed rows move to the end in snapshot order). Whenever more than N rows are held
+//! the front rows are evicted, so the N most recently written rows are kept, the same set
+//! a fresh snapshot would hold. A delete leaves N-1 until the next write or resync.
 //!
 //! # Changes
 //! - insert / snapshot row: upsert (replace in place if the key is held, else append);
@@ -280,6 +289,11 @@ pub struct Materializer {
     touched_order: Vec<RowKey>,
     tracking: bool,
     work: u64,
+    /// `_seq` -> slot, built on the first STREAM-table delete (`row_id`) and kept up to
+    /// date from then on; `None` costs nothing for tables that never need it.
+    by_seq: Option<HashMap<SeqId, usize, FastHash>>,
+    /// `lastRows`: a resync admits a row at or below this `_seq` only if its key is held.
+    resync_floor: Option<SeqId>,
 }
 
 impl fmt::Debug for Materializer {
@@ -316,6 +330,8 @@ impl Materializer {
             touched_order: Vec::new(),
             tracking: true,
             work: 0,
+            by_seq: None,
+            resync_floor: None,
         }
     }
 
@@ -457,10 +473,12 @@ impl Materializer {
                 if is_replay(node.seq, seq) {
                     return Ok(());
                 }
+                let old_seq = std::mem::replace(&mut node.seq, seq);
                 node.row = Rc::new(row);
-                node.seq = seq;
                 let stamp = node.stamp;
+                self.seq_changed(old_seq, seq, i);
                 self.touch_modified(&key, Some(stamp));
+                self.move_to_tail_if_limited(i);
             }
             Entry::Vacant(vacant) => {
                 if self.limit == Some(0) {
@@ -482,25 +500,38 @@ impl Materializer {
             None => self.key_of(old)?,
         };
         let seq = row_seq(&new);
+        // A key column changed: `old_values` carries its old value. The row moves to the new
+        // key; left under the old one it would linger as a ghost row.
+        if let Some(old_key) = self.old_key(&new, old).filter(|k| *k != key) {
+            if let Some(&i) = self.index.get(&old_key) {
+                let held_seq = self.nodes[i].as_ref().expect("indexed node exists").seq;
+                if is_replay(held_seq, seq) {
+                    return Ok(());
+                }
+                let mut row = self
+                    .remove(&old_key)
+                    .map(Rc::unwrap_or_clone)
+                    .unwrap_or_default();
+                merge_update(&mut row, new, old);
+                self.remove(&key); // a row already under the new key is replaced
+                self.append(key, Rc::new(row), seq.or(held_seq));
+                return Ok(());
+            }
+        }
         if let Some(&i) = self.index.get(&key) {
             let node = self.nodes[i].as_mut().expect("indexed node exists");
             if is_replay(node.seq, seq) {
                 return Ok(());
             }
-            let held = Rc::make_mut(&mut node.row);
-            for col in old.keys() {
-                if !new.contains_key(col) {
-                    held.insert(col.clone(), Value::Null);
-                }
-            }
-            for (col, value) in new {
-                held.insert(col, value);
-            }
+            merge_update(Rc::make_mut(&mut node.row), new, old);
+            let old_seq = node.seq;
             if seq.is_some() {
                 node.seq = seq;
             }
-            let stamp = node.stamp;
+            let (stamp, new_seq) = (node.stamp, node.seq);
+            self.seq_changed(old_seq, new_seq, i);
             self.touch_modified(&key, Some(stamp));
+            self.move_to_tail_if_limited(i);
         } else {
             // Not held (moved into the filter, or evicted by `limit`): insert the merged
             // row, NULL for columns we know of but were not sent.
@@ -524,7 +555,9 @@ impl Materializer {
     /// Removes the row a tombstone names. Returns whether a row was removed.
     pub fn delete(&mut self, tombstone: &Row) -> bool {
         self.work += 1;
-        let Some(key) = RowKey::of(tombstone, &self.key_columns) else {
+        let Some(key) = RowKey::of(tombstone, &self.key_columns)
+            .or_else(|| self.key_of_stream_row_id(tombstone))
+        else {
             return false;
         };
         let Some(&i) = self.index.get(&key) else {
@@ -544,6 +577,7 @@ impl Materializer {
     pub fn remove(&mut self, key: &RowKey) -> Option<Rc<Row>> {
         let i = self.index.remove(key)?;
         let node = self.nodes[i].take().expect("indexed node exists");
+        self.seq_changed(node.seq, None, i);
         self.unlink(node.prev, node.next);
         self.free.push(i);
         self.len -= 1;
@@ -562,6 +596,26 @@ impl Materializer {
         self.touched.clear();
         self.touched_order.clear();
         self.window_start = self.next_stamp;
+        self.by_seq = None;
+    }
+
+    /// For `lastRows` subscriptions, once the first snapshot is in: `lastRows` shapes only
+    /// that snapshot, so a later resync (whose snapshot is every matching row) must neither
+    /// drop held rows nor bring in the older rows the first snapshot left out. From now on
+    /// [`Materializer::resync_from`] admits a new key only if its `_seq` is newer than every
+    /// row held now (written after the subscription started, as a live change would have
+    /// brought it). O(n) once.
+    pub fn set_resync_floor(&mut self) {
+        self.resync_floor = self.iter_nodes().filter_map(|n| n.seq).max();
+    }
+
+    fn iter_nodes(&self) -> impl Iterator<Item = &Node> + '_ {
+        let mut cursor = self.head;
+        std::iter::from_fn(move || {
+            let node = self.nodes.get(cursor)?.as_ref()?;
+            cursor = node.next;
+            Some(node)
+        })
     }
 
     /// Replaces the content with the authoritative snapshot in `staging`, as ONE tracked
@@ -595,11 +649,17 @@ impl Materializer {
                     let held = self.nodes[i].as_mut().expect("indexed node exists");
                     if held.seq != node.seq || (node.seq.is_none() && held.row != node.row) {
                         held.row = node.row;
-                        held.seq = node.seq;
+                        let old_seq = std::mem::replace(&mut held.seq, node.seq);
                         let stamp = held.stamp;
+                        self.seq_changed(old_seq, node.seq, i);
                         self.touch_modified(&node.key, Some(stamp));
+                        self.move_to_tail_if_limited(i);
                     }
                 }
+                // Older than what the first (`lastRows`) snapshot held: it was left out.
+                None if self
+                    .resync_floor
+                    .is_some_and(|f| node.seq.is_some_and(|s| s <= f)) => {}
                 None => self.append(node.key, node.row, node.seq),
             }
         }
@@ -701,6 +761,7 @@ impl Materializer {
         let slot = self.next_slot();
         let stamp = self.next_stamp;
         self.next_stamp += 1;
+        self.seq_changed(None, seq, slot);
         let node = Node {
             key,
             row,
@@ -770,6 +831,98 @@ impl Materializer {
         if let Some(t) = self.touched.get_mut(key) {
             t.modified = true;
         }
+    }
+
+    /// With a `limit`, a new version moves its row to the end (order = latest `_seq`, the
+    /// order a snapshot has, so eviction keeps the rows a fresh snapshot would keep).
+    fn move_to_tail_if_limited(&mut self, i: usize) {
+        if self.limit.is_none() || self.tail == i {
+            return;
+        }
+        let node = self.nodes[i].as_ref().expect("indexed node exists");
+        let (prev, next) = (node.prev, node.next);
+        self.unlink(prev, next);
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        let tail = self.tail;
+        let node = self.nodes[i].as_mut().expect("indexed node exists");
+        node.prev = tail;
+        node.next = NIL;
+        node.stamp = stamp;
+        if tail != NIL {
+            self.nodes[tail].as_mut().expect("tail exists").next = i;
+        } else {
+            self.head = i;
+        }
+        self.tail = i;
+        // `touch_modified` recorded the old stamp: `take_delta` reports the move like a
+        // delete and re-insert (`removed`, then `inserted` at the end).
+    }
+
+    /// The key the row had before an update: each key column's old value where
+    /// `old_values` has it (it lists changed columns and the primary key), else the new.
+    fn old_key(&self, new: &Row, old: &Row) -> Option<RowKey> {
+        if !self.key_columns.iter().any(|c| old.contains_key(c)) {
+            return None;
+        }
+        let mut merged = Row::default();
+        for col in &self.key_columns {
+            let v = old.get(col).or_else(|| new.get(col))?;
+            merged.insert(col.clone(), v.clone());
+        }
+        RowKey::of(&merged, &self.key_columns)
+    }
+
+    /// The key of the row a STREAM-table tombstone `{"row_id": "<user_id>:<seq>"}` names.
+    fn key_of_stream_row_id(&mut self, tombstone: &Row) -> Option<RowKey> {
+        let row_id = tombstone.get("row_id")?.as_str()?;
+        let seq: SeqId = row_id.rsplit_once(':')?.1.parse().ok()?;
+        if self.by_seq.is_none() {
+            let mut index = HashMap::with_capacity_and_hasher(self.len, FastHash::default());
+            let mut cursor = self.head;
+            while cursor != NIL {
+                self.work += 1;
+                let node = self.nodes[cursor].as_ref().expect("linked node exists");
+                if let Some(s) = node.seq {
+                    index.insert(s, cursor);
+                }
+                cursor = node.next;
+            }
+            self.by_seq = Some(index);
+        }
+        let slot = *self.by_seq.as_ref()?.get(&seq)?;
+        self.nodes.get(slot)?.as_ref().map(|n| n.key.clone())
+    }
+
+    /// Keeps the `_seq` index (when built) in step with a node's version.
+    fn seq_changed(&mut self, old: Option<SeqId>, new: Option<SeqId>, slot: usize) {
+        let Some(index) = self.by_seq.as_mut() else {
+            return;
+        };
+        if old == new {
+            return;
+        }
+        if let Some(old) = old {
+            if index.get(&old) == Some(&slot) {
+                index.remove(&old);
+            }
+        }
+        if let Some(new) = new {
+            index.insert(new, slot);
+        }
+    }
+}
+
+/// Merges an update delta into the held row: `new` columns win; a column in `old` but
+/// absent from `new` became NULL (PROTOCOL.md §4.7 omits NULL-valued columns).
+fn merge_update(held: &mut Row, new: Row, old: &Row) {
+    for col in old.keys() {
+        if !new.contains_key(col) {
+            held.insert(col.clone(), Value::Null);
+        }
+    }
+    for (col, value) in new {
+        held.insert(col, value);
     }
 }
 
@@ -982,33 +1135,53 @@ mod tests {
                 .unwrap();
         }
         m.take_delta();
-        // Update in place keeps position.
+        // With a limit the order is the latest `_seq`: an update moves its row to the end
+        // (the order a fresh snapshot has), reported as removed + inserted.
         m.update(row(json!({"id":"a","v":1,"_seq":"10"})), &Row::new())
             .unwrap();
-        assert_eq!(ids(&m), ["a", "b", "c"]);
-        // New key appended, oldest (a) evicted.
-        m.upsert(row(json!({"id":"d","_seq":"11"}))).unwrap();
-        assert_eq!(ids(&m), ["b", "c", "d"]);
+        assert_eq!(ids(&m), ["b", "c", "a"]);
         let d = m.take_delta();
-        // `a` was updated then evicted in the same window: reported only as removed.
         assert_eq!(d.removed, vec![key("a")]);
         assert!(d.updated.is_empty());
-        assert_eq!(d.inserted.len(), 1);
-        // Deleted then re-inserted key moves to the end: removed + inserted.
-        m.delete(&row(json!({"id":"b","_seq":"12"})));
-        m.upsert(row(json!({"id":"b","_seq":"13"}))).unwrap();
-        assert_eq!(ids(&m), ["c", "d", "b"]);
+        assert_eq!(d.inserted[0].key, key("a"));
+        // New key appended, oldest (b) evicted: the rows with the newest versions stay.
+        m.upsert(row(json!({"id":"d","_seq":"11"}))).unwrap();
+        assert_eq!(ids(&m), ["c", "a", "d"]);
         let d = m.take_delta();
         assert_eq!(d.removed, vec![key("b")]);
-        assert_eq!(d.inserted[0].key, key("b"));
+        assert_eq!(d.inserted.len(), 1);
+        // Without a limit an update keeps its place.
+        let mut unlimited = Materializer::new(vec![], None);
+        for id in ["a", "b"] {
+            unlimited.upsert(row(json!({"id":id,"_seq":"1"}))).unwrap();
+        }
+        unlimited
+            .update(row(json!({"id":"a","_seq":"2"})), &Row::new())
+            .unwrap();
+        assert_eq!(ids(&unlimited), ["a", "b"]);
+        // Deleted then re-inserted key moves to the end: removed + inserted.
+        m.delete(&row(json!({"id":"b","_seq":"12"})));
+        m.upsert(row(json!({"id":"c","_seq":"12"}))).unwrap();
+        m.take_delta();
+        m.delete(&row(json!({"id":"c","_seq":"12"})));
+        m.upsert(row(json!({"id":"b","_seq":"13"}))).unwrap();
+        m.upsert(row(json!({"id":"c","_seq":"13"}))).unwrap();
+        assert_eq!(ids(&m), ["d", "b", "c"]);
+        m.take_delta();
+        m.delete(&row(json!({"id":"d","_seq":"13"})));
+        m.upsert(row(json!({"id":"d","_seq":"14"}))).unwrap();
+        assert_eq!(ids(&m), ["b", "c", "d"]);
+        let d = m.take_delta();
+        assert_eq!(d.removed, vec![key("d")]);
+        assert_eq!(d.inserted[0].key, key("d"));
         // Inserted and evicted within one window: not reported at all.
-        m.upsert(row(json!({"id":"e","_seq":"14"}))).unwrap();
-        m.upsert(row(json!({"id":"f","_seq":"15"}))).unwrap();
-        m.upsert(row(json!({"id":"g","_seq":"16"}))).unwrap();
-        m.upsert(row(json!({"id":"h","_seq":"17"}))).unwrap();
+        m.upsert(row(json!({"id":"e","_seq":"24"}))).unwrap();
+        m.upsert(row(json!({"id":"f","_seq":"25"}))).unwrap();
+        m.upsert(row(json!({"id":"g","_seq":"26"}))).unwrap();
+        m.upsert(row(json!({"id":"h","_seq":"27"}))).unwrap();
         assert_eq!(ids(&m), ["f", "g", "h"]);
         let d = m.take_delta();
-        assert_eq!(d.removed, vec![key("c"), key("d"), key("b")]);
+        assert_eq!(d.removed, vec![key("b"), key("c"), key("d")]);
         let inserted: Vec<&str> = d
             .inserted
             .iter()
@@ -1144,5 +1317,119 @@ mod tests {
             small, large,
             "work per change must not grow with the row count"
         );
+    }
+
+    /// A `change` frame as the server sends it (PROTOCOL.md §4.5), decoded by `frames`.
+    fn frame(text: &str) -> ChangeEvent {
+        match super::super::frames::decode_text(text).unwrap() {
+            super::super::frames::ServerMessage::Change(c) => c,
+            other => panic!("not a change: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_update_that_changes_the_key_leaves_no_ghost_row() {
+        let mut m = Materializer::new(vec![], None);
+        m.apply_change(frame(r#"{"type":"change","subscription_id":"s","change_type":"insert","rows":[{"id":"1","title":"one","n":5,"_seq":"100"},{"id":"2","title":"two","n":6,"_seq":"101"}]}"#)).unwrap();
+        m.take_delta();
+        // UPDATE t SET id = 9 WHERE id = 1: `rows` has the new key, `old_values` the old.
+        m.apply_change(frame(r#"{"type":"change","subscription_id":"s","change_type":"update","rows":[{"id":"9","title":"one","_seq":"102"}],"old_values":[{"id":"1","n":5,"_seq":"100"}]}"#)).unwrap();
+        assert_eq!(ids(&m), ["2", "9"]);
+        assert_eq!(
+            m.get(&key("9")).unwrap()["n"],
+            Value::Null,
+            "n was in old_values only: NULL"
+        );
+        let d = m.take_delta();
+        assert_eq!(d.removed, vec![key("1")]);
+        assert_eq!(d.inserted.len(), 1);
+        assert_eq!(d.inserted[0].key, key("9"));
+        // A replay of the same update changes nothing.
+        m.apply_change(frame(r#"{"type":"change","subscription_id":"s","change_type":"update","rows":[{"id":"9","title":"one","_seq":"102"}],"old_values":[{"id":"1","n":5,"_seq":"100"}]}"#)).unwrap();
+        assert_eq!(ids(&m), ["2", "9"]);
+        // Composite keys: one part changes.
+        let mut c = Materializer::new(vec!["a".into(), "b".into()], Some(10));
+        c.upsert(row(json!({"a":"x","b":1,"v":"p","_seq":"5"})))
+            .unwrap();
+        c.update(
+            row(json!({"a":"x","b":2,"v":"p","_seq":"6"})),
+            &row(json!({"a":"x","b":1,"_seq":"5"})),
+        )
+        .unwrap();
+        let keys: Vec<&str> = c.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, [r#"["x",2]"#]);
+    }
+
+    #[test]
+    fn stream_table_deletes_match_the_row_id_seq() {
+        let mut m = Materializer::new(vec![], None);
+        m.apply_change(frame(r#"{"type":"change","subscription_id":"s","change_type":"insert","rows":[{"id":"1","ev":"a","_seq":"7001"}]}"#)).unwrap();
+        m.apply_change(frame(r#"{"type":"change","subscription_id":"s","change_type":"insert","rows":[{"id":"2","ev":"b","_seq":"7002"}]}"#)).unwrap();
+        m.take_delta();
+        // STREAM hard delete: only `row_id` = "<user_id>:<seq>".
+        m.apply_change(frame(r#"{"type":"change","subscription_id":"s","change_type":"delete","old_values":[{"row_id":"alice:7001"}]}"#)).unwrap();
+        assert_eq!(ids(&m), ["2"]);
+        assert_eq!(m.take_delta().removed, vec![key("1")]);
+        // The `_seq` index stays in step with later rows, updates and removals.
+        m.upsert(row(json!({"id":"3","_seq":"7003"}))).unwrap();
+        m.upsert(row(json!({"id":"2","ev":"b2","_seq":"7004"})))
+            .unwrap();
+        assert!(
+            !m.delete(&row(json!({"row_id":"alice:7002"}))),
+            "an old version's seq names nothing"
+        );
+        assert!(m.delete(&row(json!({"row_id":"alice:7004"}))));
+        assert!(m.delete(&row(json!({"row_id":"u:with:colons:7003"}))));
+        assert!(m.is_empty());
+        // Unmatched or malformed row ids and projected `{}` tombstones are ignored.
+        m.upsert(row(json!({"id":"4","_seq":"7005"}))).unwrap();
+        for t in [
+            json!({"row_id":"alice:9"}),
+            json!({"row_id":"nocolon"}),
+            json!({"row_id":"a:x"}),
+            json!({}),
+        ] {
+            assert!(!m.delete(&row(t)));
+        }
+        assert_eq!(ids(&m), ["4"]);
+    }
+
+    #[test]
+    fn limit_keeps_one_order_in_snapshot_live_and_resync() {
+        // Snapshot (ascending _seq) of 5 rows with limit 3: the 3 newest.
+        let snapshot = |rows: &[(&str, u64)]| {
+            let mut m = Materializer::new(vec![], Some(3));
+            let mut sorted = rows.to_vec();
+            sorted.sort_by_key(|r| r.1);
+            for (id, seq) in sorted {
+                m.upsert(row(json!({"id":id,"_seq":seq.to_string()})))
+                    .unwrap();
+            }
+            m
+        };
+        let mut live = snapshot(&[("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)]);
+        assert_eq!(ids(&live), ["c", "d", "e"]);
+        live.take_delta();
+        // Live: update c (seq 6), insert f (seq 7): the newest three by _seq are e, c, f.
+        live.update(row(json!({"id":"c","v":1,"_seq":"6"})), &Row::new())
+            .unwrap();
+        live.upsert(row(json!({"id":"f","_seq":"7"}))).unwrap();
+        assert_eq!(ids(&live), ["e", "c", "f"]);
+        // A fresh snapshot of the same table state holds the same rows in the same order.
+        let fresh = snapshot(&[("a", 1), ("b", 2), ("c", 6), ("d", 4), ("e", 5), ("f", 7)]);
+        assert_eq!(ids(&fresh), ids(&live));
+        // Resync: while away d came back (seq 8) and e changed (seq 9).
+        live.take_delta();
+        let staging = snapshot(&[("a", 1), ("b", 2), ("c", 6), ("d", 8), ("e", 9), ("f", 7)]);
+        live.resync_from(staging);
+        assert_eq!(ids(&live), ["f", "d", "e"]);
+        let d = live.take_delta();
+        assert_eq!(d.removed, vec![key("c"), key("e")]);
+        let inserted: Vec<&str> = d
+            .inserted
+            .iter()
+            .map(|r| r.row["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(inserted, ["d", "e"]);
     }
 }
