@@ -5,11 +5,11 @@
 // Usage: node scripts/build.mjs [bundle ...] [--dev]   (--dev: debug profile, no wasm-opt)
 // Expects the tools from scripts/setup.sh (run by scripts/build.sh and scripts/test.sh).
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'smol-toml';
-import { reportSizes } from './size-report.mjs';
+import { reportSizes, wasmFileName } from './size-report.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const matrix = parse(readFileSync(join(root, 'wasm-pack.toml'), 'utf8'));
@@ -114,6 +114,18 @@ for (const [name, bundle] of bundles) {
 
   cpSync(join(stage, 'wasm'), join(out, 'wasm'), { recursive: true });
   rmSync(join(out, 'wasm', '.gitignore'), { force: true });
+  // Each package ships its .wasm under its own name (kalam_<bundle>_bg.wasm): tools that copy
+  // assets without hashing them (esbuild, Rollup without a plugin, a CDN folder) would
+  // otherwise put the client's and the consumer's module at the same URL.
+  const wasmFile = wasmFileName(name);
+  renameSync(join(out, 'wasm', 'kalam_wasm_bg.wasm'), join(out, 'wasm', wasmFile));
+  renameSync(join(out, 'wasm', 'kalam_wasm_bg.wasm.d.ts'), join(out, 'wasm', `${wasmFile}.d.ts`));
+  for (const dir of [out, join(out, 'wasm')]) {
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.js') || f.endsWith('.d.ts'))) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      if (text.includes('kalam_wasm_bg.wasm')) writeFileSync(join(dir, file), text.replaceAll('kalam_wasm_bg.wasm', wasmFile));
+    }
+  }
   if (!dev) {
     // Shipped JavaScript is minified per file (ES modules stay ES modules, exports keep their
     // names); the .d.ts files carry the documentation.
@@ -125,10 +137,11 @@ for (const [name, bundle] of bundles) {
   const pkg = readFileSync(join(template, 'package.json'), 'utf8')
     .replaceAll('{{package}}', bundle.package)
     .replaceAll('{{version}}', version)
-    .replaceAll('{{description}}', bundle.description);
+    .replaceAll('{{description}}', bundle.description)
+    .replaceAll('{{wasm_file}}', wasmFile);
   writeFileSync(join(out, 'package.json'), pkg);
   cpSync(join(template, 'README.md'), join(out, 'README.md'));
-  if (!existsSync(join(out, 'index.js')) || !existsSync(join(out, 'wasm', 'kalam_wasm_bg.wasm'))) {
+  if (!existsSync(join(out, 'index.js')) || !existsSync(join(out, 'wasm', wasmFile))) {
     throw new Error(`build of ${bundle.package} is incomplete in ${out}`);
   }
   console.log(`  -> ${out}`);

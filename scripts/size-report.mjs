@@ -21,6 +21,11 @@ function sizes(buffers) {
 
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 
+/** The file name of a bundle's .wasm in its package (scripts/build.mjs names it). */
+export function wasmFileName(bundleName) {
+  return `kalam_${bundleName}_bg.wasm`;
+}
+
 /** Returns the rows it printed (for tests) and warns above budget. */
 export function reportSizes(only) {
   const matrix = parse(readFileSync(join(root, 'wasm-pack.toml'), 'utf8'));
@@ -31,7 +36,7 @@ export function reportSizes(only) {
     if (!existsSync(dir)) continue;
     // TypeScript-only packages (`wasm = false`) have no .wasm and no wasm/ folder.
     const hasWasm = bundle.wasm !== false;
-    const wasm = hasWasm ? [readFileSync(join(dir, 'wasm', 'kalam_wasm_bg.wasm'))] : [];
+    const wasm = hasWasm ? [readFileSync(join(dir, 'wasm', wasmFileName(name)))] : [];
     const jsFiles = [
       ...readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => join(dir, f)),
       ...(hasWasm ? readdirSync(join(dir, 'wasm')).filter((f) => f.endsWith('.js')).map((f) => join(dir, 'wasm', f)) : []),

@@ -1,6 +1,10 @@
-// Lazy, single-flight instantiation of the package's .wasm. The entry point for each
-// environment (index.ts for browsers/workers/bundlers, node.ts for Node) decides where
-// the bytes come from. No globals are faked and no code is generated at run time.
+// Lazy, single-flight instantiation of the package's .wasm. By default the bytes are fetched
+// from the file next to this module: `new URL(..., import.meta.url)` is the form every
+// bundler (Vite, webpack, Parcel) recognises as an asset reference, and browsers and workers
+// resolve it as is. That default is an expression evaluated on first use, not a registration
+// at import time, so bundlers that drop side-effect-free statements (package.json
+// "sideEffects") cannot lose it. The Node entry (node.ts) replaces it with a file read.
+// No globals are faked and no code is generated at run time.
 import init from './wasm/kalam_wasm.js';
 import type { InitInput } from './wasm/kalam_wasm.js';
 
@@ -9,7 +13,7 @@ type WasmSource = () => InitInput | Promise<InitInput>;
 let source: WasmSource | undefined;
 let ready: Promise<void> | undefined;
 
-/** Set by the environment entry point; overridable with {@link initWasm}. */
+/** Set by an environment entry point (node.ts); overridable with {@link initWasm}. */
 export function setDefaultWasmSource(fn: WasmSource): void {
   source ??= fn;
 }
@@ -24,8 +28,7 @@ export function initWasm(input?: InitInput | Promise<InitInput>): Promise<void> 
     source = () => input;
   }
   ready ??= (async () => {
-    if (!source) throw new Error('kalam-wasm: no WebAssembly source configured');
-    const moduleOrPath = await source();
+    const moduleOrPath = await (source ? source() : new URL('./wasm/kalam_wasm_bg.wasm', import.meta.url));
     await init({ module_or_path: moduleOrPath });
   })().catch((err: unknown) => {
     ready = undefined; // a failed load (e.g. offline) may be retried

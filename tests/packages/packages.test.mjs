@@ -30,7 +30,7 @@ test('each tarball ships ESM, typings, the .wasm and a README, and no eval', () 
   for (const tarball of tarballs) {
     const files = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n').filter(Boolean);
     for (const needed of ['package/package.json', 'package/README.md', 'package/index.js', 'package/index.d.ts',
-      'package/node.js', 'package/wasm/kalam_wasm.js', 'package/wasm/kalam_wasm_bg.wasm']) {
+      'package/node.js', 'package/wasm/kalam_wasm.js', `package/wasm/kalam_${/consumer/.test(tarball) ? 'consumer' : 'client'}_bg.wasm`]) {
       assert.ok(files.includes(needed), `${tarball} lacks ${needed}`);
     }
     const js = execFileSync('tar', ['xzOf', tarball, ...files.filter((f) => f.endsWith('.js'))], { encoding: 'utf8' });
