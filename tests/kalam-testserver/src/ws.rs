@@ -419,7 +419,14 @@ async fn run(
                 match m {
                     Message::Text(t) => c.on_text(t.as_str()),
                     Message::Binary(_) => c.send(ws_error("protocol", "UNSUPPORTED_DATA", "Binary not supported")),
-                    Message::Close(_) => break,
+                    Message::Close(frame) => {
+                        // Answer the closing handshake (RFC 6455 §5.5.1) through the writer,
+                        // which then ends and drops its half: WHATWG WebSockets (Node 22,
+                        // Deno) keep the TCP connection, and the process, alive until the
+                        // server has answered and closed.
+                        c.close(frame.map_or(1000, |f| f.code), "");
+                        break;
+                    }
                     _ => {}
                 }
             }
@@ -448,7 +455,12 @@ async fn run(
     if abrupt {
         wh.abort();
     } else {
-        let _ = tokio::time::timeout(Duration::from_secs(5), wh).await;
+        // A writer that does not finish in time (stalled frames) is cut: a dropped JoinHandle
+        // would leave it running with the socket open.
+        let writer = wh.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), wh).await.is_err() {
+            writer.abort();
+        }
     }
     // Dropping the stream (and the writer's sink) closes the TCP connection.
 }

@@ -366,3 +366,39 @@ async fn uploads_and_downloads() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn a_client_close_is_answered_and_the_connection_ends() {
+    // WHATWG WebSockets (Node 22, Deno) hold the TCP connection, and so a script's process,
+    // until the server answers the close frame and closes; with notifications sent first.
+    let (s, c, _root, a) = setup().await;
+    let mut ws = ws_auth(&s.url(), &a, "").await;
+    ws_send(
+        &mut ws,
+        &json!({"type": "subscribe", "subscription": {"id": "s1", "sql": "SELECT * FROM app.inbox", "options": {}}}),
+    )
+    .await;
+    assert_eq!(ws_json(&mut ws).await["type"], "subscription_ack");
+    c.ok(&a, "INSERT INTO app.inbox (body) VALUES ('x')").await;
+    loop {
+        if ws_json(&mut ws).await["type"] == "change" {
+            break;
+        }
+    }
+    ws.send(tokio_tungstenite::tungstenite::Message::Close(Some(
+        tokio_tungstenite::tungstenite::protocol::CloseFrame {
+            code: 1000.into(),
+            reason: "".into(),
+        },
+    )))
+    .await
+    .unwrap();
+    assert!(matches!(
+        ws_recv(&mut ws, Duration::from_secs(2)).await,
+        In::Close(1000, _)
+    ));
+    assert!(matches!(
+        ws_recv(&mut ws, Duration::from_secs(2)).await,
+        In::Abrupt
+    ));
+}
