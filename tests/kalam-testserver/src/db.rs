@@ -1220,6 +1220,18 @@ impl Db {
         ns: &str,
         actor: &Actor,
     ) -> Result<Vec<Arc<TableDef>>, SqlError> {
+        self.rewrite_tables_with(node, ns, actor, vec![])
+    }
+
+    /// [`Self::rewrite_tables`] where `known` tables (an UPDATE/DELETE target, already
+    /// physical in the SQL) also type the comparisons below.
+    fn rewrite_tables_with<V: VisitMut>(
+        &self,
+        node: &mut V,
+        ns: &str,
+        actor: &Actor,
+        known: Vec<Arc<TableDef>>,
+    ) -> Result<Vec<Arc<TableDef>>, SqlError> {
         struct R<'a> {
             db: &'a Db,
             ns: &'a str,
@@ -1290,7 +1302,38 @@ impl Db {
 
             /// `ns.table.column` (three parts, as Drizzle writes qualified columns) works on
             /// the real server (PROTOCOL §12.6); the derived table is named `table` here.
+            /// A TIMESTAMP/DATETIME/DATE/TIME column compared with a text value or parameter
+            /// compares as that type, as DataFusion coerces it (SQLite would compare the
+            /// stored integer with the text, never equal).
             fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+                use sqlparser::ast::BinaryOperator as B;
+                match e {
+                    Expr::BinaryOp {
+                        left,
+                        op: B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq,
+                        right,
+                    } => {
+                        if let Some(k) = self.temporal(left) {
+                            temporal_value(right, k);
+                        } else if let Some(k) = self.temporal(right) {
+                            temporal_value(left, k);
+                        }
+                    }
+                    Expr::Between {
+                        expr, low, high, ..
+                    } => {
+                        if let Some(k) = self.temporal(expr) {
+                            temporal_value(low, k);
+                            temporal_value(high, k);
+                        }
+                    }
+                    Expr::InList { expr, list, .. } => {
+                        if let Some(k) = self.temporal(expr) {
+                            list.iter_mut().for_each(|v| temporal_value(v, k));
+                        }
+                    }
+                    _ => {}
+                }
                 if let Expr::CompoundIdentifier(idents) = e {
                     if idents.len() == 3 {
                         let parts = [idents[0].value.clone(), idents[1].value.clone()];
@@ -1332,11 +1375,46 @@ impl Db {
                 ControlFlow::Continue(())
             }
         }
+        impl R<'_> {
+            /// The temporal type of a column reference (by its last name, in the tables seen).
+            fn temporal(&self, e: &Expr) -> Option<&'static str> {
+                let name = match e {
+                    Expr::Identifier(id) => &id.value,
+                    Expr::CompoundIdentifier(ids) => &ids.last()?.value,
+                    _ => return None,
+                };
+                let col = self
+                    .used
+                    .iter()
+                    .find_map(|d| d.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))?;
+                match col.ktype {
+                    KType::Timestamp | KType::DateTime => Some("Timestamp"),
+                    KType::Date => Some("Date"),
+                    KType::Time => Some("Time"),
+                    _ => None,
+                }
+            }
+        }
+        /// Wraps a text value or parameter in `KDB_TEMPORAL(v, kind)`.
+        fn temporal_value(e: &mut Expr, kind: &str) {
+            use sqlparser::ast::Value as V;
+            if let Expr::Value(v) = e {
+                if matches!(v.value, V::Placeholder(_) | V::SingleQuotedString(_)) {
+                    let sql = format!("KDB_TEMPORAL({e}, '{kind}')");
+                    if let Ok(wrapped) = Parser::new(&GenericDialect {})
+                        .try_with_sql(&sql)
+                        .and_then(|mut p| p.parse_expr())
+                    {
+                        *e = wrapped;
+                    }
+                }
+            }
+        }
         let mut r = R {
             db: self,
             ns,
             actor,
-            used: vec![],
+            used: known,
             err: None,
         };
         let _ = node.visit(&mut r);
@@ -1752,7 +1830,8 @@ impl Db {
             _ => return Err(SqlError::exec("internal rewrite failed")),
         };
         // Only nested subqueries still name user tables; the derived table is already physical.
-        self.rewrite_tables(&mut *q, ns, actor)?;
+        let known = self.table(&def.namespace, &def.name).into_iter().collect();
+        self.rewrite_tables_with(&mut *q, ns, actor, known)?;
         let (_, rows) = self.run_query(&q.to_string(), params, usize::MAX, &HashMap::new())?;
         // Each row's id, then the values of `extra`.
         Ok(rows
@@ -2016,6 +2095,16 @@ fn register_functions(
 ) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8;
     conn.create_scalar_function("NOW", 0, flags, |_| Ok(now_us()))?;
+    // Text compared with a temporal column, as that column's stored integer (see rewrite_tables).
+    conn.create_scalar_function("KDB_TEMPORAL", 2, flags, |ctx| {
+        let value: SqlValue = ctx.get(0)?;
+        let kind = match ctx.get::<String>(1)?.as_str() {
+            "Date" => KType::Date,
+            "Time" => KType::Time,
+            _ => KType::Timestamp,
+        };
+        Ok(kind.coerce(value.clone(), "").unwrap_or(value))
+    })?;
     conn.create_scalar_function("SNOWFLAKE_ID", 0, flags, move |_| Ok(seq.next()))?;
     conn.create_scalar_function("KDB_CURRENT_USER", 0, flags, move |_| {
         Ok(user.lock().map(|u| u.clone()).unwrap_or_default())
