@@ -285,6 +285,11 @@ test('CRUD through the driver on the generated schema: every type, 64-bit edges,
     ['', rows[0].label, 'zero', null]);
   assert.deepEqual((await db.select({ big: t.big }).from(t).orderBy(d.desc(t.big)).limit(2)).map((r) => r.big), [I64_MAX, 9007199254740993n]);
   assert.deepEqual((await db.select({ id: t.id, price: t.price }).from(t).where(d.isNotNull(t.price)).orderBy(t.price).limit(5)).map((r) => r.price), ['-0.001', '123456789.125']);
+  // Temporal filters with bound Date/text values.
+  assert.deepEqual(await db.select({ id: t.id }).from(t).where(d.and(d.gte(t.at, new Date('2024-05-01T12:34:56.789Z')), d.lt(t.at, new Date('2024-05-02')))), [{ id: I64_MAX }]);
+  assert.deepEqual(await db.select({ id: t.id }).from(t).where(d.between(t.at, new Date('1970-01-01'), new Date('1970-01-02'))), [{ id: I64_MIN }]);
+  assert.deepEqual(await db.select({ id: t.id }).from(t).where(d.eq(t.day, new Date('1969-12-31'))), [{ id: I64_MIN }]);
+  assert.deepEqual(await db.select({ id: t.id }).from(t).where(d.gt(t.tm, '12:00:00')), [{ id: I64_MAX }]);
   const other = m.pg.alias(t, 'other');
   const joined = await db.select({ a: t.id, b: other.label }).from(t).innerJoin(other, d.eq(t.id, other.id)).where(d.eq(t.id, 0n));
   assert.deepEqual(joined, [{ a: 0n, b: 'zero' }]);
@@ -299,6 +304,8 @@ test('CRUD through the driver on the generated schema: every type, 64-bit edges,
   await db.update(t).set({ price: '999999999.999', doc: [1, 'two'], raw: new Uint8Array([9]), tm: '12:00:00.000001' }).where(d.eq(t.id, 0n));
   const [updated] = await db.select({ price: t.price, doc: t.doc, raw: t.raw, tm: t.tm }).from(t).where(d.eq(t.id, 0n));
   assert.deepEqual(updated, { price: '999999999.999', doc: [1, 'two'], raw: new Uint8Array([9]), tm: '12:00:00.000001' });
+  await db.update(t).set({ label: 'early' }).where(d.lt(t.at, new Date('2000-01-01')));
+  assert.deepEqual(await db.select({ id: t.id }).from(t).where(d.eq(t.label, 'early')), [{ id: I64_MIN }]);
   await db.delete(t).where(d.eq(t.id, 0n));
   assert.deepEqual(await db.select({ id: t.id }).from(t).where(d.eq(t.id, 0n)), []);
   assert.equal(await db.$count(t), 3);
