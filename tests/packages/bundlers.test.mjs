@@ -241,6 +241,19 @@ describe('bundlers: a fresh app per tool, built with its defaults, run in headle
     } finally { await site.close(); }
   });
 
+  test('tree-shaking: an app that imports only Auth and KalamError gets no wasm and no client code; es2020 targets build (no top-level await)', () => {
+    const files = { 'tiny.js': "import { Auth, KalamError } from '@kalam-wasm/client';\nconsole.log(Auth.basic('a', 'b'), new KalamError({ code: 'X', message: 'y' }));\n" };
+    const dir = freshApp('esbuild', 'treeshake', { ...files, ...appSources }, tarballs);
+    run(bin('esbuild', 'esbuild'), ['tiny.js', '--bundle', '--format=esm', '--minify', '--outfile=dist/tiny.js'], dir);
+    const tiny = readFileSync(join(dir, 'dist', 'tiny.js'), 'utf8');
+    assert.doesNotMatch(tiny, /_bg\.wasm|WebAssembly/, 'the wasm loader was shaken out');
+    const size = gzipSync(tiny).length;
+    console.log(`app size tree-shaken (Auth + KalamError): JS ${kb(size)} gzip`);
+    assert.ok(size < 4096, `tree-shaken bundle is ${size} B gzip`);
+    // esbuild refuses top-level await for targets before es2022; both packages must bundle.
+    run(bin('esbuild', 'esbuild'), ['main.js', '--bundle', '--format=esm', '--target=es2020', '--outfile=dist/es2020.js'], dir);
+  });
+
   test('no bundler: a plain page with an import map', async () => {
     const importMap = JSON.stringify({ imports: {
       '@kalam-wasm/client': './node_modules/@kalam-wasm/client/index.js',
