@@ -1,50 +1,31 @@
 // Cell values as the client decodes them → the driver values Drizzle's pg columns parse.
 // The client gives TIMESTAMP/DATETIME as µs, DATE as days and TIME as µs since midnight
 // (numbers), JSON parsed, BIGINT/DECIMAL as exact strings; Drizzle's pg columns expect
-// Postgres' text forms for the temporal types and JSON text.
-import type { KalamCellValue, KalamDataType } from '@kalam-wasm/client';
-
-const MS_PER_DAY = 86_400_000;
+// Postgres' text forms for the temporal types and JSON text. The conversions are the
+// client's cell accessors.
+import { KalamCellValue, type KalamDataType } from '@kalam-wasm/client';
 
 function kind(type: KalamDataType | undefined): string | undefined {
   return typeof type === 'object' && type !== null ? Object.keys(type)[0] : type;
 }
 
-/** µs since the epoch → `YYYY-MM-DDTHH:MM:SS.ffffff` (UTC, no zone: Drizzle's `timestamp` adds `+0000`). */
-function timestampText(micros: number): string {
-  const ms = Math.floor(micros / 1000);
-  const sub = micros - ms * 1000;
-  const text = new Date(ms).toISOString().slice(0, -1);
-  return sub ? `${text}${String(sub).padStart(3, '0')}` : text;
-}
-
-/** µs since midnight → `HH:MM:SS[.ffffff]`. */
-function timeText(micros: number): string {
-  const us = ((Math.trunc(micros) % 86_400_000_000) + 86_400_000_000) % 86_400_000_000;
-  const secs = Math.floor(us / 1e6);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  const base = `${pad(Math.floor(secs / 3600))}:${pad(Math.floor(secs / 60) % 60)}:${pad(secs % 60)}`;
-  return us % 1e6 ? `${base}.${String(us % 1e6).padStart(6, '0')}` : base;
-}
-
 /** One decoded value of a column of `type` as Drizzle's driver value. */
 export function toDriverValue(value: unknown, type: KalamDataType | undefined): unknown {
   if (value === null || value === undefined) return null;
-  switch (kind(type)) {
-    case 'Timestamp':
-    case 'DateTime':
-      return typeof value === 'number' ? timestampText(value) : value;
-    case 'Date':
-      return typeof value === 'number' ? new Date(value * MS_PER_DAY).toISOString().slice(0, 10) : value;
-    case 'Time':
-      return typeof value === 'number' ? timeText(value) : value;
-    case 'Json':
-      // Text again, so that Drizzle's json/jsonb parse exactly what was stored (a JSON
-      // string "123" stays a string).
-      return JSON.stringify(value);
-    default:
-      return value;
+  const k = kind(type);
+  if (typeof value === 'number' && (k === 'Timestamp' || k === 'DateTime' || k === 'Date' || k === 'Time')) {
+    const cell = KalamCellValue.from(value, type);
+    if (k === 'Time') return cell.asTimeString();
+    if (k === 'Date') return cell.asDateOnly()?.toISOString().slice(0, 10) ?? value;
+    // `YYYY-MM-DDTHH:MM:SS.mmm[uuu]`, UTC without a zone (Drizzle's `timestamp` appends
+    // `+0000`); the digits below a millisecond are kept for `mode: 'string'`.
+    const text = cell.asDate()?.toISOString().slice(0, -1);
+    const sub = Number((cell.asMicros() ?? 0n) % 1000n + 1000n) % 1000;
+    return text === undefined ? value : sub ? `${text}${String(sub).padStart(3, '0')}` : text;
   }
+  // JSON as text again, so that Drizzle's json/jsonb parse exactly what was stored (a JSON
+  // string "123" stays a string).
+  return k === 'Json' ? JSON.stringify(value) : value;
 }
 
 /** A typed cell as Drizzle's driver value; FILE cells become downloadable FileRefs located in `table`. */
