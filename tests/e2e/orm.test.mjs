@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { format, promisify } from 'node:util';
 import { root, testServer, rootSql } from './support.mjs';
 import { ormApp } from './orm/app.mjs';
+import { launchChromium } from '../support/browser.mjs';
+import { serveStatic } from '../../scripts/static-server.mjs';
 
 const run = Math.random().toString(36).slice(2, 8);
 const ns = `orm_${run}`;
@@ -453,6 +455,53 @@ test('live tables: typed rows follow inserts, updates and deletes; where, orderB
   assert.ok(change.rows[0].created_at instanceof Date);
   await off();
   await stop2();
+});
+
+test('in headless Chromium: the installed packages load by an import map; the driver and a live table run', { timeout: 60_000 }, async () => {
+  const dir = join(app.dir, 'browser');
+  mkdirSync(dir, { recursive: true });
+  const imports = {
+    '@kalam-wasm/client': '/node_modules/@kalam-wasm/client/index.js',
+    '@kalam-wasm/orm': '/node_modules/@kalam-wasm/orm/index.js',
+    'drizzle-orm': '/node_modules/drizzle-orm/index.js',
+    'drizzle-orm/pg-core': '/node_modules/drizzle-orm/pg-core/index.js',
+    'drizzle-orm/pg-proxy': '/node_modules/drizzle-orm/pg-proxy/index.js',
+  };
+  writeFileSync(join(dir, 'index.html'), `<!doctype html><script type="importmap">${JSON.stringify({ imports })}</script>
+<script type="module">
+import { createClient, Auth, KalamError } from '@kalam-wasm/client';
+import { kalamDriver, kTable, liveTable } from '@kalam-wasm/orm';
+import { text, timestamp } from 'drizzle-orm/pg-core';
+import { eq } from 'drizzle-orm';
+const q = new URLSearchParams(location.search);
+const notes = kTable.user(q.get('table'), { id: text('id').primaryKey(), topic: text('topic').notNull(), created_at: timestamp('created_at', { mode: 'date' }) });
+try {
+  const client = createClient({ url: q.get('url'), authProvider: async () => Auth.basic(q.get('user'), q.get('password')) });
+  const db = kalamDriver(client);
+  await db.insert(notes).values({ id: 'web', topic: 'browser' });
+  const [row] = await db.select().from(notes).where(eq(notes.id, 'web'));
+  const live = await new Promise((resolve) => { liveTable(db, notes, { where: eq(notes.topic, 'browser') }, (rows) => resolve(rows)); });
+  const error = await db.select().from(kTable('nope.nope', { id: text('id') })).catch((e) => e);
+  window.__result = { topic: row.topic, isDate: row.created_at instanceof Date, live: live.map((r) => r.id), kalamError: error instanceof KalamError, code: error.code };
+  await client.shutdown();
+} catch (e) {
+  window.__result = { failed: String(e && e.stack || e) };
+}
+</script>`);
+  const web = await serveStatic(app.dir);
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const user = `web_${run}`;
+    await rootSql(server, `CREATE USER '${user}' WITH PASSWORD '${password}' ROLE user`);
+    const query = new URLSearchParams({ url: server.url, user, password, table: `${ns}.notes` });
+    await page.goto(`${web.url}/browser/index.html?${query}`);
+    await page.waitForFunction(() => window.__result, null, { timeout: 30_000 });
+    assert.deepEqual(await page.evaluate(() => window.__result), { topic: 'browser', isDate: true, live: ['web'], kalamError: true, code: 'SQL_EXECUTION_ERROR' });
+  } finally {
+    await browser.close();
+    await web.close();
+  }
 });
 
 test('the size report lists the orm package (JS gzip, within its budget)', { timeout: 60_000 }, async () => {
