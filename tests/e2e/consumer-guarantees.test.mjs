@@ -153,7 +153,7 @@ test('regression: a stop during a retry backoff is not a failure; the message is
   console.log(`stop during a 1 s retry backoff took ${stopMs} ms (the backoff is interrupted)`);
 });
 
-test('stop latency: a poll in flight, a transport backoff, a running handler', async () => {
+test('stop latency: a poll in flight, a transport backoff, a running handler', { timeout: 30_000 }, async () => {
   const t = await topic(0);
   const measure = async (run, trigger) => {
     await trigger();
@@ -168,14 +168,17 @@ test('stop latency: a poll in flight, a transport backoff, a running handler', a
   await sleep(400);
   const pollMs = await measure(idle, async () => { proxy.blackhole(true); await sleep(700); });
   proxy.blackhole(false);
-  // 2. A backoff after failed polls (connections refused).
-  const backing = consume({ topicName: t.name, group: 'lat-backoff', ms: 20_000 });
-  await sleep(300);
-  const outage = proxy.refuse(4_000);
-  const backoffMs = await measure(backing, async () => {
-    while (!backing.errors.some((e) => e.retryInMs >= 500)) await sleep(5);
-    await sleep(20);
+  // 2. A 2 s backoff after a failed poll (connections refused): stop 50 ms into it.
+  const backing = consume({
+    topicName: t.name, group: 'lat-backoff', ms: 20_000, transportRetry: { initialBackoffMs: 2_000, jitterRatio: 0 },
   });
+  await sleep(300);
+  const outage = proxy.refuse(8_000);
+  const backoffMs = await measure(backing, async () => {
+    while (!backing.errors.some((e) => e.operation === 'consume')) await sleep(5);
+    await sleep(50);
+  });
+  assert.equal(backing.errors.at(-1).retryInMs, 2_000);
   await outage;
   // 3. A running handler (600 ms) finishes, and its message is acked, before the loop ends.
   await t.produce(1);
