@@ -1777,10 +1777,15 @@ impl LiveCore {
         let sub = &self.subs[i];
         let figures = sub.rows.seq_figures(verify::CHECKSUM_MODULUS, None);
         let limit_full = sub.options.limit.is_some_and(|l| sub.rows.len() >= l);
-        let floor = if sub.options.last_rows.is_some() && !limit_full {
-            figures.and_then(|f| f.min).or(sub
-                .checkpoint
-                .map(|c| SeqId::new(c.as_i64().saturating_add(1))))
+        // A `from` set holds what was written after `from`; a `lastRows` set what was
+        // written from its oldest row on (updates of older rows enter it).
+        let after = |s: SeqId| SeqId::new(s.as_i64().saturating_add(1));
+        let floor = if limit_full {
+            None
+        } else if let Some(from) = sub.options.from {
+            Some(after(from))
+        } else if sub.options.last_rows.is_some() {
+            figures.and_then(|f| f.min).or(sub.checkpoint.map(after))
         } else {
             None
         };

@@ -556,6 +556,15 @@ fn verification_shapes_last_rows_floors_limit_max_and_switches_off() {
         q[0].2
     );
 
+    // A `from` set: only rows written after `from`.
+    let (mut s, _) = verifying_sim(SubscribeOptions {
+        from: Some(SeqId::new(5)),
+        ..Default::default()
+    });
+    s.run(30_000 + s.h.now, &mut silent);
+    let q = verifies(&s.log.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>());
+    assert!(q[0].2.ends_with("AND _seq >= 6"), "{}", q[0].2);
+
     // A full `limit` set: only MAX(_seq) must agree (the table holds more rows).
     let (mut s, id) = verifying_sim(SubscribeOptions {
         limit: Some(3),
