@@ -16,6 +16,9 @@
 //!   be called unsolicited (e.g. after a login) and is then used for the next connection.
 //! - `SetTimer { id, delay_ms }` (re)arms the one timer of that id; `CancelTimer { id }`
 //!   disarms it; when it fires call `timer_fired(id)`. Stale firings are ignored.
+//! - `Verify { subscription_id, request, sql }`: run `sql` over HTTP SQL as the socket's
+//!   user and call `verify_result` with the figures or the error (self-verification,
+//!   [`super::verify`]).
 //! - Call `online()`, `visible()` (visibilitychange to visible) and `pageshow()` from the
 //!   page events: they retry immediately when waiting to reconnect.
 //! - Call [`LiveCore::drain_outputs`] after each input (or after a burst of socket frames:
@@ -63,9 +66,25 @@
 //! completes it (`initial: true`, not `loading`, possibly empty) is the app's first; then
 //! one delta per drained burst of changes, each followed by a `Checkpoint` when the max
 //! applied `_seq` advanced. A server `error` for a subscription that was never
-//! acknowledged is fatal (`fatal: true`, the subscription is dropped: it
-//! does not exist server-side); other subscription errors are reported and the
-//! subscription stays registered (a failed resubscribe is retried on the next reconnect).
+//! acknowledged is fatal (`fatal: true`, the subscription is dropped: it does not exist
+//! server-side), and so is one that cannot change (`UNAUTHORIZED`, `NOT_FOUND`,
+//! `INVALID_SQL`). Any other `error` for an acknowledged subscription (while paging, during
+//! a resync, later, or refusing a resubscribe), and a `subscribe`/`next_batch` without an
+//! answer within `snapshot_step_timeout_ms`, is reported (`fatal: false`) and the
+//! subscription is subscribed again after 1, 2, 4 … 30 s (its rows stay; a resync swaps in
+//! the next snapshot); after `sub_max_retries` failures in a row it is fatal.
+//!
+//! # Liveness
+//! The server answers nothing on an idle socket, not even `{"type":"ping"}`. After
+//! `liveness_idle_ms` without an inbound frame the core sends the echo of PROTOCOL.md §12.3
+//! (`next_batch` for the unknown id `kalam-wasm-echo-N`, answered by `BATCH_FETCH_FAILED`);
+//! without any frame within `liveness_timeout_ms` the socket counts as dead: it is closed
+//! (4000), a `TIMEOUT` connection error is reported and the reconnect policy takes over.
+//! A page hint (`visible`, …) on a connected socket sends the echo at once.
+//!
+//! # Self-verification
+//! Materialized subscriptions compare the checksum of §12.2 with their rows after bursts
+//! and periodically, and resync on a confirmed mismatch ([`super::verify`]).
 //! `unsubscribe` and `disconnect` always succeed locally; `disconnect` keeps the
 //! subscriptions (with their rows) for `connect()` or a later `subscribe`, which reconnect;
 //! `shutdown` forgets everything and refuses further use (`CLOSED`).
