@@ -272,6 +272,13 @@ test('CRUD through the driver on the generated schema: every type, 64-bit edges,
   const texts = await db.select({ id: ts.id, big: ts.big }).from(ts).where(d.eq(ts.id, String(I64_MAX)));
   assert.deepEqual(texts, [{ id: String(I64_MAX), big: String(I64_MIN) }]);
 
+  // Other column modes: microseconds kept as text, BIGINT as a (rounded) number.
+  await root.query(`UPDATE ${ns}.everything SET dt = '2024-05-01T12:34:56.789123Z' WHERE id = 0`);
+  const modes = m.orm.kTable.shared(`${ns}.everything`, { id: m.pg.bigint('id', { mode: 'number' }), dt: m.pg.timestamp('dt', { mode: 'string' }) });
+  assert.deepEqual(await db.select().from(modes).where(d.eq(modes.id, 0)), [{ id: 0, dt: '2024-05-01T12:34:56.789123' }]);
+  assert.deepEqual(await db.select({ id: modes.id }).from(modes).where(d.between(modes.id, 9007199254740000, 9007199254750000)), [{ id: 9007199254740992 }],
+    '9007199254740993 rounds in number mode');
+
   // Filters with bound values, aggregates, projections, a self join.
   assert.deepEqual(await db.select({ id: t.id }).from(t).where(d.and(d.gt(t.big, 0n), d.lt(t.big, I64_MAX))), [{ id: 9007199254740993n }]);
   assert.deepEqual(await db.select({ label: t.label }).from(t).where(d.eq(t.label, rows[0].label)), [{ label: rows[0].label }]);
