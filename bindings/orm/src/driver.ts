@@ -26,8 +26,8 @@ export type KalamDatabase<TSchema extends Record<string, unknown> = Record<strin
   readonly $kalamClient: KalamQueryClient;
 };
 
-/** @internal Runs one Drizzle statement; `all` gives positional rows in select order. */
-export async function runStatement(client: KalamQueryClient, sql: string, params: unknown[], method: 'all' | 'execute',
+/** Runs one Drizzle statement; `all` gives positional rows in select order. */
+async function runStatement(client: KalamQueryClient, sql: string, params: unknown[], method: 'all' | 'execute',
   typings: string[] | undefined, asUser?: string): Promise<{ rows: unknown[] }> {
   const prepared = prepareSql(sql);
   const values = params.map((p, i) => toParam(p, typings?.[i])) as SqlValue[];

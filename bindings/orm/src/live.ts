@@ -47,8 +47,8 @@ function tableRef(table: Table): { namespace: string; table: string } {
   return { namespace: name.slice(0, dot).toLowerCase(), table: name.slice(dot + 1).toLowerCase() };
 }
 
-/** @internal `SELECT * FROM "ns"."t" [WHERE …]` with the filter's values written in. */
-export function liveSql(table: Table, where?: SQLWrapper): string {
+/** `SELECT * FROM "ns"."t" [WHERE …]` with the filter's values written in. */
+function liveSql(table: Table, where?: SQLWrapper): string {
   const ref = tableRef(table);
   const from = `SELECT * FROM "${ref.namespace}"."${ref.table}"`;
   return where ? `${from} WHERE ${compile(where, true, true).sql}` : from;
