@@ -25,11 +25,14 @@ try {
     const t0 = Date.now();
     await insertRows(fx, 1, size, 1000);
     console.log(`\n== ${size} rows (inserted in ${Date.now() - t0} ms)`);
-    await call('setup', { url: fx.url, user: fx.user, password: fx.password });
+    // Self-verification on (every 500 ms in the check-cost run; the defaults otherwise never
+    // fire within a measurement) or off per subscription.
+    await call('setup', { url: fx.url, user: fx.user, password: fx.password, verify: { intervalMs: 500 } });
     const sql = `SELECT * FROM ${fx.table}`;
 
     // Snapshot load: best of BENCH_REPS (default 7; 2 at 100k rows) each, alternating.
     const ours = [];
+    const oursVerify = [];
     const bare = [];
     // Each run starts with a clear send budget (40 frames per 1.1 s, which both clients
     // keep): the bare client opens a new socket per run, ours reuses its one socket.
@@ -37,19 +40,28 @@ try {
     for (let i = 0; i < (size >= 100000 ? 2 : Number(process.env.BENCH_REPS ?? 7)); i++) {
       await pause();
       bare.push(await call('bareSnapshot', { sql }));
-      await pause();
-      ours.push(await call('oursSnapshot', { sql }));
+      // Verify off and on alternate which goes first, so order effects hit both alike.
+      for (const on of i % 2 ? [true, false] : [false, true]) {
+        await pause();
+        (on ? oursVerify : ours).push(await call('oursSnapshot', { sql, verify: on }));
+      }
     }
     const best = (xs) => xs.reduce((a, b) => (b.rowsPerSec > a.rowsPerSec ? b : a));
     const o = best(ours);
+    const ov = best(oursVerify);
     const b = best(bare);
     console.log(`snapshot load   ours ${fmt(o.rowsPerSec, 0)} rows/s (${fmt(o.ms, 0)} ms)   bare ${fmt(b.rowsPerSec, 0)} rows/s (${fmt(b.ms, 0)} ms)   ratio ${fmt(o.rowsPerSec / b.rowsPerSec)}x`);
+    console.log(`snapshot load, verify on   ours ${fmt(ov.rowsPerSec, 0)} rows/s (${fmt(ov.ms, 0)} ms)   ratio ${fmt(ov.rowsPerSec / b.rowsPerSec)}x`);
 
     // Cost per change with `size` rows materialized.
     const ids = Array.from({ length: 20 }, (_, i) => 1 + Math.floor((i * size) / 20));
     const fresh = await call('oursChangeCost', { sql, table: fx.table, count: changes, rowsArray: true, ids });
     const mapOnly = await call('oursChangeCost', { sql, table: fx.table, count: changes, rowsArray: false, ids });
+    const mapVerify = await call('oursChangeCost', { sql, table: fx.table, count: changes, rowsArray: false, ids, verify: true });
     console.log(`cost per change rows array: mean ${fmt(fresh.meanMs, 3)} ms median ${fmt(fresh.medianMs, 3)} p95 ${fmt(fresh.p95Ms, 3)}   rowMap only: mean ${fmt(mapOnly.meanMs, 3)} ms median ${fmt(mapOnly.medianMs, 3)} p95 ${fmt(mapOnly.p95Ms, 3)}   (${fresh.frames} frames)`);
+    console.log(`cost per change rowMap only, verify on (checks every 500 ms): mean ${fmt(mapVerify.meanMs, 3)} ms median ${fmt(mapVerify.medianMs, 3)} p95 ${fmt(mapVerify.p95Ms, 3)}   (${mapVerify.frames} frames)`);
+    const check = await call('verifyCost', { sql, ms: 3000 });
+    console.log(`one verification check: ${check.checks} checks, query round trip median ${fmt(check.roundTripMedianMs)} ms, answer handled in median ${fmt(check.handleMedianMs, 3)} ms (p95 ${fmt(check.handleP95Ms, 3)}) on the main thread`);
 
     // Insert-to-callback latency (page inserts over HTTP, waits for the callback).
     const blocks = quick ? 3 : 5;
@@ -66,12 +78,12 @@ try {
     const lo = await call('stats', oursLat);
     const lb = await call('stats', bareLat);
     console.log(`insert->callback ours median ${fmt(lo.medianMs)} ms p95 ${fmt(lo.p95Ms)} ms   bare median ${fmt(lb.medianMs)} ms p95 ${fmt(lb.p95Ms)} ms   ratio ${fmt(lo.medianMs / lb.medianMs)}x`);
-    results.push({ size, snapshot: { ours: o, bare: b }, change: { fresh, mapOnly }, latency: { ours: lo, bare: lb } });
+    results.push({ size, snapshot: { ours: o, oursVerify: ov, bare: b }, change: { fresh, mapOnly, mapVerify }, check, latency: { ours: lo, bare: lb } });
   }
   console.log('\n== summary');
   const first = results[0];
   for (const r of results) {
-    console.log(`${String(r.size).padStart(6)} rows: snapshot ${fmt(r.snapshot.ours.rowsPerSec / r.snapshot.bare.rowsPerSec)}x bare; change ${fmt(r.change.mapOnly.meanMs, 3)} ms (rowMap) / ${fmt(r.change.fresh.meanMs, 3)} ms (rows array), ${fmt(r.change.mapOnly.meanMs / first.change.mapOnly.meanMs)}x / ${fmt(r.change.fresh.meanMs / first.change.fresh.meanMs)}x the ${first.size}-row cost; latency ${fmt(r.latency.ours.medianMs / r.latency.bare.medianMs)}x bare`);
+    console.log(`${String(r.size).padStart(6)} rows: snapshot ${fmt(r.snapshot.ours.rowsPerSec / r.snapshot.bare.rowsPerSec)}x bare (verify on ${fmt(r.snapshot.oursVerify.rowsPerSec / r.snapshot.bare.rowsPerSec)}x); change verify off/on ${fmt(r.change.mapOnly.meanMs, 3)}/${fmt(r.change.mapVerify.meanMs, 3)} ms; check ${fmt(r.check.handleMedianMs, 3)} ms + ${fmt(r.check.roundTripMedianMs)} ms query; change ${fmt(r.change.mapOnly.meanMs, 3)} ms (rowMap) / ${fmt(r.change.fresh.meanMs, 3)} ms (rows array), ${fmt(r.change.mapOnly.meanMs / first.change.mapOnly.meanMs)}x / ${fmt(r.change.fresh.meanMs / first.change.fresh.meanMs)}x the ${first.size}-row cost; latency ${fmt(r.latency.ours.medianMs / r.latency.bare.medianMs)}x bare`);
   }
   if (process.env.BENCH_JSON) console.log(JSON.stringify(results));
 } finally {

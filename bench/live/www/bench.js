@@ -49,19 +49,42 @@ let ctx;
 let manager;
 let token;
 
-export async function setup({ url, user, password, disableCompression = true }) {
-  ctx = { url, user, password, costs: [], timeline: [] };
+/**
+ * The self-verification checksums, over HTTP like the app client's SQL path. Each answer is
+ * handed back in a task of its own, and the time until the next task (a MessageChannel
+ * message) is the main-thread cost of handling it (the core compares the figures: O(rows)).
+ */
+async function runSql(sql) {
+  const t0 = performance.now();
+  const res = await fetch(`${ctx.url}/v1/api/sql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ sql }) });
+  const text = await res.text();
+  const roundTrip = performance.now() - t0;
+  return new Promise((ok) => {
+    const ch = new MessageChannel();
+    const t1 = performance.now();
+    ch.port1.onmessage = () => {
+      ctx.checks.push({ roundTrip, handleMs: performance.now() - t1 });
+      ch.port1.close();
+    };
+    ok(text);
+    ch.port2.postMessage(0);
+  });
+}
+
+export async function setup({ url, user, password, disableCompression = true, verify = {} }) {
+  ctx = { url, user, password, costs: [], timeline: [], checks: [] };
   token = await login(url, user, password);
   manager?.shutdown();
   manager = new LiveManager({
     url, disableCompression, getToken: async () => token, WebSocket: timedWebSocket(ctx.costs, ctx.timeline), batchSize: 999, log: () => {},
+    runSql, verify,
   });
   await manager.connect();
   return true;
 }
 
 /** Our client: subscribe and time until the complete snapshot reached onRows. */
-export async function oursSnapshot({ sql, rowsArray = true }) {
+export async function oursSnapshot({ sql, rowsArray = true, verify = false }) {
   const t0 = performance.now();
   let n = 0;
   let unsub;
@@ -71,7 +94,7 @@ export async function oursSnapshot({ sql, rowsArray = true }) {
         n = change.rowMap.size;
         ok();
       }
-    }, { rowsArray, batchSize: 999 }).then((u) => { unsub = u; });
+    }, { rowsArray, batchSize: 999, verify }).then((u) => { unsub = u; });
   });
   const ms = performance.now() - t0;
   await unsub?.();
@@ -149,7 +172,7 @@ export async function bareSnapshot({ sql }) {
  * times and records the time spent handling each change frame (socket message handler,
  * which runs the core, the JS mirror and onRows).
  */
-export async function oursChangeCost({ sql, table, count = 100, rowsArray = true, ids }) {
+export async function oursChangeCost({ sql, table, count = 100, rowsArray = true, ids, verify = false }) {
   let resolveChange = null;
   let userMs = 0;
   const unsub = await new Promise((ok) => {
@@ -161,7 +184,7 @@ export async function oursChangeCost({ sql, table, count = 100, rowsArray = true
       for (const r of change.updated) r.title.asString();
       userMs += performance.now() - t0;
       resolveChange?.();
-    }, { rowsArray, batchSize: 999 });
+    }, { rowsArray, batchSize: 999, verify });
   }).then((p) => p);
   ctx.costs.length = 0;
   for (let i = 0; i < count; i++) {
@@ -225,4 +248,25 @@ export function timerResolutionMs() {
 /** Our socket's sends and message handlers (start, duration) since the last call (profile.mjs). */
 export function takeTimeline() {
   return ctx.timeline.splice(0);
+}
+
+/**
+ * What one self-verification check costs with the table's rows materialized: a subscription
+ * checks itself every `intervalMs` (set in `setup`) for `ms`; per check, the checksum
+ * query's round trip and the main-thread time of handling its answer.
+ */
+export async function verifyCost({ sql, ms = 3000 }) {
+  const unsub = await new Promise((ok) => {
+    const p = manager.live(sql, (rows, change) => { if (change.initial) ok(p); }, { rowsArray: false, batchSize: 999, verify: true });
+  }).then((p) => p);
+  ctx.checks.length = 0;
+  await new Promise((ok) => setTimeout(ok, ms));
+  const checks = [...ctx.checks];
+  await unsub();
+  return {
+    checks: checks.length,
+    roundTripMedianMs: median(checks.map((c) => c.roundTrip)),
+    handleMedianMs: median(checks.map((c) => c.handleMs)),
+    handleP95Ms: p95(checks.map((c) => c.handleMs)),
+  };
 }
