@@ -189,6 +189,9 @@ function dotted(toks: Tok[], i: number): { parts: string[]; end: number } {
  */
 export function prepareSql(sql: string, unqualified = false, inline?: readonly unknown[]): PreparedSql {
   let toks = tokenize(sql);
+  // A trailing `;` (Drizzle's $count writes one) would make a parameterised statement look
+  // like a batch, which the server refuses with parameters.
+  while (toks.length && (toks[toks.length - 1]!.k === 'ws' || toks[toks.length - 1]!.t === ';')) toks.pop();
   const firstTok = toks[next(toks, 0)];
   const first = firstTok?.k === 'word' ? firstTok.t.toLowerCase() : '';
   let depth = 0;
