@@ -143,7 +143,10 @@ export interface LiveRowsChange<T = RowData> {
   subscriptionId: string;
   /** The first callback: the complete initial snapshot (possibly empty). */
   initial: boolean;
-  /** The callback that swaps in a re-synchronised snapshot after a reconnect. */
+  /**
+   * The callback that swaps in a re-synchronised snapshot: after a reconnect, a retry, or a
+   * self-verification that found rows the server's dropped notifications left stale.
+   */
   resync: boolean;
   /** New rows, appended at the end, in order. */
   inserted: T[];

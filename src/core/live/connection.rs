@@ -103,6 +103,9 @@ use crate::core::error::{codes, KalamError};
 use crate::core::schema::{primary_key_columns, SchemaField};
 use crate::core::seq_id::SeqId;
 
+/// A liveness deadline timer this late gets one more look before the socket counts as dead.
+const LATE_TIMER_MS: u64 = 1000;
+
 /// A checksum query without an answer for this long is asked again.
 const VERIFY_ANSWER_MS: u64 = 60_000;
 
@@ -472,6 +475,8 @@ pub struct LiveCore {
     last_recv_ms: u64,
     /// The liveness echo is out and must be answered by then.
     probe_deadline: Option<u64>,
+    /// The deadline was already extended once because its timer fired late.
+    probe_grace: bool,
     next_probe: u64,
     /// The current run of change frames (see [`VerifyConfig::after_burst`]).
     burst_count: u32,
@@ -554,6 +559,7 @@ impl LiveCore {
             now: 0,
             last_recv_ms: 0,
             probe_deadline: None,
+            probe_grace: false,
             next_probe: 0,
             burst_count: 0,
             burst_first_ms: 0,
@@ -1622,7 +1628,13 @@ impl LiveCore {
             return;
         }
         if let Some(deadline) = self.probe_deadline {
-            if now_ms >= deadline {
+            if now_ms >= deadline + LATE_TIMER_MS && !self.probe_grace {
+                // The timer fired late (a blocked main thread, a throttled background tab):
+                // an answer may be waiting behind it in the task queue. Look once more.
+                self.probe_grace = true;
+                self.probe_deadline = Some(now_ms + LATE_TIMER_MS);
+                self.set_timer(TimerId::Liveness, LATE_TIMER_MS);
+            } else if now_ms >= deadline {
                 self.socket_dead(socket);
             } else {
                 self.set_timer(TimerId::Liveness, deadline - now_ms);
@@ -1653,6 +1665,7 @@ impl LiveCore {
         let wait = self.config.liveness_timeout_ms + self.queue_delay_ms();
         self.send(now_ms, socket, text);
         self.probe_deadline = Some(now_ms + wait);
+        self.probe_grace = false;
         self.set_timer(TimerId::Liveness, wait);
     }
 

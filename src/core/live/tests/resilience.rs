@@ -624,3 +624,44 @@ fn verification_shapes_last_rows_floors_limit_max_and_switches_off() {
     s.run(120_000, &mut answers_echoes);
     assert!(verifies(&s.log.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>()).is_empty());
 }
+
+#[test]
+fn a_late_liveness_timer_gets_one_more_look_before_declaring_the_socket_dead() {
+    let mut s = Sim::new(test_config());
+    s.h.core.connect(0);
+    s.establish();
+    // Run until the first echo is out, unanswered.
+    s.run(7_000, &mut silent);
+    let deadline = s.armed[&TimerId::Liveness];
+    assert_eq!(deadline, 12_000);
+    // The main thread was blocked: the deadline timer fires 3 s late, before the answer
+    // (already in the socket's queue) is processed.
+    s.armed.remove(&TimerId::Liveness);
+    s.h.now = deadline + 3_000;
+    s.h.core.timer_fired(s.h.now, TimerId::Liveness);
+    let outs = s.drain();
+    assert!(
+        !outs.iter().any(|o| matches!(o, Output::CloseSocket { .. })),
+        "{outs:?}"
+    );
+    let sent_so_far: Vec<Output> = s.log.iter().map(|(_, o)| o.clone()).collect();
+    answers_echoes(&mut s.h, &sent_so_far);
+    s.drain();
+    s.run(s.h.now + 60_000, &mut answers_echoes);
+    assert!(s.h.core.is_connected());
+    // Late again and still nothing: dead after the one extra second.
+    let mut s = Sim::new(test_config());
+    s.h.core.connect(0);
+    s.establish();
+    s.run(7_000, &mut silent);
+    s.armed.remove(&TimerId::Liveness);
+    s.h.now = 15_000;
+    s.h.core.timer_fired(s.h.now, TimerId::Liveness);
+    s.drain();
+    s.run(16_000, &mut silent);
+    assert!(!s.h.core.is_connected());
+    assert!(s
+        .log
+        .iter()
+        .any(|(t, o)| *t == 16_000 && matches!(o, Output::CloseSocket { code: 4000, .. })));
+}
