@@ -190,7 +190,7 @@ export type NewOrm${run[0].toUpperCase()}${run.slice(1)}Notes = typeof ${v}_note
 test('kalamdb-orm: a clear PERMISSION_DENIED where DESCRIBE needs a role the user lacks; usage errors', { timeout: 60_000 }, async () => {
   const r = await cli(['--url', server.url, '--user', users.alice, '--password', password, '--namespace', ns, '--describe', '--out', join(app.dir, 'never.ts')]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /^kalamdb-orm: PERMISSION_DENIED: DESCRIBE orm_\w+\.\w+ needs a dba or system role, which this user lacks/m);
+  assert.match(r.stderr, /^kalamdb-orm: PERMISSION_DENIED: DESCRIBE orm_\w+\.\w+ needs a role this user lacks \(.+\); generate the schema as a dba or system user$/m);
   const bad = await cli(['--url', server.url, '--password', 'x', '--bigint-mode', 'huge']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--bigint-mode must be string, bigint or number/);

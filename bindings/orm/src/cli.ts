@@ -17,7 +17,7 @@ const USAGE = `Usage: kalamdb-orm --url <url> --user <user> --password <password
                               add KalamDB's system columns to the table types
   --bigint-mode <mode>        BIGINT as string (default, exact text), bigint or number
   --no-type-aliases           no $inferSelect/$inferInsert aliases
-  --describe                  DESCRIBE every table (needs a dba or system role)`;
+  --describe                  DESCRIBE every table (may need a dba or system role)`;
 
 function parseArgs(argv: string[]): { url: string; user: string; password?: string; out: string; options: GenerateOptions } {
   const value = (i: number, flag: string) => {

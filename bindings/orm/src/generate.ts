@@ -19,7 +19,7 @@ export interface GenerateOptions {
   bigIntMode?: 'string' | 'bigint' | 'number';
   /** Emit `$inferSelect`/`$inferInsert` type aliases per table (default true). */
   includeTypeAliases?: boolean;
-  /** Always DESCRIBE each table (needs a dba or system role) instead of only when SHOW TABLES lacks details. */
+  /** Always DESCRIBE each table instead of only when SHOW TABLES lacks details (some servers allow DESCRIBE to dba/system only). */
   describe?: boolean;
 }
 
@@ -47,9 +47,13 @@ const RESERVED = new Set(('await break case catch class const continue debugger 
 
 const bool = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : v === 'true' || v === 'YES' ? true : v === 'false' || v === 'NO' ? false : undefined);
 
-/** `{"FunctionCall":{"name":"NOW","args":[]}}` → `NOW()`; other defaults → '' (present, not rendered). */
+/**
+ * `{"FunctionCall":{"name":"NOW","args":[]}}` (SHOW TABLES) or `NOW()` (DESCRIBE's SQL text)
+ * → `NOW()`; other defaults → '' (present, so inserts may omit the column; not rendered).
+ */
 function defaultOf(value: unknown): string | undefined {
   if (value === undefined || value === null || value === 'None') return undefined;
+  if (typeof value === 'string') return /^[A-Za-z_][A-Za-z0-9_]*\(\)$/.test(value.trim()) ? value.trim().toUpperCase() : '';
   const call = (value as { FunctionCall?: { name?: unknown; args?: unknown[] } }).FunctionCall;
   if (call && typeof call.name === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(call.name) && !call.args?.length) return `${call.name.toUpperCase()}()`;
   if (typeof value === 'object' && 'None' in (value as object)) return undefined;
@@ -101,7 +105,7 @@ async function describe(client: GenerateClient, t: TableInfo): Promise<ColumnInf
     if (e.code === 'PERMISSION_DENIED' || e.status === 403) {
       throw new KalamError({
         code: e.code, status: e.status,
-        message: `DESCRIBE ${t.namespace}.${t.name} needs a dba or system role, which this user lacks (${e.message}); generate the schema as a dba user`,
+        message: `DESCRIBE ${t.namespace}.${t.name} needs a role this user lacks (${e.message}); generate the schema as a dba or system user`,
       });
     }
     throw e;
