@@ -46,6 +46,14 @@ function sqlName(kind: KalamDataTypeKind): string {
  * what the server reports for types it cannot map either (PROTOCOL §1.5).
  */
 export function parseKalamDataType(input: unknown): KalamDataTypeDescriptor {
+  if (typeof input === 'string' && input.trim().startsWith('{')) {
+    // The schema form as JSON text (`{"Decimal":{…}}`), as some DESCRIBE outputs give it.
+    try {
+      input = JSON.parse(input);
+    } catch {
+      // not JSON: parsed as a name below
+    }
+  }
   if (input && typeof input === 'object') {
     const o = input as Record<string, unknown>;
     const dimension = positive(o.Embedding);
