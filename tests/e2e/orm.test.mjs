@@ -299,6 +299,10 @@ test('CRUD through the driver on the generated schema: every type, 64-bit edges,
   assert.deepEqual((await db.select({ id: t.id, label: t.label }).from(t).orderBy(d.asc(t.label), d.desc(t.id)).limit(4)).map((r) => r.label),
     ['', rows[0].label, 'zero', null]);
   assert.deepEqual((await db.select({ big: t.big }).from(t).orderBy(d.desc(t.big)).limit(2)).map((r) => r.big), [I64_MAX, 9007199254740993n]);
+  // An ORDER BY column that is not selected is fetched too (and dropped) to sort by it.
+  assert.deepEqual(await db.select({ label: t.label }).from(t).orderBy(d.desc(t.big)).limit(2), [{ label: '' }, { label: null }]);
+  assert.deepEqual(await db.select({ label: t.label }).from(t).where(d.isNotNull(t.label)).orderBy(d.asc(t.small), t.id).limit(3).offset(1),
+    [{ label: rows[0].label }, { label: 'zero' }]);
   assert.deepEqual((await db.select({ id: t.id, price: t.price }).from(t).where(d.isNotNull(t.price)).orderBy(t.price).limit(5)).map((r) => r.price), ['-0.001', '123456789.125']);
   // Temporal filters with bound Date/text values.
   assert.deepEqual(await db.select({ id: t.id }).from(t).where(d.and(d.gte(t.at, new Date('2024-05-01T12:34:56.789Z')), d.lt(t.at, new Date('2024-05-02')))), [{ id: I64_MAX }]);

@@ -29,7 +29,7 @@ export type KalamDatabase<TSchema extends Record<string, unknown> = Record<strin
 /** Runs one Drizzle statement; `all` gives positional rows in select order. */
 async function runStatement(client: KalamQueryClient, sql: string, params: unknown[], method: 'all' | 'execute',
   typings: string[] | undefined, asUser?: string): Promise<{ rows: unknown[] }> {
-  const prepared = prepareSql(sql);
+  const prepared = prepareSql(sql, false, undefined, method === 'all');
   const values = params.map((p, i) => toParam(p, typings?.[i])) as SqlValue[];
   const send = async (text: string, bound: SqlValue[]): Promise<QueryResponse> => {
     try {
@@ -49,8 +49,9 @@ async function runStatement(client: KalamQueryClient, sql: string, params: unkno
   const result = response.results.find((r) => r.rows) ?? response.results[0];
   if (method === 'execute') return { rows: result?.named_rows ?? [] };
   const schema = result?.schema ?? [];
-  const rows = result?.rows ?? [];
-  if (prepared.order) restoreOrder(rows, schema, prepared.order);
+  let rows = result?.rows ?? [];
+  if (prepared.order) restoreOrder(rows, schema, prepared.order, prepared.appendedColumns ?? 0);
+  if (prepared.appendedColumns) rows = rows.map((row) => row.slice(0, schema.length - prepared.appendedColumns!));
   if (!schema.some((f) => f.data_type === 'File')) {
     return { rows: rows.map((row) => row.map((v, i) => toDriverValue(v, schema[i]?.data_type))) };
   }
@@ -68,11 +69,12 @@ async function runStatement(client: KalamQueryClient, sql: string, params: unkno
  * Sorts a limited SELECT's rows by its ORDER BY again (stable: the server's order stays
  * among equal keys), when every key is a result column of a type ordered here.
  */
-function restoreOrder(rows: unknown[][], schema: SchemaField[], order: OrderKey[]): void {
+function restoreOrder(rows: unknown[][], schema: SchemaField[], order: OrderKey[], appended: number): void {
   const keys: { index: number; compare: (a: unknown, b: unknown) => number; dir: number; nulls: number }[] = [];
+  const selected = schema.slice(0, schema.length - appended);
   for (const key of order) {
-    const matches = schema.filter((f) => f.name.toLowerCase() === key.column);
-    const compare = matches.length === 1 ? comparatorFor(matches[0]!.data_type) : undefined;
+    const matches = key.appended === undefined ? selected.filter((f) => f.name.toLowerCase() === key.column) : [schema[selected.length + key.appended]!];
+    const compare = matches.length === 1 && matches[0] ? comparatorFor(matches[0].data_type) : undefined;
     if (!compare) return;
     keys.push({ index: matches[0]!.index, compare, dir: key.desc ? -1 : 1, nulls: key.nullsFirst ? -1 : 1 });
   }

@@ -161,6 +161,8 @@ export interface PreparedSql {
   statements?: { sql: string; params: number[] }[];
   /** ORDER BY keys to restore on a limited SELECT's rows (see orderKeys). */
   order?: OrderKey[];
+  /** How many ORDER BY columns were appended to the select list (the rows' last values). */
+  appendedColumns?: number;
 }
 
 /** One ORDER BY key: a result column, its direction, where NULLs go (SQL default: last ascending). */
@@ -168,6 +170,8 @@ export interface OrderKey {
   column: string;
   desc: boolean;
   nullsFirst: boolean;
+  /** Set when the key was appended to the select list: its position among the appended. */
+  appended?: number;
 }
 
 /** The parts of the dotted name starting at `i` (`"ns"."t"`, `ns.t`, `"ns.t"`) and the index after it. */
@@ -185,9 +189,11 @@ function dotted(toks: Tok[], i: number): { parts: string[]; end: number } {
  * Rewrites Drizzle's SQL for KalamDB (see the file comment); throws `INVALID_ARGUMENT`
  * KalamErrors for what KalamDB cannot run. `unqualified` drops table qualifiers from
  * column names (`"ns"."t"."col"` → `"col"`) and `inline` writes these parameter values into
- * the SQL as literals: both for live filters (single table, no parameters).
+ * the SQL as literals: both for live filters (single table, no parameters). `forRows`: the
+ * rows go to Drizzle's positional mapping, so ORDER BY columns may be appended to the
+ * select list (see appendOrderColumns).
  */
-export function prepareSql(sql: string, unqualified = false, inline?: readonly unknown[]): PreparedSql {
+export function prepareSql(sql: string, unqualified = false, inline?: readonly unknown[], forRows = false): PreparedSql {
   let toks = tokenize(sql);
   // A trailing `;` (Drizzle's $count writes one) would make a parameterised statement look
   // like a batch, which the server refuses with parameters.
@@ -214,6 +220,17 @@ export function prepareSql(sql: string, unqualified = false, inline?: readonly u
     toks = parts[0]!.toks;
   }
   const out: PreparedSql = { sql: '' };
+  const order = first === 'select' ? orderKeys(toks) : undefined;
+  if (order) {
+    out.order = order.map((o) => o.key);
+    if (forRows) {
+      const appended = appendOrderColumns(toks, order);
+      if (appended) {
+        toks = appended.toks;
+        out.appendedColumns = appended.count;
+      }
+    }
+  }
   let froms = 0;
   let inFrom = false;
   let joined = false;
@@ -244,10 +261,6 @@ export function prepareSql(sql: string, unqualified = false, inline?: readonly u
     out.sql += t.t;
   }
   if (first !== 'select' || froms !== 1 || joined) delete out.table;
-  if (first === 'select') {
-    const order = orderKeys(toks);
-    if (order) out.order = order;
-  }
   return out;
 }
 
@@ -256,7 +269,7 @@ export function prepareSql(sql: string, unqualified = false, inline?: readonly u
  * plain column: KalamDB 0.4.3 returns such results re-sorted by primary key (its default
  * ordering wraps the limited query, PROTOCOL §12.5), so the driver sorts them again.
  */
-function orderKeys(toks: Tok[]): OrderKey[] | undefined {
+function orderKeys(toks: Tok[]): { key: OrderKey; name: Tok[] }[] | undefined {
   let depth = 0;
   let start = -1;
   let end = toks.length;
@@ -274,7 +287,7 @@ function orderKeys(toks: Tok[]): OrderKey[] | undefined {
     } else if (w === 'union' || w === 'except' || w === 'intersect') return undefined;
   }
   if (start < 0 || !limited) return undefined;
-  const keys: OrderKey[] = [];
+  const keys: { key: OrderKey; name: Tok[] }[] = [];
   for (const item of split(toks.slice(start, end))) {
     const sig = item.filter((t) => t.k !== 'ws');
     const words = sig.map((t) => (t.k === 'word' ? t.t.toLowerCase() : ''));
@@ -290,9 +303,45 @@ function orderKeys(toks: Tok[]): OrderKey[] | undefined {
     const name = sig.slice(0, n);
     if (!name.length || !name.every((t, i) => (i % 2 ? t.t === '.' : isName(t)))) return undefined;
     const last = name[name.length - 1]!;
-    keys.push({ column: last.parts ? last.parts[last.parts.length - 1]! : last.t.toLowerCase(), desc, nullsFirst: nulls ?? desc });
+    keys.push({ key: { column: last.parts ? last.parts[last.parts.length - 1]! : last.t.toLowerCase(), desc, nullsFirst: nulls ?? desc }, name });
   }
   return keys;
+}
+
+/**
+ * Appends the ORDER BY columns that are not selected to a plain select list (column names
+ * only: no DISTINCT, GROUP BY, functions, aliases or `*`), so that the rows can be sorted
+ * again; Drizzle maps rows by position and ignores the extra values.
+ */
+function appendOrderColumns(toks: Tok[], order: { key: OrderKey; name: Tok[] }[]): { toks: Tok[]; count: number } | undefined {
+  const select = next(toks, 0);
+  let depth = 0;
+  let from = -1;
+  for (let i = select + 1; i < toks.length; i++) {
+    const t = toks[i]!;
+    if (t.t === '(') depth++;
+    if (t.t === ')') depth--;
+    if (depth !== 0) continue;
+    if (from < 0 && word(t, 'from')) from = i;
+    if (word(t, 'group') || word(t, 'having') || word(t, 'union') || word(t, 'except') || word(t, 'intersect')) return undefined;
+  }
+  if (from < 0) return undefined;
+  const list = toks.slice(select + 1, from);
+  if (list.some((t) => t.t === '(' || t.t === '*' || word(t, 'as') || word(t, 'distinct'))) return undefined;
+  const selected = new Set(split(list).map((item) => {
+    const last = item.filter((t) => t.k !== 'ws').at(-1);
+    return last?.parts ? last.parts[last.parts.length - 1] : last?.t.toLowerCase();
+  }));
+  const extra: Tok[] = [];
+  let count = 0;
+  for (const o of order) {
+    if (selected.has(o.key.column)) continue;
+    o.key.appended = count++;
+    extra.push({ k: 'punct', t: ',' }, { k: 'ws', t: ' ' }, ...o.name);
+  }
+  if (!count) return undefined;
+  const at = toks[from - 1]?.k === 'ws' ? from - 1 : from; // after the last selected column
+  return { toks: [...toks.slice(0, at), ...extra, ...(at === from ? [{ k: 'ws' as const, t: ' ' }] : []), ...toks.slice(at)], count };
 }
 
 function split(toks: Tok[]): Tok[][] {
