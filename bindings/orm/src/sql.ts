@@ -2,9 +2,12 @@
 // - `"ns.table"` (a kTable name) becomes `"ns"."table"`, and quoted names are lowercased
 //   (KalamDB folds identifiers to lowercase; a quoted mixed-case name would not match);
 // - `DEFAULT` in INSERT VALUES (Drizzle's word for an omitted column) is dropped with its
-//   column, as KalamDB has no DEFAULT there; the server then applies the column default;
+//   column, as KalamDB has no DEFAULT there; the server then applies the column default
+//   (rows that omit different columns become one INSERT per column set);
 // - RETURNING and ON CONFLICT, which KalamDB's SQL API does not run (DataFusion plans
-//   neither), are refused before sending.
+//   neither), are refused before sending;
+// - the ORDER BY of a limited SELECT is noted (and its columns fetched) so that the driver
+//   can sort the rows again (KalamDB 0.4.3 re-sorts them by primary key, PROTOCOL §12.5).
 // The SQL is tokenized (strings, quoted names, parameters), never edited by regex.
 import { KalamError } from '@kalam-wasm/client';
 
