@@ -1880,11 +1880,16 @@ impl LiveCore {
         };
         let sub = &mut self.subs[i];
         sub.verify_failures = 0;
-        let limit_full = sub.options.limit.is_some_and(|l| sub.rows.len() >= l);
+        // A `limit` set holds the newest keys only when the table holds more than `limit`
+        // rows: then only the newest `_seq` can be compared.
+        let limited = sub
+            .options
+            .limit
+            .is_some_and(|l| sub.rows.len() >= l || server.count > l as u64);
         let Some(local) = sub.rows.seq_figures(verify::CHECKSUM_MODULUS, floor) else {
             return;
         };
-        let same = if limit_full {
+        let same = if limited {
             local.max == server.max
         } else {
             local.count == server.count && local.sum == server.sum && local.max == server.max

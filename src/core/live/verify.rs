@@ -18,8 +18,9 @@
 //! staging machinery: no empty flash, one delta with only the real differences).
 //!
 //! Shapes: `lastRows` sets hold every row written since the snapshot's oldest row, so their
-//! checksum adds `_seq >= <the oldest held _seq>`. A `limit` set that is full holds only the
-//! newest keys; only its `MAX(_seq)` is compared (the newest write must be held).
+//! checksum adds `_seq >= <the oldest held _seq>` (a `from` set: `_seq > from`). A `limit`
+//! set over a table with more rows than its limit holds only the newest keys; only its
+//! `MAX(_seq)` is compared (the newest write must be held).
 
 use serde_json::Value;
 

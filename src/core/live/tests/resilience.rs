@@ -587,6 +587,28 @@ fn verification_shapes_last_rows_floors_limit_max_and_switches_off() {
     let t = s.h.now;
     s.run(t + 65_000, &mut server);
     assert_eq!(s.h.rows(&id).len(), 3);
+    // Below its limit after a delete, while the table still holds more rows: still only
+    // the newest `_seq` (a full compare would resync for nothing at every check).
+    s.h.text(
+        &json!({"type":"change","subscription_id":id,"change_type":"delete",
+            "old_values":[{"id":"1","n":0,"_seq":"40"}]})
+        .to_string(),
+    );
+    s.drain();
+    let mut server = |h: &mut Harness, outs: &[Output]| {
+        for (sub, request, _) in verifies(outs) {
+            let many = Checksum {
+                count: 49,
+                sum: 999,
+                max: Some(SeqId::new(12)),
+            };
+            h.core.verify_result(h.now, &sub, request, Ok(many));
+        }
+        assert!(sent(outs).iter().all(|v| v["type"] != "subscribe"), "no resync");
+    };
+    let t = s.h.now;
+    s.run(t + 65_000, &mut server);
+    assert_eq!(s.h.rows(&id).len(), 2);
 
     // A failing checksum query is reported once (not fatal) and retried later.
     let (mut s, _) = verifying_sim(SubscribeOptions::default());
