@@ -604,7 +604,10 @@ fn verification_shapes_last_rows_floors_limit_max_and_switches_off() {
             };
             h.core.verify_result(h.now, &sub, request, Ok(many));
         }
-        assert!(sent(outs).iter().all(|v| v["type"] != "subscribe"), "no resync");
+        assert!(
+            sent(outs).iter().all(|v| v["type"] != "subscribe"),
+            "no resync"
+        );
     };
     let t = s.h.now;
     s.run(t + 65_000, &mut server);
