@@ -80,6 +80,8 @@ async function start({ url, namespace: ns, bot, people }) {
       topic: `${ns}.activity`,
       groupId: 'kalam-bot',
       start: 'earliest',
+      // schema.sql creates the topic with one partition; a service role cannot look it up.
+      partitions: 1,
       stopSignal: stopper.signal,
       retry: { maxAttempts: 4, initialBackoffMs: 300 },
       onMessage: async (ctx) => {
