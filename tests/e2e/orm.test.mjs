@@ -373,6 +373,15 @@ test('USER tables: isolation per user, asUser and executeAsUser through the driv
   assert.equal(res.results[0].as_user, users.alice);
   assert.deepEqual(res.results[0].rows, [['from svc']]);
 
+  // kTable's systemColumns option adds them at run time; the config records the table.
+  const withSystem = m.orm.kTable.user(`${ns}.notes`, { id: m.pg.text('id').primaryKey(), topic: m.pg.text('topic') }, { systemColumns: true });
+  const [n1] = await alice.select().from(withSystem).where(d.eq(withSystem.id, 'n1'));
+  assert.deepEqual(Object.keys(n1).sort(), ['_deleted', '_seq', 'id', 'topic']);
+  assert.equal(n1._deleted, false);
+  assert.deepEqual(m.orm.getKalamTableConfig(withSystem), { qualifiedName: `${ns}.notes`, namespace: ns, name: 'notes', tableId: `${ns}:notes`, tableType: 'user', systemColumns: ['_seq', '_deleted'] });
+  assert.equal(schema[`${ns}_notesConfig`].tableType, 'user');
+  assert.equal(schema[`${ns}_eventsConfig`].tableType, 'stream');
+
   // composite keys and STREAM tables
   const members = schema[`${ns}_members`];
   await alice.insert(members).values([{ team: 'core', member: 'a', role: 'dev' }, { team: 'core', member: 'b' }]);
