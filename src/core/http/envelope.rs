@@ -101,6 +101,11 @@ fn body_excerpt(body: &str) -> String {
 /// Builds the error for `status` with a code and message, applying the retry rule.
 pub fn status_error(status: u16, code: &str, message: &str) -> KalamError {
     let retryable = is_retryable_status(status) && code != "IP_BANNED";
+    // A server answer with an empty message still gets one (found by fuzzing).
+    let message = match message.trim() {
+        "" => format!("HTTP {status} {code}"),
+        _ => message.to_string(),
+    };
     KalamError::new(code, message)
         .with_status(status)
         .retryable(retryable)

@@ -3,7 +3,8 @@
 //! The server sends one gzip member per binary frame: a 10-byte header (possibly followed by
 //! FEXTRA / FNAME / FCOMMENT / FHCRC sections), a raw DEFLATE stream, then CRC-32 and ISIZE
 //! (little-endian). We validate the header, bound the inflated size *before* allocating
-//! (ISIZE is read from the trailer and checked against the limit), inflate into one exact
+//! (ISIZE is read from the trailer and checked against the limit and against the 1032:1
+//! most a DEFLATE stream of the received length can produce), inflate into one exact
 //! buffer with miniz_oxide, then check CRC-32 and ISIZE. Any defect is a `PROTOCOL` error.
 
 use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
@@ -19,6 +20,9 @@ const FEXTRA: u8 = 0x04;
 const FNAME: u8 = 0x08;
 const FCOMMENT: u8 = 0x10;
 const FRESERVED: u8 = 0xe0;
+
+/// The most a DEFLATE stream can expand (zlib's figure: 258-byte matches coded in 2 bits).
+const MAX_DEFLATE_RATIO: usize = 1032;
 
 /// True when `bytes` starts with the gzip magic.
 pub fn is_gzip(bytes: &[u8]) -> bool {
@@ -85,6 +89,14 @@ pub fn gunzip(bytes: &[u8], max_len: usize) -> Result<Vec<u8>, KalamError> {
     if isize > max_len {
         return Err(KalamError::protocol(format!(
             "gzip frame inflates to {isize} bytes, more than the {max_len}-byte limit"
+        )));
+    }
+    // DEFLATE cannot expand more than 1032:1, so a larger ISIZE is a lie; without this
+    // check a 20-byte frame could make us allocate up to `max_len` before inflating.
+    if isize > body.len().saturating_mul(MAX_DEFLATE_RATIO) {
+        return Err(bad(&format!(
+            "ISIZE {isize} is more than {} bytes of deflate data can produce",
+            body.len()
         )));
     }
 
