@@ -76,3 +76,6 @@ step "npm package tests (Node $(node --version), headless Chromium, tsc)" node -
 # Files run one at a time; those that inject server-wide faults start private servers.
 KALAM_E2E_OWN_SERVER=1 step "end-to-end tests against test servers (Node and headless Chromium, pages and workers)" \
   node --test --test-concurrency=1 tests/e2e/
+# Time-bounded fuzzing of every network decoder (src/core/fuzz_tests.rs); prints its seed.
+step "fuzz the decoders (${KALAM_FUZZ_SECS:=45} s)" env KALAM_FUZZ_SECS="$KALAM_FUZZ_SECS" \
+  cargo test -p kalam-wasm --lib fuzz_for_a_while -- --ignored --nocapture
