@@ -97,7 +97,8 @@ function tableType(value: unknown): KalamTableType | undefined {
 
 async function describe(client: GenerateClient, t: TableInfo): Promise<ColumnInfo[]> {
   try {
-    const res = await client.query(`DESCRIBE ${t.namespace}.${t.name}`);
+    // `DESCRIBE TABLE`: the real parser wants the word TABLE (plain `DESCRIBE ns.t` is refused).
+    const res = await client.query(`DESCRIBE TABLE ${t.namespace}.${t.name}`);
     const rows = res.results[0]?.named_rows ?? [];
     return rows.map((r, i) => parseColumn(r, i)).filter((c): c is ColumnInfo => c !== null);
   } catch (err) {
