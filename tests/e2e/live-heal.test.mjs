@@ -1,7 +1,7 @@
 // Live rows that are never wrong (issue 13, core half): the built @kalam-wasm/client against
 // kalam-testserver with its bounded 128-frame notification queue (on by default, as on the
-// real server), through a TCP fault proxy for network faults. In Node (createClient + `ws`)
-// and on a Chromium page. Run: node --test tests/e2e/live-heal.test.mjs
+// real server), through a TCP fault proxy for network faults. In Node (createClient + `ws`),
+// on a Chromium page and in a dedicated worker. Run: node --test tests/e2e/live-heal.test.mjs
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -97,10 +97,10 @@ describe('bulk UPDATE through the bounded queue', () => {
     }
   });
 
-  test('Chromium page: the same UPDATE, rows equal a fresh SELECT within 15 s', async () => {
+  for (const where of ['page', 'worker']) test(`Chromium ${where}: the same UPDATE, rows equal a fresh SELECT within 15 s`, async () => {
     const fx = await freshFixture(server);
     await insertRows(fx, 1, 2000);
-    const h = await browser.page('page');
+    const h = await browser.page(where);
     try {
       await h.call('init', { url: fx.url, user: fx.user, password: fx.password, options: { client: true } });
       await h.call('live', 'all', `SELECT * FROM ${fx.table}`);
@@ -109,7 +109,7 @@ describe('bulk UPDATE through the bounded queue', () => {
       await sql(fx.url, fx.token, `UPDATE ${fx.table} SET n = n + 1 WHERE id > 0`);
       await converge(fx, async () => shapeRows((await h.call('stats', 'all', { rows: true })).rows), 'page rows equal SELECT', 15_000);
       const s = await h.call('stats', 'all');
-      console.log(`# page: 2,000-row UPDATE converged ${Date.now() - t0} ms after the write, ${s.resyncs} resync(s)`);
+      console.log(`# ${where}: 2,000-row UPDATE converged ${Date.now() - t0} ms after the write, ${s.resyncs} resync(s)`);
       assert.ok(s.resyncs >= 1);
       assert.equal(s.removed, 0);
       assert.equal(s.dupCallbacks, 0);
@@ -152,11 +152,11 @@ describe('a black-holed network path', () => {
     }
   });
 
-  test('Chromium page: a black hole is noticed within 20 s and the rows recover', async () => {
+  for (const where of ['page', 'worker']) test(`Chromium ${where}: a black hole is noticed within 20 s and the rows recover`, async () => {
     const fx = await freshFixture(server);
     await insertRows(fx, 1, 10);
     const proxy = await faultProxy(fx.url);
-    const h = await browser.page('page');
+    const h = await browser.page(where);
     try {
       await h.call('init', { url: proxy.url, user: fx.user, password: fx.password, options: { client: true } });
       await h.call('live', 'all', `SELECT * FROM ${fx.table}`);
@@ -165,7 +165,7 @@ describe('a black-holed network path', () => {
       proxy.blackhole(true);
       await sql(fx.url, fx.token, `UPDATE ${fx.table} SET title = 'changed in the hole' WHERE id = 3`);
       const noticed = await until('reconnecting', async () => (await h.call('info')).stateLog.find((s) => s.at >= holeAt && s.state === 'reconnecting'), 20_000, 100);
-      console.log(`# page: black hole noticed after ${noticed.at - holeAt} ms`);
+      console.log(`# ${where}: black hole noticed after ${noticed.at - holeAt} ms`);
       proxy.blackhole(false);
       await converge(fx, async () => shapeRows((await h.call('stats', 'all', { rows: true })).rows), 'page rows equal SELECT after the hole', 30_000);
     } finally {
@@ -202,10 +202,10 @@ describe('errors after the ack', () => {
     }
   });
 
-  test('Chromium page: a next_batch that is never answered is retried after the snapshot deadline', async () => {
+  for (const where of ['page', 'worker']) test(`Chromium ${where}: a next_batch that is never answered is retried after the snapshot deadline`, async () => {
     const fx = await freshFixture(server);
     await insertRows(fx, 1, 700);
-    const h = await browser.page('page');
+    const h = await browser.page(where);
     try {
       await h.call('init', { url: fx.url, user: fx.user, password: fx.password, options: { client: true, snapshotTimeoutMs: 1500 } });
       await fault(fx.url, fx.rootToken, { action: 'fail_next_batch', n: 1, mode: 'ignore' });
