@@ -12,6 +12,11 @@ export type {
   LiveRowsChange, LiveOptions, LiveRowsCallback, LiveEvent, LiveEventsOptions, LiveSubscriptionInfo, Unsubscribe, BatchControl,
   LiveManagerOptions, EventRow, SubscriptionOptions, LogLevelName,
 } from './live.js';
+export { LiveQueryController, createLiveQuery, createLiveQueryController, keyOfRow, keyOfRowKey } from './live-query.js';
+export type {
+  LiveQueryStatus, LiveQueryControllerStatus, LiveQuerySnapshot, LiveQueryControllerSnapshot, LiveQueryListener,
+  LiveQueryControllerListener, LiveGetKey, LiveQueryClient, LiveQueryOptions, LiveQueryControllerOptions,
+} from './live-query.js';
 export { KalamError, ErrorCode } from './errors.js';
 export type { KalamErrorInit } from './errors.js';
 export { SeqId } from './seq-id.js';
