@@ -106,6 +106,9 @@ use crate::core::seq_id::SeqId;
 /// A liveness deadline timer this late gets one more look before the socket counts as dead.
 const LATE_TIMER_MS: u64 = 1000;
 
+/// Checks after a burst start this far apart, subscription by subscription.
+const BURST_CHECK_STAGGER_MS: u64 = 25;
+
 /// A checksum query without an answer for this long is asked again.
 const VERIFY_ANSWER_MS: u64 = 60_000;
 
@@ -1744,13 +1747,17 @@ impl LiveCore {
         if self.burst_check.is_some_and(|t| t <= now_ms) {
             self.burst_check = None;
             self.burst_count = 0;
+            // Staggered: many subscriptions must not hit the server's per-user SQL rate
+            // limit (100/s) with their checks all at once.
+            let mut next = now_ms;
             for i in 0..self.subs.len() {
                 if self.verifies(i) && self.is_live(i) {
                     let sub = &mut self.subs[i];
                     if sub.verify_inflight.is_some() {
                         sub.verify_again = true;
                     } else {
-                        sub.verify_due = Some(now_ms);
+                        sub.verify_due = Some(next);
+                        next += BURST_CHECK_STAGGER_MS;
                     }
                 }
             }

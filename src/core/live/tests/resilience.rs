@@ -690,3 +690,32 @@ fn a_late_liveness_timer_gets_one_more_look_before_declaring_the_socket_dead() {
         .iter()
         .any(|(t, o)| *t == 16_000 && matches!(o, Output::CloseSocket { code: 4000, .. })));
 }
+
+#[test]
+fn a_burst_checks_every_subscription_on_the_socket_staggered() {
+    let (mut s, a) = verifying_sim(SubscribeOptions::default());
+    // A second subscription that got none of the burst (its changes may all have been dropped).
+    let b = s.h.live("SELECT * FROM app.other");
+    s.drain();
+    s.h.text(&ack(&b, false, None));
+    s.h.text(&batch(&b, 0, &[], false));
+    s.drain();
+    for k in 0..3 {
+        s.h.text(&update(&a, 1, k + 1, 20 + k, 19 + k));
+    }
+    s.drain();
+    let start = s.h.now;
+    let mut asked = Vec::new();
+    s.run(start + 2_000, &mut |h, outs| {
+        for (sub, request, sql) in verifies(outs) {
+            asked.push((h.now - start, sub.clone(), sql.contains("app.other")));
+            let figures = if sub == a {
+                figures(&[(1, 3, 22), (2, 0, 11), (3, 0, 12)])
+            } else {
+                Checksum::default()
+            };
+            h.core.verify_result(h.now, &sub, request, Ok(figures));
+        }
+    });
+    assert_eq!(asked, [(500, a.clone(), false), (525, b.clone(), true)]);
+}
