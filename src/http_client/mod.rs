@@ -16,7 +16,9 @@ use web_sys::AbortSignal;
 use crate::core::error::KalamError;
 use crate::core::http::auth::{self, AuthState, AuthStep, Credentials};
 use crate::core::http::envelope::{decode_sql_response, parse_error_body};
-use crate::core::http::retry::{RequestKind, RetryDecision, RetryPolicy, RetryState};
+use crate::core::http::retry::{
+    whole_number_option, RequestKind, RetryDecision, RetryPolicy, RetryState,
+};
 use crate::core::http::sql::{self, params_from_json, SqlLimits, SqlRequest};
 use crate::core::http::url::{paths, BaseUrl};
 use crate::net::http::{send, Body, HttpRequest, HttpResponse};
@@ -77,11 +79,16 @@ impl HttpCore {
         url: &str,
         credentials_json: Option<String>,
         auth_provider: Option<Function>,
-        timeout_ms: u32,
-        max_retries: u32,
+        timeout_ms: f64,
+        max_retries: f64,
         namespace: Option<String>,
     ) -> JsResult<HttpCore> {
         let base = BaseUrl::parse(url).map_err(to_js_error)?;
+        // setTimeout's largest delay; more retries than 100 only hide an outage.
+        let timeout_ms =
+            whole_number_option("timeoutMs", timeout_ms, i32::MAX as u32).map_err(to_js_error)?;
+        let max_retries =
+            whole_number_option("maxRetries", max_retries, 100).map_err(to_js_error)?;
         let credentials = match credentials_json {
             Some(json) => Credentials::from_json(&json).map_err(to_js_error)?,
             None => Credentials::None,

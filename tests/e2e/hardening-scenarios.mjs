@@ -196,13 +196,16 @@ export const scenarios = {
     await c.shutdown();
   },
 
-  'batchSize outside 1..999 and bad executeAsUser ids are refused (INVALID_ARGUMENT)': async (kalam, cfg) => {
+  'batchSize outside 1..999, negative timeoutMs/maxRetries and bad executeAsUser ids are refused (INVALID_ARGUMENT)': async (kalam, cfg) => {
     const { c, table } = await freshTable(kalam, cfg, 1);
     for (const batchSize of [0, 1000, -1, 1.5]) {
       await rejects(kalam, c.live(`SELECT * FROM ${table}`, () => {}, { batchSize }), { code: 'INVALID_ARGUMENT' }, `live batchSize ${batchSize}`);
     }
     const zero = client(kalam, cfg, { batchSize: 0 });
     await rejects(kalam, zero.live(`SELECT * FROM ${table}`, () => {}), { code: 'INVALID_ARGUMENT' }, 'createClient batchSize 0');
+    for (const opts of [{ timeoutMs: -1 }, { timeoutMs: 1.5 }, { maxRetries: -2 }]) {
+      await rejects(kalam, client(kalam, cfg, opts).query('SELECT 1'), { code: 'INVALID_ARGUMENT' }, `createClient(${show(opts)}).query`);
+    }
     for (const user of ['../root', 'a/b', 'a\\b', '']) {
       await rejects(kalam, c.executeAsUser('SELECT 1', user), { code: 'INVALID_ARGUMENT' }, `executeAsUser(${show(user)})`);
     }
@@ -301,7 +304,7 @@ export const scenarios = {
     const bBefore = bCalls;
     await writer.insert(table, { id: 4, title: 'four', n: 4 });
     await until('C sees the next insert', () => cRows.length === 3);
-    ok(aCalls >= 3, `A kept going (${aCalls})`);
+    await until(`A kept going (${aCalls} calls)`, () => aCalls >= 3);
     eq(bCalls, bBefore, 'B, unsubscribed from a callback, is quiet');
     await unsubA();
     await c.shutdown();

@@ -69,6 +69,19 @@ pub enum RetryDecision {
     GiveUp,
 }
 
+/// A numeric client option as JS gave it (`timeoutMs`, `maxRetries`): a whole number in
+/// `0..=max`, else `INVALID_ARGUMENT` (a negative or fractional value must not silently turn
+/// into 4 294 967 295 ms or 0).
+pub fn whole_number_option(name: &str, value: f64, max: u32) -> Result<u32, KalamError> {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= f64::from(max) {
+        Ok(value as u32)
+    } else {
+        Err(KalamError::invalid_argument(format!(
+            "{name} must be a whole number from 0 to {max}, got {value}"
+        )))
+    }
+}
+
 /// `min(max, base × 2^attempt)` scaled by a jitter factor in [0.5, 1.0): "equal jitter",
 /// never zero, never above the cap. `attempt` counts retries from 0; `random` in [0, 1).
 pub fn backoff_delay(policy: &RetryPolicy, attempt: u32, random: f64) -> u32 {
@@ -153,6 +166,20 @@ mod tests {
             r#"{"error":{"code":"TOKEN_EXPIRED","message":"Invalid credentials"},"results":[],"status":"error","took":0.1}"#,
         )
         .unwrap_err()
+    }
+
+    #[test]
+    fn numeric_options_are_whole_numbers_in_range() {
+        assert_eq!(
+            whole_number_option("timeoutMs", 2000.0, u32::MAX).unwrap(),
+            2000
+        );
+        assert_eq!(whole_number_option("timeoutMs", 0.0, u32::MAX).unwrap(), 0);
+        for bad in [-1.0, 1.5, f64::NAN, f64::INFINITY, 1e12] {
+            let err = whole_number_option("timeoutMs", bad, u32::MAX).unwrap_err();
+            assert_eq!(err.code, "INVALID_ARGUMENT");
+        }
+        assert!(whole_number_option("maxRetries", 101.0, 100).is_err());
     }
 
     #[test]
