@@ -7,7 +7,8 @@
 // subscription (a Map key -> row, in order) in O(changes).
 //
 // Row order: insertion order of keys. The snapshot in server order (ascending `_seq`), then
-// new keys appended; updates stay in place; a deleted key that comes back is appended.
+// new keys appended; updates stay in place; a deleted key that comes back is appended. With
+// `limit`: each row's latest `_seq` (an update moves its row to the end, as removed + inserted).
 //
 // `rows` (first argument of onRows) is a fresh array per callback, like the official SDK:
 // O(rows) pointer copies, nothing re-created (bench/live: about +0.2 ms per change at 20k
@@ -148,11 +149,11 @@ export interface LiveRowsChange<T = RowData> {
    * self-verification that found rows the server's dropped notifications left stale.
    */
   resync: boolean;
-  /** New rows, appended at the end, in order. */
+  /** New rows, appended at the end, in order (with `limit`, also updated rows: they move to the end). */
   inserted: T[];
   /** Rows whose content changed, in place (same position). */
   updated: T[];
-  /** Keys of rows that left the set (deleted, evicted by `limit`, gone after a resync). */
+  /** Keys of rows that left the set (deleted, evicted by `limit`, gone after a resync) or, with `limit`, moved to the end. */
   removed: string[];
   /** The rows that left, in the same order as `removed`. */
   removedRows: T[];
