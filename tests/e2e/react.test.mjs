@@ -13,7 +13,7 @@ import { startTestServer, rootSql } from '../support/testserver.mjs';
 import { launchChromium } from '../support/browser.mjs';
 import { serveStatic } from '../../scripts/static-server.mjs';
 import { root } from '../packages/toolbox.mjs';
-import { packTarballs, reactApp, REACT_VERSIONS } from './react/app.mjs';
+import { packTarballs, reactApp, readmeExamples, REACT_VERSIONS } from './react/app.mjs';
 
 const run = Math.random().toString(36).slice(2, 8);
 const ns = `rx_${run}`;
@@ -22,6 +22,7 @@ const TABLES = ['b8', 'b1', 'strict', 'unmount', 'loading', 'multi', 'order', 's
 
 let server;
 let sql;
+let readme; // the README's examples, renamed for this run
 let browser;
 const apps = {}; // major -> { page, statics, user, dir }
 
@@ -34,12 +35,15 @@ before(async () => {
   // Users may read a PUBLIC shared table but not write it: the server's refusal is the forced failure.
   await sql(`CREATE TABLE ${ns}.locked (id TEXT PRIMARY KEY, title TEXT) WITH (TYPE = 'SHARED', ACCESS_LEVEL = 'PUBLIC')`);
   await sql(`INSERT INTO ${ns}.locked (id, title) VALUES ('L1', 'one'), ('L2', 'two')`);
+  readme = readmeExamples((text) => text.replace(/\bapp(?=[.;])/g, `app_${run}`).replace(/\balice\b/g, `alice_${run}`)
+    .replaceAll('http://localhost:8080', server.url));
+  for (const statement of readme.setup) await sql(statement);
   const tarballs = packTarballs();
   browser = await launchChromium();
   for (const major of Object.keys(REACT_VERSIONS)) {
     const user = `u${major}_${run}`;
     await sql(`CREATE USER '${user}' WITH PASSWORD '${password}' ROLE user`);
-    const { dir, dist } = reactApp(major, tarballs);
+    const { dir, dist } = reactApp(major, tarballs, readme.examples);
     const statics = await serveStatic(dist);
     const page = await browser.newPage();
     page.errors = [];
@@ -567,6 +571,28 @@ for (const major of Object.keys(REACT_VERSIONS)) {
     });
     assert.ok(r.drop.every((x) => x.endsWith(':1')), `rows kept through the drop: ${r.drop.join(' ')}`);
     assert.ok(r.refetch.every((x) => x === 'live:true:1'), `refetch: ${r.refetch.join(' ')}`);
+  });
+
+  test(`${R}: the README's examples render what their comments say`, async () => {
+    assert.ok(readme.examples.length >= 3);
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (err) => errors.push(String(err)));
+    try {
+      for (const [i, example] of readme.examples.entries()) {
+        await page.goto(`${apps[major].statics.url}/readme-${i}.html`);
+        for (const step of example.steps) {
+          if (step.click) await page.getByRole('button', { name: step.click, exact: true }).click({ timeout: 8000 });
+          else {
+            await page.waitForFunction((text) => document.getElementById('root')?.textContent.includes(text), step.shows, { timeout: 8000 })
+              .catch(async () => assert.fail(`example ${i}: waited for "${step.shows}", page shows "${await page.textContent('#root')}"`));
+          }
+        }
+      }
+    } finally {
+      await page.close();
+    }
+    assert.deepEqual(errors, []);
   });
 
   test(`${R}: no uncaught page errors`, () => {

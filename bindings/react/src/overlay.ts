@@ -43,9 +43,18 @@ function cellValue(v: unknown): unknown {
   return v;
 }
 
-/** A row of typed cells from plain values, typed like `like`'s cells where it has the column. */
-export function toCells(values: Record<string, unknown>, like?: Record<string, unknown>): RowData {
+/**
+ * A row of typed cells from plain values, typed like `like`'s cells where it has the column.
+ * `fill`: columns of `like` missing from `values` become NULL cells (system columns such as
+ * `_seq` stay absent: the row has no server version yet).
+ */
+export function toCells(values: Record<string, unknown>, like?: Record<string, unknown>, fill = false): RowData {
   const row: RowData = {};
+  if (fill && like && Object.values(like).some(isCell)) {
+    for (const [k, t] of Object.entries(like)) {
+      if (!k.startsWith('_') && !(k in values)) row[k] = KalamCellValue.from(null, isCell(t) ? t.dataType : undefined);
+    }
+  }
   for (const [k, v] of Object.entries(values)) {
     const t = like?.[k];
     row[k] = KalamCellValue.from(cellValue(v), isCell(t) ? t.dataType : undefined);
@@ -108,7 +117,7 @@ export function applyOverlay(controller: LiveQueryController<unknown>, rows: unk
     const w = op.write;
     if (w.kind === 'insert') {
       if (at !== undefined) continue;
-      let row: unknown = toCells(w.values ?? {});
+      let row: unknown = toCells(w.values ?? {}, rows[0] as Record<string, unknown> | undefined, true);
       if (mapRow) {
         try {
           row = mapRow(row as RowData);

@@ -31,8 +31,26 @@ export function packTarballs() {
   });
 }
 
-/** Installs (when needed) and builds the app for React `major`; returns `{ dir, dist }`. */
-export function reactApp(major, tarballs) {
+/**
+ * The README's ```sql setup statements and ```jsx test examples (each with its `// → text`
+ * and `// click: label` steps, in order), renamed by `rename`.
+ */
+export function readmeExamples(rename) {
+  const readme = readFileSync(join(root, 'pkg-templates', 'react', 'README.md'), 'utf8');
+  const blocks = (info) => [...readme.matchAll(new RegExp(`^\`\`\`${info}\\n([\\s\\S]*?)^\`\`\`$`, 'gm'))].map((m) => rename(m[1]));
+  const setup = blocks('sql setup').join('\n').split(/;\s*\n/).map((x) => x.trim()).filter(Boolean);
+  const examples = blocks('jsx test').map((code) => ({
+    code,
+    steps: [...code.matchAll(/^\/\/ (→|click:) (.+)$/gm)].map((m) => (m[1] === '→' ? { shows: m[2] } : { click: m[2] })),
+  }));
+  return { setup, examples };
+}
+
+/**
+ * Installs (when needed) and builds the app for React `major` (plus `examples`: README
+ * examples, each built as its own page readme-N.html); returns `{ dir, dist }`.
+ */
+export function reactApp(major, tarballs, examples = []) {
   const version = REACT_VERSIONS[major];
   const deps = [`react@${version}`, `react-dom@${version}`];
   const hash = createHash('sha256');
@@ -57,6 +75,14 @@ export function reactApp(major, tarballs) {
   if (installed !== version) throw new Error(`react ${installed} installed, wanted ${version} (a peer dependency pulled another?)`);
   cpSync(join(here, 'index.html'), join(dir, 'index.html'));
   cpSync(join(here, 'main.js'), join(dir, 'main.js'));
+  const input = { main: join(dir, 'index.html') };
+  for (const old of readdirSync(dir).filter((f) => f.startsWith('readme-'))) rmSync(join(dir, old));
+  examples.forEach((example, i) => {
+    writeFileSync(join(dir, `readme-${i}.jsx`), example.code);
+    writeFileSync(join(dir, `readme-${i}.html`), `<!doctype html><html><head><meta charset="utf-8"></head><body><div id="root"></div><script type="module" src="./readme-${i}.jsx"></script></body></html>\n`);
+    input[`readme-${i}`] = join(dir, `readme-${i}.html`);
+  });
+  writeFileSync(join(dir, 'vite.config.js'), `export default ${JSON.stringify({ build: { rollupOptions: { input } } })};\n`);
   rmSync(join(dir, 'dist'), { recursive: true, force: true });
   execFileSync(bin('vite', 'vite'), ['build', '--logLevel', 'warn', '--minify', 'false'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
   return { dir, dist: join(dir, 'dist') };
