@@ -202,6 +202,29 @@ describe('errors after the ack', () => {
     }
   });
 
+  test('Node: a resubscribe refused after a reconnect (subscription limit) is retried with backoff', async () => {
+    const fx = await freshFixture(server);
+    await insertRows(fx, 1, 20);
+    const c = await nodeClient(fx);
+    try {
+      await until('snapshot', () => c.rec.initial === 1);
+      // As if the server still counted the dropped connection's subscriptions.
+      await fault(fx.url, fx.rootToken, { action: 'set_limits', max_subscriptions_per_user: 0 });
+      await fault(fx.url, fx.rootToken, { action: 'drop_sockets' });
+      await until('refused', () => c.rec.errors.some((e) => e.code === 'SUBSCRIPTION_LIMIT_EXCEEDED'), 10_000);
+      assert.ok(c.rec.errors.every((e) => !e.fatal), 'not fatal: retried');
+      await sql(fx.url, fx.token, `INSERT INTO ${fx.table} (id, title, n) VALUES (777, 'while refused', 7)`);
+      await sql(fx.url, fx.token, `DELETE FROM ${fx.table} WHERE id = 2`);
+      await fault(fx.url, fx.rootToken, { action: 'set_limits', max_subscriptions_per_user: 10 });
+      await converge(fx, () => nodeShape(c.rec.rows), 'rows equal SELECT after the retry', 15_000);
+      assert.equal(c.rec.dups, 0);
+    } finally {
+      await fault(fx.url, fx.rootToken, { action: 'set_limits', max_subscriptions_per_user: 10 });
+      await c.stop();
+      await c.client.shutdown();
+    }
+  });
+
   for (const where of ['page', 'worker']) test(`Chromium ${where}: a next_batch that is never answered is retried after the snapshot deadline`, async () => {
     const fx = await freshFixture(server);
     await insertRows(fx, 1, 700);
