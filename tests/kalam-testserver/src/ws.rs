@@ -458,7 +458,10 @@ async fn run(
         // A writer that does not finish in time (stalled frames) is cut: a dropped JoinHandle
         // would leave it running with the socket open.
         let writer = wh.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(5), wh).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), wh)
+            .await
+            .is_err()
+        {
             writer.abort();
         }
     }
