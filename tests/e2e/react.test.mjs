@@ -18,7 +18,7 @@ import { packTarballs, reactApp, readmeExamples, REACT_VERSIONS } from './react/
 const run = Math.random().toString(36).slice(2, 8);
 const ns = `rx_${run}`;
 const password = 'Secret-react-1';
-const TABLES = ['b8', 'b1', 'strict', 'unmount', 'loading', 'multi', 'order', 'share', 'switchq', 'opt', 'conn', 'refetch', 'node'];
+const TABLES = ['b8', 'b1', 'strict', 'unmount', 'loading', 'multi', 'order', 'share', 'switchq', 'opt', 'conn', 'refetch', 'node', 'drizzle'];
 
 let server;
 let sql;
@@ -571,6 +571,60 @@ for (const major of Object.keys(REACT_VERSIONS)) {
     });
     assert.ok(r.drop.every((x) => x.endsWith(':1')), `rows kept through the drop: ${r.drop.join(' ')}`);
     assert.ok(r.refetch.every((x) => x === 'live:true:1'), `refetch: ${r.refetch.join(' ')}`);
+  });
+
+  test(`${R}: Drizzle mode: typed rows of a kTable, inline where lambdas compiled (no resubscribe until the SQL changes), optimistic writes through the table, orderBy refused`, async () => {
+    const r = await inPage(major, async ({ url, ns, user, pass }) => {
+      const { h, React, R, O, D, PG, client, mount, until, sleep } = window.T;
+      const todos = O.kTable.user(`${ns}.t_drizzle`, { id: PG.text('id').primaryKey(), title: PG.text('title'), n: PG.bigint('n', { mode: 'bigint' }) });
+      const c = client(url, user, pass);
+      await c.insert(`${ns}.t_drizzle`, { id: 'd0', title: 'x', n: 1 });
+      await c.insert(`${ns}.t_drizzle`, { id: 'e0', title: 'y', n: 1 });
+      let ctx;
+      let ordered;
+      let force;
+      let setWhich;
+      const log = [];
+      const show = (rows) => rows.map((row) => `${row.id}:${typeof row.n}:${row.n}`).join(',');
+      function P() {
+        const [which, setW] = React.useState('x');
+        const [, setN] = React.useState(0);
+        force = () => setN((n) => n + 1);
+        setWhich = setW;
+        ctx = R.useLiveQuery({ table: todos, where: (t) => D.eq(t.title, which) });
+        ordered = R.useLiveQuery({ table: todos, orderBy: (t) => D.asc(t.n) });
+        log.push(show(ctx.rows));
+        return null;
+      }
+      const m = mount(c, h(P));
+      await until(() => ctx?.state.status === 'live' && ctx.rows.length === 1, 'live');
+      const first = show(ctx.rows);
+      const calls = c.liveCalls;
+      for (let i = 0; i < 3; i++) {
+        force();
+        await sleep(20);
+      }
+      const afterRenders = c.liveCalls;
+      const mark = log.length;
+      await ctx.insert(todos).values({ id: 'd1', title: 'x', n: 5n });
+      await ctx.update(todos, 'd1').set({ n: 7n });
+      await until(() => show(ctx.rows) === 'd0:bigint:1,d1:bigint:7' && c.getSubscriptions().length === 1, 'server rows');
+      const writes = log.slice(mark);
+      setWhich('y');
+      await until(() => ctx.state.status === 'live' && show(ctx.rows) === 'e0:bigint:1', 'switched');
+      const out = { first, calls, afterRenders, afterSwitch: c.liveCalls, writes, ordered: [ordered.state.status, ordered.state.error?.code] };
+      m.unmount();
+      await c.shutdown();
+      return out;
+    });
+    assert.equal(r.first, 'd0:bigint:1');
+    assert.equal(r.calls, 1);
+    assert.equal(r.afterRenders, 1, 're-renders with a new where lambda: same SQL, no new subscription');
+    assert.equal(r.afterSwitch, 2, 'a different filter value: one new subscription');
+    const from = r.writes.findIndex((x) => x.includes('d1:'));
+    assert.ok(from >= 0, r.writes.join(' | '));
+    for (const x of r.writes.slice(from)) assert.equal(x.split(',').filter((y) => y.startsWith('d1:')).length, 1, r.writes.join(' | '));
+    assert.deepEqual(r.ordered, ['error', 'INVALID_ARGUMENT']);
   });
 
   test(`${R}: the README's examples render what their comments say`, async () => {

@@ -2,9 +2,9 @@
 import { createElement, Fragment, useMemo, type ReactNode } from 'react';
 import type { RowData } from '@kalam-wasm/client';
 import { useKalamClient } from './context.js';
-import { requireQuery, useLiveSet } from './live-set.js';
+import { useLiveSet, type AnyDef } from './live-set.js';
 import type {
-  LiveQueriesDefinition, LiveQueriesProps, LiveQueryProps, LiveSelectionSelector, MultiLiveQueryContext, SingleLiveQueryContext,
+  DrizzleLiveQueryOptions, InferTableRow, LiveQueriesDefinition, LiveQueriesProps, LiveQueryProps, LiveSelectionSelector, MultiLiveQueryContext, SingleLiveQueryContext,
   UseLiveQueriesOptions, UseLiveQueryOptions,
 } from './types.js';
 
@@ -12,21 +12,22 @@ import type {
  * Live rows of one SQL query with the write actions. Resubscribes when `query`, `limit`,
  * column `getKey` or `deps` change, never because a function option is a new lambda.
  */
+export function useLiveQuery<TTable extends object>(options: DrizzleLiveQueryOptions<TTable> & { select?: undefined }): SingleLiveQueryContext<InferTableRow<TTable>>;
+export function useLiveQuery<TTable extends object, TSelected>(options: DrizzleLiveQueryOptions<TTable> & { select: (context: SingleLiveQueryContext<InferTableRow<TTable>>) => TSelected }): TSelected;
 export function useLiveQuery<TRow = RowData>(options: UseLiveQueryOptions<TRow, SingleLiveQueryContext<TRow>> & { select?: undefined }): SingleLiveQueryContext<TRow>;
 export function useLiveQuery<TRow, TSelected>(options: UseLiveQueryOptions<TRow, TSelected>): TSelected;
-export function useLiveQuery(options: UseLiveQueryOptions<unknown, unknown>): unknown {
-  requireQuery(options, 'useLiveQuery');
+export function useLiveQuery(options: (UseLiveQueryOptions<unknown, unknown> | DrizzleLiveQueryOptions) & { select?: (context: never) => unknown }): unknown {
   const client = useKalamClient(options.client);
   const { client: _c, select: _s, ...def } = options;
-  const set = useLiveSet(client, { q: def }, undefined);
+  const set = useLiveSet(client, { q: def as AnyDef }, undefined, 'useLiveQuery');
   const context = set.contexts.q!;
-  return options.select ? options.select(context) : context;
+  return options.select ? options.select(context as never) : context;
 }
 
 /** `<LiveQuery query="...">{(ctx) => ...}</LiveQuery>`: useLiveQuery as a component. */
 export function LiveQuery<TRow = RowData>(props: LiveQueryProps<TRow>): ReactNode {
   const { children, ...options } = props;
-  const context = useLiveQuery<TRow>(options as UseLiveQueryOptions<TRow, SingleLiveQueryContext<TRow>> & { select?: undefined });
+  const context = useLiveQuery(options as never) as SingleLiveQueryContext<TRow>;
   return createElement(Fragment, null, children(context));
 }
 
@@ -38,9 +39,8 @@ export function LiveQuery<TRow = RowData>(props: LiveQueryProps<TRow>): ReactNod
 export function useLiveQueries<Q extends LiveQueriesDefinition>(options: UseLiveQueriesOptions<Q> & { select?: undefined }): MultiLiveQueryContext<Q>;
 export function useLiveQueries<Q extends LiveQueriesDefinition, TSelected>(options: UseLiveQueriesOptions<Q, TSelected>): TSelected;
 export function useLiveQueries(options: UseLiveQueriesOptions<LiveQueriesDefinition, unknown>): unknown {
-  for (const [name, def] of Object.entries(options.queries)) requireQuery(def, `useLiveQueries (${name})`);
   const client = useKalamClient(options.client);
-  const set = useLiveSet(client, options.queries, options.deps);
+  const set = useLiveSet(client, options.queries as Record<string, AnyDef>, options.deps, 'useLiveQueries');
   const context = useMemo(() => {
     const snaps = Object.values(set.snapshots);
     const names = Object.keys(options.queries);

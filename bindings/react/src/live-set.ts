@@ -8,11 +8,52 @@ import { ErrorCode, KalamError, type KalamDBClient, type LiveQueryController, ty
 import { acquire, type Lease } from './registry.js';
 import { applyOverlay, makeOp, normTable, tableOf, type Op } from './overlay.js';
 import { useMutationActions, type MutationObserver, type PendingWrite } from './mutations.js';
-import type { LiveQueryDefinition, MutationActions, MutationState, SingleLiveQueryContext } from './types.js';
+import type { MutationActions, MutationState, RawSqlLiveQueryOptions, SingleLiveQueryContext } from './types.js';
 
 export const LOADING: LiveQuerySnapshot<unknown> = Object.freeze({ rows: [], loading: true, connected: false, status: 'loading' as const });
 
-type Def = LiveQueryDefinition<unknown>;
+type Def = Omit<RawSqlLiveQueryOptions<unknown>, 'client'> & { error?: KalamError };
+/** A query as given: raw SQL (`query`) or Drizzle (`table`, `where`, `orderBy`). */
+export type AnyDef = Partial<Omit<RawSqlLiveQueryOptions<unknown>, 'client'>> & { table?: object; where?: unknown; orderBy?: unknown };
+
+/** Compiles a Drizzle table + filter to live SQL and a row mapper (registered by '@kalam-wasm/react/drizzle'). */
+export type DrizzleCompiler = (table: object, where: unknown) => { sql: string; mapRow?: (row: RowData) => unknown } | { error: KalamError };
+let drizzle: DrizzleCompiler | null = null;
+
+/** @internal Called by the '@kalam-wasm/react/drizzle' entry. */
+export function registerDrizzle(compiler: DrizzleCompiler): void {
+  drizzle = compiler;
+}
+
+const invalid = (message: string) => new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message });
+
+/**
+ * Raw SQL as is; Drizzle compiled here on every render (cheap: a string), so an inline
+ * `where` lambda resubscribes only when the SQL it produces changes. Bad definitions become
+ * a query that fails alone (status 'error'), never a throw in render.
+ */
+export function resolveDef(def: AnyDef, where: string): Def {
+  if (def.table !== undefined) {
+    if (def.query !== undefined) return { ...def, query: '', error: invalid(`${where}: pass either query or table, not both`) } as Def;
+    const { table, where: filter, orderBy, ...rest } = def;
+    if (orderBy !== undefined) {
+      return { ...rest, query: '', error: invalid(`${where}: orderBy is not supported yet (ORDER BY belongs to the Rust materializer); rows come in key insertion order`) };
+    }
+    if (!drizzle) return { ...rest, query: '', error: invalid(`${where}: Drizzle mode needs \`import '@kalam-wasm/react/drizzle'\` once (and @kalam-wasm/orm installed)`) };
+    let compiled: ReturnType<DrizzleCompiler>;
+    try {
+      compiled = drizzle(table, typeof filter === 'function' ? (filter as (t: object) => unknown)(table) : filter);
+    } catch (err) {
+      compiled = { error: KalamError.from(err) };
+    }
+    if ('error' in compiled) return { ...rest, query: '', error: compiled.error };
+    const userMap = rest.mapRow;
+    const mapRow = compiled.mapRow && userMap ? (row: RowData) => userMap(compiled.mapRow!(row) as never) : compiled.mapRow ?? userMap;
+    return { ...rest, query: compiled.sql, mapRow };
+  }
+  if (typeof def.query !== 'string') return { ...def, query: '', error: invalid(`${where}: \`query\` (live SQL) or \`table\` (Drizzle) is required`) } as Def;
+  return def as Def;
+}
 interface Slot {
   controller: LiveQueryController<unknown> | null;
   lease: Lease | null;
@@ -34,7 +75,7 @@ function stable(value: unknown): string {
 /** What resubscribes a query: its SQL, limit, key columns, snapshot options and deps. */
 function querySignature(def: Def): string {
   const gk = typeof def.getKey === 'function' ? 'fn' : def.getKey;
-  return stable([def.query, def.limit, gk, def.batchSize, def.lastRows, def.deps ?? null]);
+  return stable([def.query, def.limit, gk, def.batchSize, def.lastRows, def.deps ?? null, def.error?.message ?? null]);
 }
 
 let instances = 0;
@@ -69,8 +110,10 @@ export interface LiveSet {
   snapshots: Record<string, LiveQuerySnapshot<unknown>>;
 }
 
-export function useLiveSet(client: KalamDBClient, defs: Record<string, Def>, deps: readonly unknown[] | undefined): LiveSet {
-  const names = Object.keys(defs);
+export function useLiveSet(client: KalamDBClient, given: Record<string, AnyDef>, deps: readonly unknown[] | undefined, where: string): LiveSet {
+  const names = Object.keys(given);
+  const defs: Record<string, Def> = {};
+  for (const name of names) defs[name] = resolveDef(given[name], names.length > 1 || name !== 'q' ? `${where} (${name})` : where);
   const signature = stable([names.map((n) => [n, querySignature(defs[n])]), deps ?? null]);
   const defsRef = useRef(defs);
   defsRef.current = defs;
@@ -96,6 +139,7 @@ export function useLiveSet(client: KalamDBClient, defs: Record<string, Def>, dep
       const priv = typeof gk === 'function' || def.mapRow !== undefined;
       const key = `${priv ? `private:${instance.current}:${name}:` : 'shared:'}${querySignature(def)}`;
       try {
+        if (def.error) throw def.error;
         const lease = acquire(client, key, def.query, options);
         slots.set(name, { controller: lease.controller, lease });
       } catch (err) {
@@ -203,10 +247,4 @@ export function useLiveSet(client: KalamDBClient, defs: Record<string, Def>, dep
   }, [view, snapshots, mutation, current]);
 
   return { contexts, mutation, refetch, snapshots };
-}
-
-export function requireQuery(def: { query?: unknown }, where: string): void {
-  if (typeof def?.query !== 'string') {
-    throw new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message: `${where}: \`query\` (live SQL) is required; Drizzle mode ({ table, where, orderBy }) is not available in @kalam-wasm/react yet` });
-  }
 }

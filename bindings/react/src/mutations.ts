@@ -72,7 +72,10 @@ export interface PendingWrite {
   kind: 'insert' | 'update' | 'delete';
   table: string;
   key?: RowKey;
+  /** Column name -> value (what is sent). */
   values?: Record<string, unknown>;
+  /** The values as given (property names of a kTable), merged into mapped rows. */
+  props?: Record<string, unknown>;
 }
 
 interface ResolvedTarget {
@@ -138,7 +141,7 @@ export function useMutationActions(client: KalamDBClient, observer?: MutationObs
     const doInsert = async (values: Record<string, unknown>) => {
       const t = resolveTarget(target);
       const cols = t.toColumns(values);
-      return run({ kind: 'insert', table: t.table, values: cols }, () => client.insert(t.table, cols as Record<string, SqlValue>),
+      return run({ kind: 'insert', table: t.table, values: cols, props: values }, () => client.insert(t.table, cols as Record<string, SqlValue>),
         { type: 'insert:start' }, (error) => ({ type: 'insert:finish', error }));
     };
     if (row !== undefined) return doInsert(row);
@@ -149,7 +152,7 @@ export function useMutationActions(client: KalamDBClient, observer?: MutationObs
     const doUpdate = async (values: Record<string, unknown>) => {
       const t = resolveTarget(target);
       const cols = t.toColumns(values);
-      return run({ kind: 'update', table: t.table, key, values: cols },
+      return run({ kind: 'update', table: t.table, key, values: cols, props: values },
         () => client.update(t.table, key as never, cols as Record<string, SqlValue>),
         { type: 'update:start', key }, (error) => ({ type: 'update:finish', key, error }));
     };

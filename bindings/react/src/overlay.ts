@@ -137,7 +137,7 @@ export function applyOverlay(controller: LiveQueryController<unknown>, rows: unk
         const prev = out[at] as Record<string, unknown>;
         const values = w.values ?? {};
         const cells = Object.values(prev).some(isCell);
-        out[at] = cells ? { ...prev, ...toCells(values, prev) } : { ...prev, ...values };
+        out[at] = cells ? { ...prev, ...toCells(values, prev) } : { ...prev, ...(w.props ?? values) };
       }
     }
   }

@@ -25,7 +25,8 @@ export function packTarballs() {
   const packDir = join(output, 'react-packs');
   rmSync(packDir, { recursive: true, force: true });
   mkdirSync(packDir, { recursive: true });
-  return ['client', 'react'].map((name) => {
+  if (!existsSync(join(root, 'dist', 'orm', 'package.json'))) execFileSync('node', [join(root, 'scripts', 'build.mjs'), 'orm'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  return ['client', 'react', 'orm'].map((name) => {
     const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', packDir, join(root, 'dist', name)], { encoding: 'utf8' });
     return join(packDir, out.trim().split('\n').pop());
   });
@@ -52,7 +53,9 @@ export function readmeExamples(rename) {
  */
 export function reactApp(major, tarballs, examples = []) {
   const version = REACT_VERSIONS[major];
-  const deps = [`react@${version}`, `react-dom@${version}`];
+  // drizzle-orm for the Drizzle mode (the orm's peer), the version the repository tests with.
+  const drizzle = JSON.parse(readFileSync(join(root, 'node_modules', 'drizzle-orm', 'package.json'), 'utf8')).version;
+  const deps = [`react@${version}`, `react-dom@${version}`, `drizzle-orm@${drizzle}`];
   const hash = createHash('sha256');
   for (const t of tarballs) hash.update(readFileSync(t));
   hash.update(deps.join(' '));

@@ -6,6 +6,10 @@ import * as React from 'react';
 import { createRoot } from 'react-dom/client';
 import * as K from '@kalam-wasm/client';
 import * as R from '@kalam-wasm/react';
+import '@kalam-wasm/react/drizzle'; // Drizzle mode
+import * as O from '@kalam-wasm/orm';
+import * as D from 'drizzle-orm';
+import * as PG from 'drizzle-orm/pg-core';
 
 const h = React.createElement;
 
@@ -65,5 +69,5 @@ function gate() {
   return { open, wait: () => p };
 }
 
-window.T = { React, h, K, R, client, mount, sleep, until, ids, gate, version: React.version };
+window.T = { React, h, K, R, O, D, PG, client, mount, sleep, until, ids, gate, version: React.version };
 window.ready = true;
