@@ -72,6 +72,8 @@ for (const major of Object.keys(REACT_VERSIONS)) {
   test(`${R}: the app runs the installed React version`, async () => {
     const version = await inPage(major, () => window.T.version);
     assert.equal(version, REACT_VERSIONS[major]);
+    // A development build, where <StrictMode> runs every effect twice on mount.
+    assert.equal(await inPage(major, () => window.T.until(() => window.T.strictEffects() >= 2, 'probe effects').then(() => window.T.strictEffects())), 2);
   });
 
   test(`${R}: B8 the first render says loading (never idle), then live with the snapshot`, async () => {

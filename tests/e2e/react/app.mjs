@@ -87,6 +87,9 @@ export function reactApp(major, tarballs, examples = []) {
   });
   writeFileSync(join(dir, 'vite.config.js'), `export default ${JSON.stringify({ build: { rollupOptions: { input } } })};\n`);
   rmSync(join(dir, 'dist'), { recursive: true, force: true });
-  execFileSync(bin('vite', 'vite'), ['build', '--logLevel', 'warn', '--minify', 'false'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
+  // React's development build: StrictMode double-invokes effects (mount, unmount, mount) only there.
+  execFileSync(bin('vite', 'vite'), ['build', '--logLevel', 'warn', '--minify', 'false'], {
+    cwd: dir, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, NODE_ENV: 'development' },
+  });
   return { dir, dist: join(dir, 'dist') };
 }

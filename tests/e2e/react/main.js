@@ -69,5 +69,15 @@ function gate() {
   return { open, wait: () => p };
 }
 
-window.T = { React, h, K, R, O, D, PG, client, mount, sleep, until, ids, gate, version: React.version };
+// Proof that this is React's development build (StrictMode's double effects happen only there).
+let effects = 0;
+function Probe() {
+  React.useEffect(() => { effects += 1; }, []);
+  return null;
+}
+const probe = document.createElement('div');
+createRoot(probe).render(h(React.StrictMode, null, h(Probe)));
+const strictEffects = () => effects;
+
+window.T = { React, h, K, R, O, D, PG, client, mount, sleep, until, ids, gate, strictEffects, version: React.version };
 window.ready = true;
