@@ -7,7 +7,10 @@
 // controller in Node on the same packed client.
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { startTestServer, rootSql } from '../support/testserver.mjs';
 import { launchChromium } from '../support/browser.mjs';
@@ -655,6 +658,22 @@ for (const major of Object.keys(REACT_VERSIONS)) {
     assert.deepEqual(apps[major].page.errors, []);
   });
 }
+
+test('typings: an app type-checks against the packed typings (tsc --strict, react-jsx, Drizzle rows inferred)', { timeout: 120_000 }, async () => {
+  const dir = apps[19].dir;
+  copyFileSync(join(root, 'tests', 'e2e', 'react', 'types.tsx'), join(dir, 'types.tsx'));
+  writeFileSync(join(dir, 'tsconfig.check.json'), JSON.stringify({
+    compilerOptions: {
+      strict: true, target: 'ES2022', module: 'ES2022', moduleResolution: 'bundler', lib: ['ES2022', 'DOM'], types: [],
+      jsx: 'react-jsx', skipLibCheck: true, noEmit: true,
+    },
+    files: ['types.tsx'],
+  }));
+  // React's typings come from the repository's @types/react (the app installs no typings).
+  const output = await promisify(execFile)(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.check.json'], { cwd: dir })
+    .then(() => '', (err) => `${err.stdout}${err.stderr}`);
+  assert.equal(output, '');
+});
 
 test('controller in Node (packed client): snapshots, identity, dispose while subscribing, refetch, ORDER BY/LIMIT refused', async () => {
   const dir = apps[Object.keys(REACT_VERSIONS)[0]].dir;
