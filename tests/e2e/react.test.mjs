@@ -715,6 +715,12 @@ test('controller in Node (packed client): snapshots, identity, dispose while sub
     await until(() => client.getSubscriptions().length === 1 && q.getSnapshot().status === 'live', 'refetched');
     off();
     assert.ok(during.every((n) => n === 2), during.join(','));
+    // Two refetches back to back (the second before the first has its snapshot): one subscription stays.
+    await q.refetch();
+    await q.refetch();
+    await until(() => client.getSubscriptions().length === 1 && q.getSnapshot().rows.length === 2, 'one subscription after two refetches');
+    await sleep(200);
+    assert.equal(client.getSubscriptions().length, 1);
     // dispose while start() is still subscribing: nothing stays subscribed.
     const q2 = K.createLiveQuery(client, `SELECT * FROM ${ns}.t_node`);
     const started = q2.start();
@@ -742,6 +748,7 @@ test('controller in Node (packed client): snapshots, identity, dispose while sub
     q.subscribe((s) => statuses.push(s.status));
     await sql.fault({ action: 'drop_sockets' });
     await until(() => statuses.includes('reconnecting') && q.getSnapshot().status === 'live', 'reconnected', 10_000);
+    await q.refetch(); // registered, snapshot not there yet: stop() must end both subscriptions
     await q.stop();
     assert.equal(q.getSnapshot().status, 'idle');
     assert.equal(client.getSubscriptions().length, 0);

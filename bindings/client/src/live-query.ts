@@ -88,7 +88,10 @@ export class LiveQueryController<T = RowData> {
   #snapshot: LiveQuerySnapshot<T>;
   // Each start() gets a generation; callbacks and resolutions of an older one are ignored.
   #generation = 0;
-  #unsubscribe: Unsubscribe | null = null;
+  // Live subscriptions by generation; `#shown` is the one whose rows are displayed (0: none).
+  // A refetch's subscription takes over when its snapshot is complete; the others then end.
+  readonly #active = new Map<number, Unsubscribe>();
+  #shown = 0;
   #subscriptionId: string | null = null;
   #offState: (() => void) | null = null;
   #loaded = false;
@@ -167,23 +170,25 @@ export class LiveQueryController<T = RowData> {
       }));
       return;
     }
-    const previous = this.#unsubscribe;
-    const running = previous !== null && (this.#snapshot.status === 'live' || this.#snapshot.status === 'reconnecting');
+    const running = this.#shown !== 0 && (this.#snapshot.status === 'live' || this.#snapshot.status === 'reconnecting');
     // A refetch of a running query keeps its status and rows; any other start loads afresh.
     if (!running) this.#loaded = false;
     this.#set({ loading: !running, status: running ? this.#snapshot.status : 'loading', error: undefined });
+    // Callbacks count from this subscription, and from the one on screen until this one has its snapshot.
+    const wanted = () => generation === this.#generation || generation === this.#shown;
     const keyCols = typeof o.getKey === 'function' ? o.keyColumns : (o.getKey ?? o.keyColumns);
     const liveOptions: LiveOptions<T> = {
       keyColumns: keyCols, limit: o.limit, batchSize: o.batchSize, lastRows: o.lastRows, from: o.from, mapRow: o.mapRow,
       verify: o.verify,
       onError: (error) => {
-        if (generation !== this.#generation) return;
+        if (!wanted()) return;
+        if (error.fatal && generation === this.#shown) this.#shown = 0;
         if (error.fatal) this.#fail(generation, error);
         else this.#set({ error });
         this.#callOnError(error);
       },
       onCheckpoint: (checkpoint) => {
-        if (generation !== this.#generation) return;
+        if (!wanted()) return;
         this.#set({ lastSeqId: checkpoint.lastSeqId });
         o.onCheckpoint?.(checkpoint);
       },
@@ -191,29 +196,42 @@ export class LiveQueryController<T = RowData> {
     let unsubscribe: Unsubscribe;
     try {
       unsubscribe = await this.#client.live<T>(this.sql, (rows, change) => {
-        if (generation !== this.#generation) return;
+        if (!wanted()) return;
+        if (generation !== this.#shown) {
+          if (!change.initial) return;
+          // This subscription's snapshot is complete: it takes over, the older ones end.
+          this.#shown = generation;
+          for (const [g, end] of this.#active) {
+            if (g !== generation) {
+              this.#active.delete(g);
+              void end().catch(() => {});
+            }
+          }
+        }
         this.#subscriptionId = change.subscriptionId;
         this.#rowMap = change.rowMap;
-        if (change.initial && previous) {
-          // refetch: the new snapshot is complete, so the old subscription can go now.
-          void previous().catch(() => {});
-        }
         this.#loaded = true;
         this.#set({ rows, loading: false, error: undefined, status: this.#liveStatus() });
       }, liveOptions);
     } catch (err) {
-      if (previous && generation === this.#generation) {
-        this.#unsubscribe = previous; // keep the old rows flowing; the refetch failed
+      if (generation !== this.#generation || this.#disposed) return;
+      const error = KalamError.from(err);
+      if (this.#shown !== 0) {
+        // A failed refetch: the rows on screen keep flowing; the error is reported.
+        this.#set({ error });
+        this.#callOnError(error);
+      } else {
+        this.#fail(generation, error);
       }
-      this.#fail(generation, KalamError.from(err));
       return;
     }
     if (generation !== this.#generation) {
       // stop()/dispose()/start() happened while subscribing: this subscription is not wanted.
-      await unsubscribe().catch(() => {});
+      if (generation !== this.#shown) await unsubscribe().catch(() => {});
+      else this.#active.set(generation, unsubscribe);
       return;
     }
-    this.#unsubscribe = unsubscribe;
+    this.#active.set(generation, unsubscribe);
   }
 
   /** Same as `start()` while running: a fresh subscription, the rows kept until it has its snapshot. */
@@ -224,13 +242,14 @@ export class LiveQueryController<T = RowData> {
   /** Ends the subscription (always, also while it is still being registered); `start()` may run again. */
   async stop(): Promise<void> {
     this.#generation++;
-    const unsubscribe = this.#unsubscribe;
-    this.#unsubscribe = null;
+    this.#shown = 0;
+    const ends = [...this.#active.values()];
+    this.#active.clear();
     this.#subscriptionId = null;
     this.#offState?.();
     this.#offState = null;
     if (!this.#disposed) this.#set({ loading: false, status: 'idle' });
-    await unsubscribe?.().catch(() => {});
+    await Promise.all(ends.map((end) => end().catch(() => {})));
   }
 
   /** `stop()`, then no more snapshots: status `disposed`, listeners dropped, `start()` ignored. */
