@@ -1,7 +1,7 @@
 // Type tests of @kalam-wasm/react as an app sees its typings (tsc --strict, jsx react-jsx), checked
 // by tests/e2e/react.test.mjs in the React 19 app folder; the marked lines must stay errors.
 
-import { createClient, Auth, KalamError, type RowData } from '@kalam-wasm/client';
+import { createClient, createLiveQuery, Auth, KalamError, type LiveQuerySnapshot, type RowData } from '@kalam-wasm/client';
 import {
   KalamProvider, LiveQueries, LiveQuery, useKalamClient, useLiveQueries, useLiveQuery, useLiveSelection, useMutationActions,
   useMutationState, type MutationState, type SingleLiveQueryContext,
@@ -69,3 +69,12 @@ export function Components() {
     </KalamProvider>
   );
 }
+
+// The client's controller on a real client type: rows typed by mapRow.
+const ids = createLiveQuery(client, 'SELECT * FROM app.todos', { getKey: ['id'], mapRow: (row) => row.id?.asString() ?? '' });
+const snap: LiveQuerySnapshot<string> = ids.getSnapshot();
+const firstId: string | undefined = snap.rows[0];
+const off: () => void = ids.subscribe((s) => void s.status);
+void ids.start().then(() => ids.refetch()).then(() => ids.stop()).then(() => ids.dispose());
+off();
+void firstId;
