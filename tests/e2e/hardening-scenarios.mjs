@@ -236,6 +236,42 @@ export const scenarios = {
     await c.shutdown();
   },
 
+  'an UPDATE of the key leaves no ghost row; STREAM-table deletes are applied; limit keeps what a SELECT keeps': async (kalam, cfg) => {
+    const { c, table } = await freshTable(kalam, cfg, 4);
+    let rows = [];
+    let limited = [];
+    const unsub = await c.live(`SELECT * FROM ${table}`, (r) => { rows = r; });
+    const unsubLimited = await c.live(`SELECT * FROM ${table}`, (r) => { limited = r; }, { limit: 2 });
+    const ids = (rs) => rs.map((r) => r.id.asString());
+    await until('the snapshot', () => rows.length === 4 && limited.length === 2);
+    eq(ids(limited), ['3', '4'], 'limit 2: the newest two');
+    // limit 2 keeps the two most recently written rows (what a fresh snapshot holds): after
+    // an update of 3 and an insert of 5 that is 3 and 5, not 4 and 5.
+    await c.query(`UPDATE ${table} SET title = 'again' WHERE id = 3`);
+    await c.insert(table, { id: 5, title: 'five', n: 5 });
+    await until('limit after an update and an insert', () => ids(limited).includes('5'), 8_000);
+    await sleep(200);
+    eq(ids(limited), ['3', '5'], 'limit 2 after an update and an insert');
+    await c.query(`UPDATE ${table} SET id = 40 WHERE id = 1`);
+    await until('the key change', () => ids(rows).includes('40'), 8_000);
+    await sleep(200);
+    eq(ids(rows).sort(), ['2', '3', '4', '40', '5'], 'rows after the key change (no ghost of id 1)');
+
+    const root = client(kalam, cfg, { authProvider: async () => kalam.Auth.basic('root', cfg.rootPassword) });
+    const stream = `${cfg.ns}.s${cfg.env}${++tableNo}`;
+    await root.query(`CREATE TABLE ${stream} (id BIGINT PRIMARY KEY, ev TEXT) WITH (TYPE = 'STREAM', TTL_SECONDS = 3600)`);
+    await c.query(`INSERT INTO ${stream} (id, ev) VALUES (1, 'a'), (2, 'b'), (3, 'c')`);
+    let events = [];
+    const unsubStream = await c.live(`SELECT * FROM ${stream}`, (r) => { events = r; });
+    await until('the stream snapshot', () => events.length === 3);
+    await c.query(`DELETE FROM ${stream} WHERE id = 2`);
+    await until('the STREAM delete applied', () => show(ids(events)) === show(['1', '3']), 8_000);
+    await unsub();
+    await unsubLimited();
+    await unsubStream();
+    await c.shutdown();
+  },
+
   'throwing mapRow/onRows/onCheckpoint/onError/logListener cannot corrupt the rows': async (kalam, cfg) => {
     const { table } = await freshTable(kalam, cfg, 6);
     const c = client(kalam, cfg, { logListener: () => { throw new Error('logger down'); }, logLevel: kalam.LogLevel.Verbose });
