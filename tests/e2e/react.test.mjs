@@ -578,7 +578,7 @@ for (const major of Object.keys(REACT_VERSIONS)) {
     assert.ok(r.refetch.every((x) => x === 'live:true:1'), `refetch: ${r.refetch.join(' ')}`);
   });
 
-  test(`${R}: Drizzle mode: typed rows of a kTable, inline where lambdas compiled (no resubscribe until the SQL changes), optimistic writes through the table, orderBy refused`, async () => {
+  test(`${R}: Drizzle mode: typed rows of a kTable, inline where lambdas compiled (no resubscribe until the SQL changes), optimistic writes through the table, B18 column encoders, orderBy refused`, async () => {
     const r = await inPage(major, async ({ url, ns, user, pass }) => {
       const { h, React, R, O, D, PG, client, mount, until, sleep } = window.T;
       const todos = O.kTable.user(`${ns}.t_drizzle`, { id: PG.text('id').primaryKey(), title: PG.text('title'), n: PG.bigint('n', { mode: 'bigint' }) });
@@ -617,7 +617,12 @@ for (const major of Object.keys(REACT_VERSIONS)) {
       const writes = log.slice(mark);
       setWhich('y');
       await until(() => ctx.state.status === 'live' && show(ctx.rows) === 'e0:bigint:1', 'switched');
-      const out = { first, calls, afterRenders, afterSwitch: c.liveCalls, writes, ordered: [ordered.state.status, ordered.state.error?.code] };
+      // B18: a column's own encoder (Drizzle customType toDriver) runs for writes through the hooks.
+      const shout = PG.customType({ dataType: () => 'text', toDriver: (v) => String(v).toUpperCase() });
+      const loud = O.kTable.user(`${ns}.t_drizzle`, { id: PG.text('id').primaryKey(), title: shout('title'), n: PG.bigint('n', { mode: 'bigint' }) });
+      await ctx.insert(loud).values({ id: 'z1', title: 'quiet', n: 3n });
+      const encoded = (await c.queryOne(`SELECT title FROM ${ns}.t_drizzle WHERE id = 'z1'`)).title.asString();
+      const out = { first, calls, afterRenders, afterSwitch: c.liveCalls, writes, ordered: [ordered.state.status, ordered.state.error?.code], encoded };
       m.unmount();
       await c.shutdown();
       return out;
@@ -630,6 +635,7 @@ for (const major of Object.keys(REACT_VERSIONS)) {
     assert.ok(from >= 0, r.writes.join(' | '));
     for (const x of r.writes.slice(from)) assert.equal(x.split(',').filter((y) => y.startsWith('d1:')).length, 1, r.writes.join(' | '));
     assert.deepEqual(r.ordered, ['error', 'INVALID_ARGUMENT']);
+    assert.equal(r.encoded, 'QUIET');
   });
 
   test(`${R}: the README's examples render what their comments say`, async () => {
