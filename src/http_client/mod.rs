@@ -635,6 +635,13 @@ impl Inner {
             .map_err(provider_error)?,
             Err(plain) => plain,
         };
+        // Nothing is not "no credentials" (that is `Auth.none()`): most likely a bug.
+        if value.is_undefined() || value.is_null() {
+            return Err(KalamError::new(
+                crate::core::error::codes::AUTH_FAILED,
+                "the authProvider returned nothing; return Auth.basic(...), Auth.jwt(...) or Auth.none()",
+            ));
+        }
         let json = js_sys::JSON::stringify(&value)
             .ok()
             .and_then(|s| s.as_string())

@@ -158,6 +158,9 @@ export const scenarios = {
     const e = await rejects(kalam, d.query('SELECT 1'), { code: 'TIMEOUT' }, 'client timeoutMs 2000');
     ok(e.elapsedMs >= 1800 && e.elapsedMs < 4500, `rejected after ${e.elapsedMs} ms, want ~2000`);
     ok(/authProvider/.test(e.message), `the message names the authProvider: ${e.message}`);
+    // One that throws, or gives nothing, is a typed AUTH_FAILED at once.
+    await rejects(kalam, client(kalam, cfg, { authProvider: () => { throw new Error('vault down'); } }).query('SELECT 1'), { code: 'AUTH_FAILED' }, 'a throwing authProvider', 3_000);
+    await rejects(kalam, client(kalam, cfg, { authProvider: async () => undefined }).query('SELECT 1'), { code: 'AUTH_FAILED' }, 'an authProvider giving nothing', 3_000);
   },
 
   'a hung authProvider: the live socket reports a typed TIMEOUT, then connects once it answers': async (kalam, cfg) => {

@@ -132,7 +132,11 @@ export class KalamDBClient extends HttpClientBase {
           file_index: index + 1, total_files: names.length, file_name: names[index]!,
           bytes_sent: loaded, total_bytes: sizes[index]!, percent: sizes[index] ? Math.round((loaded / sizes[index]!) * 100) : 100,
         };
-        options.onProgress?.(progress);
+        try {
+          options.onProgress?.(progress);
+        } catch {
+          // a throwing progress callback must not break the upload
+        }
       };
       const onAbort = () => xhr.abort();
       const settle = () => options.signal?.removeEventListener('abort', onAbort);
