@@ -16,6 +16,6 @@ pub mod topics;
 
 // Issue-13 regression tests across the live core, and the decoder fuzzer.
 #[cfg(all(test, feature = "client"))]
-mod hardening_tests;
-#[cfg(all(test, feature = "client"))]
 mod fuzz_tests;
+#[cfg(all(test, feature = "client"))]
+mod hardening_tests;
