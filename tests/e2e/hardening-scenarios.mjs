@@ -347,6 +347,20 @@ export const scenarios = {
     eq(bCalls, bBefore, 'B, unsubscribed from a callback, is quiet');
     await unsubA();
     await c.shutdown();
+    // shutdown() from inside a callback, then SQL on the same client.
+    const d = client(kalam, cfg);
+    let dCalls = 0;
+    await d.live(`SELECT * FROM ${table}`, () => {
+      dCalls += 1;
+      d.shutdown();
+    });
+    await until('the callback that shuts the client down', () => dCalls === 1);
+    await writer.insert(table, { id: 5, title: 'five', n: 5 });
+    await sleep(300);
+    eq(dCalls, 1, 'no callback after shutdown()');
+    eq(d.getSubscriptions().length, 0, 'no subscriptions after shutdown()');
+    const count = await d.queryOne(`SELECT COUNT(*) AS n FROM ${table}`);
+    eq(count.n.asString(), '5', 'SQL still works after shutdown()');
   },
 };
 

@@ -100,5 +100,7 @@ for (const env of envs) {
         if (!r.ok) assert.fail(`${r.error}${logs.length ? `\nbrowser log:\n${logs.join('\n')}` : ''}`);
       });
     }
+    // Nothing the client did may surface as an uncaught error on the page.
+    assert.deepEqual(logs.filter((l) => l.startsWith('pageerror')), [], 'no uncaught errors');
   });
 }
