@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::error::KalamError;
-use super::live::connection::{LiveConfig, LiveCore, SubscribeOptions, SubscriptionMode};
+use super::live::connection::{LiveConfig, LiveCore, Output, SubscribeOptions, SubscriptionMode};
 use super::live::{frames, gzip, Materializer};
 use super::schema::DataType;
 use super::seq_id::SeqId;
@@ -234,7 +234,9 @@ fn odd_value(rng: &mut Rng, donor: &Value) -> Value {
 
 /// Replaces (or deletes) one random node of a JSON document.
 fn mutate_value(rng: &mut Rng, v: &mut Value, donor: &Value, depth: usize) {
-    let descend = depth < 12 && rng.below(3) != 0;
+    // Mostly deep, plausible edits: strictly typed protocol fields near the top reject
+    // nearly anything, and a mutant that never parses tests only the parser.
+    let descend = depth < 12 && !rng.chance(8);
     match v {
         Value::Object(map) if descend && !map.is_empty() => {
             let key = map.keys().nth(rng.below(map.len())).cloned().unwrap();
@@ -257,20 +259,46 @@ fn mutate_value(rng: &mut Rng, v: &mut Value, donor: &Value, depth: usize) {
                 _ => mutate_value(rng, &mut items[i], donor, depth + 1),
             }
         }
-        _ => *v = odd_value(rng, donor),
+        _ if rng.chance(2) => *v = odd_value(rng, donor),
+        _ => *v = near_value(rng, v),
+    }
+}
+
+/// A value of the same kind, a little off.
+fn near_value(rng: &mut Rng, v: &Value) -> Value {
+    match v {
+        Value::String(s) => match rng.below(4) {
+            0 => json!(format!("{s}{}", rng.below(10))),
+            1 => json!(s
+                .chars()
+                .take(rng.below(s.chars().count() + 1))
+                .collect::<String>()),
+            2 => json!((rng.next() as i64).to_string()),
+            _ => json!(s.to_uppercase()),
+        },
+        Value::Number(n) => match (n.as_i64(), rng.below(4)) {
+            (Some(i), 0) => json!(i.wrapping_add(1)),
+            (Some(i), 1) => json!(i.wrapping_neg()),
+            (Some(i), 2) => json!(i as f64 + 0.5),
+            _ => json!(rng.next() as i64),
+        },
+        Value::Bool(b) => json!(!b),
+        other => other.clone(),
     }
 }
 
 fn mutate_json_text(rng: &mut Rng, text: &[u8], others: &[Vec<u8>]) -> Vec<u8> {
-    if !others.is_empty() && rng.chance(2) {
+    // Mostly structured edits, so that many mutants still parse and reach the code behind
+    // the parser; byte-level damage for the rest.
+    if !others.is_empty() && !rng.chance(4) {
         if let Ok(mut v) = serde_json::from_slice::<Value>(text) {
             let donor: &Vec<u8> = rng.pick(others);
             let donor = serde_json::from_slice::<Value>(donor).unwrap_or(Value::Null);
-            for _ in 0..=rng.below(3) {
+            for _ in 0..=rng.below(2) {
                 mutate_value(rng, &mut v, &donor, 0);
             }
             let out = v.to_string().into_bytes();
-            return if rng.chance(3) {
+            return if rng.chance(8) {
                 mutate_bytes(rng, out, others)
             } else {
                 out
@@ -320,6 +348,12 @@ fn connected_core() -> LiveCore {
     core.token_ready(0, "jwt".into());
     core.socket_opened(0, 1);
     core.socket_text(0, 1, r#"{"type":"auth_success","user":"alice","role":"user","protocol":{"serialization":"json","compression":"gzip"}}"#);
+    // Both snapshots complete (empty), so change frames are applied and emitted at once.
+    for id in ["sub-1", "sub-2"] {
+        let control = r#"{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null}"#;
+        core.socket_text(0, 1, &format!(r#"{{"type":"subscription_ack","subscription_id":"{id}","total_rows":0,"batch_control":{control},"schema":[{{"name":"id","data_type":"BigInt","index":0,"flags":["pk"]}}]}}"#));
+        core.socket_text(0, 1, &format!(r#"{{"type":"initial_data_batch","subscription_id":"{id}","rows":[],"batch_control":{control}}}"#));
+    }
     while !core.drain_outputs().is_empty() {}
     core
 }
@@ -328,12 +362,16 @@ struct Fuzzer {
     rng: Rng,
     corpus: Corpus,
     ws_renamed: Vec<Vec<u8>>,
+    /// The `change` frames among them.
+    changes: Vec<Vec<u8>>,
     gz: Vec<Vec<u8>>,
     http_bodies: Vec<Vec<u8>>,
     core: LiveCore,
     core_uses: u32,
     execs: u64,
     per_target: [u64; TARGETS.len()],
+    /// Inputs a target accepted (decoded, or changed rows): how deep the mutants got.
+    accepted: [u64; TARGETS.len()],
     errors: u64,
 }
 
@@ -365,6 +403,22 @@ impl Fuzzer {
                 v.to_string().into_bytes()
             })
             .collect();
+        let mut changes: Vec<Vec<u8>> = ws_renamed
+            .iter()
+            .filter(|f| String::from_utf8_lossy(f).contains(r#""type":"change""#))
+            .cloned()
+            .collect();
+        assert!(changes.len() >= 4, "recorded change frames");
+        // Valid encodings of the other change shapes (PROTOCOL.md §4.7).
+        for frame in [
+            r#"{"type":"change","subscription_id":"sub-1","change_type":"insert","rows":[{"id":"7","body":"a","_seq":"900","_deleted":false},{"id":"8","_seq":"901"}]}"#,
+            r#"{"type":"change","subscription_id":"sub-1","change_type":"update","rows":[{"id":"9","body":"b","_seq":"902"}],"old_values":[{"id":"7","body":"a","_seq":"900"}]}"#,
+            r#"{"type":"change","subscription_id":"sub-1","change_type":"delete","old_values":[{"row_id":"alice:901"}]}"#,
+            r#"{"type":"change","subscription_id":"sub-1","change_type":"delete","old_values":[{}]}"#,
+            r#"{"type":"change","subscription_id":"sub-2","change_type":"delete","old_values":[{"id":"9","_seq":"903","_deleted":true}]}"#,
+        ] {
+            changes.push(frame.as_bytes().to_vec());
+        }
         let gz = corpus.ws.iter().map(|f| gzip::gzip_for_tests(f)).collect();
         let http_bodies = corpus
             .http
@@ -376,14 +430,20 @@ impl Fuzzer {
             rng: Rng(seed),
             corpus,
             ws_renamed,
+            changes,
             gz,
             http_bodies,
             core: connected_core(),
             core_uses: 0,
             execs: 0,
             per_target: [0; TARGETS.len()],
+            accepted: [0; TARGETS.len()],
             errors: 0,
         }
+    }
+
+    fn hit(&mut self, target: usize, accepted: bool) {
+        self.accepted[target] += u64::from(accepted);
     }
 
     /// One input against one target; panics propagate to the caller.
@@ -393,11 +453,20 @@ impl Fuzzer {
             0 => {
                 let a = typed(frames::decode_text(&text));
                 let _ = frames::peek_batch(input);
-                a && typed(frames::decode_json(input))
+                let decoded = frames::decode_json(input);
+                self.hit(target, decoded.is_ok());
+                a && typed(decoded)
             }
-            1 => typed(frames::decode_binary(input, MAX_INFLATED)),
+            1 => {
+                let decoded = frames::decode_binary(input, MAX_INFLATED);
+                self.hit(target, decoded.is_ok());
+                typed(decoded)
+            }
             2 => match gzip::gunzip(input, MAX_INFLATED) {
-                Ok(out) => out.len() <= MAX_INFLATED,
+                Ok(out) => {
+                    self.hit(target, true);
+                    out.len() <= MAX_INFLATED
+                }
                 Err(e) => e.code == "PROTOCOL",
             },
             3 => {
@@ -407,27 +476,36 @@ impl Fuzzer {
                 } else {
                     self.core.socket_text(1, 1, &text);
                 }
-                while !self.core.drain_outputs().is_empty() {}
+                let mut rows = false;
+                loop {
+                    let outs = self.core.drain_outputs();
+                    if outs.is_empty() {
+                        break;
+                    }
+                    rows |= outs.iter().any(|o| matches!(o, Output::Rows { .. }));
+                }
+                self.hit(target, rows);
                 let _ = self.core.rows("sub-1").map(|rows| rows.count());
                 true
             }
             4 => {
-                let status = *self
-                    .rng
-                    .pick(&[200u16, 400, 401, 403, 404, 429, 500, 502, 503]);
+                let status = *self.rng.pick(&[
+                    200u16, 200, 200, 200, 400, 401, 403, 404, 429, 500, 502, 503,
+                ]);
                 let table = super::http::sql::TableRef::parse("ns.t").ok();
-                let a = typed(super::http::envelope::decode_sql_response(
-                    status,
-                    &text,
-                    table.as_ref(),
-                ));
+                let decoded =
+                    super::http::envelope::decode_sql_response(status, &text, table.as_ref());
+                self.hit(target, decoded.is_ok());
+                let a = typed(decoded);
                 let e = super::http::envelope::parse_error_body(status, &text);
                 a && !e.code.is_empty()
             }
             5 => {
                 use super::http::auth;
-                let status = *self.rng.pick(&[200u16, 400, 401, 429]);
-                let a = typed(auth::parse_login_response(status, &text));
+                let status = *self.rng.pick(&[200u16, 200, 200, 400, 401, 429]);
+                let login = auth::parse_login_response(status, &text);
+                self.hit(target, login.is_ok());
+                let a = typed(login);
                 let b = typed(auth::parse_me_response(status, &text));
                 let c = typed(auth::jwt_claims(&text));
                 let _ = auth::parse_rfc3339_ms(&text);
@@ -435,8 +513,10 @@ impl Fuzzer {
                 a && b && c && d
             }
             6 => {
-                let status = *self.rng.pick(&[200u16, 400, 403, 404]);
-                let a = typed(super::topics::parse_consume_response(status, &text, "g"));
+                let status = *self.rng.pick(&[200u16, 200, 200, 400, 403, 404]);
+                let batch = super::topics::parse_consume_response(status, &text, "g");
+                self.hit(target, batch.is_ok());
+                let a = typed(batch);
                 let b = typed(super::topics::parse_ack_response(status, &text));
                 let _ = super::topics::decode_payload(&text);
                 a && b
@@ -453,7 +533,9 @@ impl Fuzzer {
                     other => (json!("Text"), other),
                 };
                 if let Ok(data_type) = DataType::from_wire(&ty) {
-                    let _ = super::cells::decode_cell(&data_type, cell.clone(), Some(("ns", "t")));
+                    let decoded =
+                        super::cells::decode_cell(&data_type, cell.clone(), Some(("ns", "t")));
+                    self.hit(target, decoded.is_ok());
                     let _ = super::cells::decode_cell_ref(&data_type, &cell, None);
                 }
                 let _ = super::http::files::FileRef::from_value(&cell);
@@ -462,7 +544,11 @@ impl Fuzzer {
             8 => {
                 let _ = SeqId::parse(&text);
                 match serde_json::from_slice::<Value>(input) {
-                    Ok(v) => typed(SeqId::from_json(&v)),
+                    Ok(v) => {
+                        let seq = SeqId::from_json(&v);
+                        self.hit(target, seq.is_ok());
+                        typed(seq)
+                    }
                     Err(_) => true,
                 }
             }
@@ -481,6 +567,7 @@ impl Fuzzer {
                     let _ = m.apply_change(change.clone());
                     let _ = m.take_delta();
                 }
+                self.hit(target, !m.is_empty());
                 true
             }
         }
@@ -490,12 +577,22 @@ impl Fuzzer {
         let r = &mut self.rng;
         match target {
             0 | 3 | 9 => {
-                let base = r.pick(&self.ws_renamed).clone();
+                // The live core and the materializer get change frames mostly.
+                let pool = if target != 0 && !r.chance(3) {
+                    &self.changes
+                } else {
+                    &self.ws_renamed
+                };
+                let base = r.pick(pool).clone();
                 mutate_json_text(r, &base, &self.ws_renamed)
             }
             1 | 2 => {
                 let base = r.pick(&self.gz).clone();
-                if r.chance(5) {
+                if target == 1 && r.chance(2) {
+                    // Valid gzip around a mutated frame: the decoder behind the inflater.
+                    let frame = r.pick(&self.ws_renamed).clone();
+                    gzip::gzip_for_tests(&mutate_json_text(r, &frame, &self.ws_renamed))
+                } else if r.chance(5) {
                     // A frame whose gzip header lies about its size or sections.
                     let mut g = base;
                     let n = g.len();
@@ -540,7 +637,8 @@ impl Fuzzer {
         let target = self.rng.below(TARGETS.len());
         if target == 3 {
             self.core_uses += 1;
-            if self.core_uses > 300 {
+            // Often fresh: a mutated ack or batch sends a subscription back to loading.
+            if self.core_uses > 40 {
                 self.core = connected_core();
                 self.core_uses = 0;
             }
@@ -616,8 +714,8 @@ fn fuzz_for_a_while() {
     let elapsed = started.elapsed().as_secs_f64();
     let per: Vec<String> = TARGETS
         .iter()
-        .zip(f.per_target)
-        .map(|(t, n)| format!("{t} {n}"))
+        .zip(f.per_target.iter().zip(f.accepted))
+        .map(|(t, (n, ok))| format!("{t} {n} ({ok} accepted)"))
         .collect();
     eprintln!(
         "fuzz: seed {seed}: {} inputs in {elapsed:.1} s ({:.0}/s), {} findings; {}",
