@@ -162,6 +162,9 @@ pub struct RowsDelta {
     pub updated: Vec<KeyedRow>,
     /// New rows, to be appended in this order.
     pub inserted: Vec<KeyedRow>,
+    /// Live `ORDER BY` only ([`super::ordered`]): the window's keys in order after this
+    /// delta, when that sequence changed; reorder the mirror to it after applying.
+    pub order: Option<Vec<RowKey>>,
 }
 
 impl RowsDelta {

@@ -10,6 +10,7 @@ pub mod connection;
 pub mod frames;
 pub mod gzip;
 pub mod materializer;
+pub mod ordered;
 pub mod reconnect;
 pub mod row;
 pub mod sql;

@@ -9,6 +9,7 @@
 //! and comments are skipped correctly); not a SQL parser.
 
 use crate::core::error::KalamError;
+use crate::core::live::ordered::LiveOrder;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
@@ -38,10 +39,23 @@ fn invalid(message: impl Into<String>) -> KalamError {
 }
 
 fn tokenize(sql: &str) -> Result<Vec<Tok>, KalamError> {
+    Ok(tokenize_spans(sql)?.into_iter().map(|(t, _)| t).collect())
+}
+
+/// Tokens with their byte range in `sql` (to cut a trailing ORDER BY / LIMIT off).
+fn tokenize_spans(sql: &str) -> Result<Vec<(Tok, std::ops::Range<usize>)>, KalamError> {
+    let offsets: Vec<usize> = sql
+        .char_indices()
+        .map(|(at, _)| at)
+        .chain([sql.len()])
+        .collect();
     let chars: Vec<char> = sql.chars().collect();
-    let mut toks = Vec::new();
+    let mut toks: Vec<Tok> = Vec::new();
+    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
     let mut i = 0;
     while i < chars.len() {
+        let start = i;
+        let before = toks.len();
         let c = chars[i];
         if c.is_whitespace() {
             i += 1;
@@ -104,8 +118,11 @@ fn tokenize(sql: &str) -> Result<Vec<Tok>, KalamError> {
             toks.push(Tok::Punct(c));
             i += 1;
         }
+        if toks.len() > before {
+            spans.push(offsets[start]..offsets[i]);
+        }
     }
-    Ok(toks)
+    Ok(toks.into_iter().zip(spans).collect())
 }
 
 const REJECTED: &[(&str, &str)] = &[
@@ -184,6 +201,172 @@ pub fn validate_live_sql(sql: &str) -> Result<(), KalamError> {
 
     check_projection(&toks[1..from])?;
     check_from_and_rest(&toks[from + 1..])
+}
+
+/// Splits a trailing `ORDER BY <col> [ASC|DESC] [NULLS FIRST|LAST], … [LIMIT n] [OFFSET m]`
+/// (LIMIT and OFFSET in either order) off live SQL: the SQL to subscribe with (the server
+/// refuses these clauses in live SQL) and the order the materializer applies
+/// ([`super::ordered`]). The rest is checked by [`validate_live_sql`]. Order items must be
+/// plain, optionally qualified column names; expressions, functions, ordinals, `LIMIT`
+/// without `ORDER BY` and `FETCH` are `INVALID_ARGUMENT`.
+pub fn split_live_order(sql: &str) -> Result<(String, Option<LiveOrder>), KalamError> {
+    let mut toks = tokenize_spans(sql)?;
+    while toks.last().is_some_and(|(t, _)| *t == Tok::Punct(';')) {
+        toks.pop();
+    }
+    let mut depth = 0i32;
+    let mut seen_from = false;
+    let mut cut = None;
+    for (i, (tok, _)) in toks.iter().enumerate() {
+        match tok {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth -= 1,
+            t if depth == 0 && t.is_kw("FROM") => seen_from = true,
+            t if depth == 0
+                && seen_from
+                && (t.is_kw("ORDER") || t.is_kw("LIMIT") || t.is_kw("OFFSET")) =>
+            {
+                cut = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let Some(cut) = cut else {
+        validate_live_sql(sql)?;
+        return Ok((sql.to_string(), None));
+    };
+    let head = sql[..toks[cut].1.start].trim_end().to_string();
+    validate_live_sql(&head)?;
+    let tail: Vec<(&Tok, &str)> = toks[cut..]
+        .iter()
+        .map(|(t, span)| (t, &sql[span.clone()]))
+        .collect();
+    Ok((head, Some(parse_order_tail(&tail)?)))
+}
+
+const ORDER_SHAPE: &str = "live ORDER BY takes column names (optionally qualified) with ASC/DESC and NULLS FIRST/LAST, then optional LIMIT n and OFFSET m";
+
+fn parse_order_tail(tail: &[(&Tok, &str)]) -> Result<LiveOrder, KalamError> {
+    let mut order = LiveOrder {
+        keys: Vec::new(),
+        limit: None,
+        offset: 0,
+    };
+    let kw = |i: usize, k: &str| tail.get(i).is_some_and(|(t, _)| t.is_kw(k));
+    let mut i = 0;
+    if kw(0, "ORDER") {
+        if !kw(1, "BY") {
+            return Err(invalid(format!(
+                "live SQL has ORDER without BY; {ORDER_SHAPE}"
+            )));
+        }
+        i = 2;
+        loop {
+            // ident (. ident)*: the last part is the column.
+            let mut column = match tail.get(i) {
+                Some((Tok::Word(w), _)) if !is_order_word(w) => w.to_lowercase(),
+                Some((Tok::Quoted(q), _)) => q.clone(),
+                other => {
+                    let got = other.map_or("nothing", |(_, text)| text);
+                    return Err(invalid(format!(
+                        "live ORDER BY cannot sort by {got:?}: {ORDER_SHAPE}"
+                    )));
+                }
+            };
+            i += 1;
+            while tail.get(i).is_some_and(|(t, _)| **t == Tok::Punct('.')) {
+                column = match tail.get(i + 1) {
+                    Some((Tok::Word(w), _)) => w.to_lowercase(),
+                    Some((Tok::Quoted(q), _)) => q.clone(),
+                    _ => {
+                        return Err(invalid(format!(
+                            "live ORDER BY has a malformed column name; {ORDER_SHAPE}"
+                        )))
+                    }
+                };
+                i += 2;
+            }
+            if tail.get(i).is_some_and(|(t, _)| **t == Tok::Punct('(')) {
+                return Err(invalid(format!(
+                    "live ORDER BY cannot sort by a function call ({column}(…)): {ORDER_SHAPE}"
+                )));
+            }
+            let mut desc = false;
+            if kw(i, "ASC") {
+                i += 1;
+            } else if kw(i, "DESC") {
+                desc = true;
+                i += 1;
+            }
+            // PostgreSQL's and DataFusion's default: NULLs are larger than any value.
+            let mut nulls_first = desc;
+            if kw(i, "NULLS") {
+                if kw(i + 1, "FIRST") {
+                    nulls_first = true;
+                } else if kw(i + 1, "LAST") {
+                    nulls_first = false;
+                } else {
+                    return Err(invalid(format!(
+                        "live ORDER BY has NULLS without FIRST or LAST; {ORDER_SHAPE}"
+                    )));
+                }
+                i += 2;
+            }
+            order.keys.push(crate::core::live::ordered::OrderKey {
+                column,
+                desc,
+                nulls_first,
+            });
+            if tail.get(i).is_some_and(|(t, _)| **t == Tok::Punct(',')) {
+                i += 1;
+                continue;
+            }
+            break;
+        }
+    }
+    let mut seen_limit = false;
+    let mut seen_offset = false;
+    while let Some((tok, text)) = tail.get(i) {
+        let count = |what: &str| -> Result<usize, KalamError> {
+            match tail.get(i + 1) {
+                Some((Tok::Literal, n)) if n.bytes().all(|b| b.is_ascii_digit()) => n
+                    .parse::<usize>()
+                    .map_err(|_| invalid(format!("live SQL {what} is too large"))),
+                other => Err(invalid(format!(
+                    "live SQL {what} needs a whole number, got {:?}; {ORDER_SHAPE}",
+                    other.map_or("nothing", |(_, t)| t)
+                ))),
+            }
+        };
+        if tok.is_kw("LIMIT") && !seen_limit {
+            seen_limit = true;
+            order.limit = Some(count("LIMIT")?);
+        } else if tok.is_kw("OFFSET") && !seen_offset {
+            seen_offset = true;
+            order.offset = count("OFFSET")?;
+        } else {
+            return Err(invalid(format!(
+                "live queries do not support {text:?} here; {ORDER_SHAPE}"
+            )));
+        }
+        i += 2;
+        if kw(i, "ROW") || kw(i, "ROWS") {
+            i += 1; // OFFSET m ROWS
+        }
+    }
+    if order.keys.is_empty() {
+        return Err(invalid(
+            "live LIMIT/OFFSET needs an ORDER BY (the window must have a defined order); without one use the live() limit option",
+        ));
+    }
+    Ok(order)
+}
+
+fn is_order_word(w: &str) -> bool {
+    ["ASC", "DESC", "NULLS", "LIMIT", "OFFSET", "BY"]
+        .iter()
+        .any(|k| w.eq_ignore_ascii_case(k))
 }
 
 /// The `(namespace, table)` a live query reads (the last two parts of the FROM name), for
@@ -431,6 +614,69 @@ mod tests {
         ] {
             let err = live_table_sql(name).unwrap_err();
             assert_eq!(err.code, "INVALID_ARGUMENT", "{name}");
+        }
+    }
+
+    #[test]
+    fn splits_order_by_and_limit_off_live_sql() {
+        use crate::core::live::ordered::OrderKey;
+        let key = |c: &str, desc: bool, nulls_first: bool| OrderKey {
+            column: c.into(),
+            desc,
+            nulls_first,
+        };
+        let (sql, order) = split_live_order(
+            "SELECT * FROM app.t t WHERE s = 'ORDER BY x' ORDER BY t.a DESC, \"B\" NULLS FIRST, c desc nulls last LIMIT 50 OFFSET 10;",
+        )
+        .unwrap();
+        assert_eq!(sql, "SELECT * FROM app.t t WHERE s = 'ORDER BY x'");
+        let order = order.unwrap();
+        assert_eq!(
+            order.keys,
+            [
+                key("a", true, true),
+                key("B", false, true),
+                key("c", true, false)
+            ]
+        );
+        assert_eq!((order.limit, order.offset), (Some(50), 10));
+        let (_, order) =
+            split_live_order("select id from app.t order by Id offset 3 limit 2").unwrap();
+        let order = order.unwrap();
+        assert_eq!(order.keys, [key("id", false, false)]);
+        assert_eq!((order.limit, order.offset), (Some(2), 3));
+        let (sql, order) = split_live_order("SELECT * FROM app.t WHERE a > 1").unwrap();
+        assert_eq!(
+            (sql.as_str(), order),
+            ("SELECT * FROM app.t WHERE a > 1", None)
+        );
+        for (sql, needle) in [
+            ("SELECT * FROM app.t ORDER BY lower(a)", "function"),
+            ("SELECT * FROM app.t ORDER BY a + 1", "\"+\""),
+            ("SELECT * FROM app.t ORDER BY 1", "\"1\""),
+            ("SELECT * FROM app.t ORDER BY", "nothing"),
+            ("SELECT * FROM app.t ORDER a", "without BY"),
+            ("SELECT * FROM app.t LIMIT 5", "needs an ORDER BY"),
+            ("SELECT * FROM app.t ORDER BY a LIMIT x", "whole number"),
+            ("SELECT * FROM app.t ORDER BY a LIMIT 1 LIMIT 2", "LIMIT"),
+            (
+                "SELECT * FROM app.t ORDER BY a FETCH FIRST 1 ROWS ONLY",
+                "FETCH",
+            ),
+            ("SELECT * FROM app.t ORDER BY a NULLS a", "NULLS without"),
+            ("SELECT * FROM app.a JOIN app.b ON x ORDER BY a", "joins"),
+            (
+                "SELECT * FROM (SELECT * FROM app.t ORDER BY a)",
+                "ORDER BY",
+            ),
+        ] {
+            let err = split_live_order(sql).unwrap_err();
+            assert_eq!(err.code, "INVALID_ARGUMENT");
+            assert!(
+                err.message.contains(needle),
+                "{sql}: {} (wanted {needle})",
+                err.message
+            );
         }
     }
 
