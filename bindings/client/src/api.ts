@@ -10,7 +10,7 @@ export { LiveManager, MessageType, ChangeType } from './live.js';
 export type {
   ConnectionState, ConnectionStateName, ReconnectOptions, DisconnectReason, LiveConnectionError, LiveSubscriptionError,
   LiveRowsChange, LiveOptions, LiveRowsCallback, LiveEvent, LiveEventsOptions, LiveSubscriptionInfo, Unsubscribe, BatchControl,
-  LiveManagerOptions, EventRow, SubscriptionOptions, LogLevelName,
+  LiveManagerOptions, EventRow, SubscriptionOptions, LogLevelName, VerifyOptions, LivenessOptions,
 } from './live.js';
 export { LiveQueryController, createLiveQuery, createLiveQueryController, keyOfRow, keyOfRowKey } from './live-query.js';
 export type {
