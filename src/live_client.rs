@@ -372,7 +372,7 @@ impl Items {
     }
 
     /// `{t:"rows", id, initial, loading?, reset?, resync, removed, cols, updated, inserted,
-    /// invalid?}`.
+    /// order?, invalid?}` (`order`: live ORDER BY, the window's keys in order).
     fn rows(
         &mut self,
         id: &str,
@@ -433,6 +433,16 @@ impl Items {
             table,
             &mut invalid,
         );
+        if let Some(order) = &delta.order {
+            self.buf.extend_from_slice(br#","order":["#);
+            for (i, key) in order.iter().enumerate() {
+                if i > 0 {
+                    self.buf.push(b',');
+                }
+                self.string(key.as_str());
+            }
+            self.buf.push(b']');
+        }
         if !invalid.is_empty() {
             self.buf.extend_from_slice(br#","invalid":"#);
             let _ = serde_json::to_writer(&mut self.buf, &invalid);

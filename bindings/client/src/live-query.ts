@@ -57,9 +57,9 @@ export interface LiveQueryOptions<T = RowData> {
   /** Keep at most this many rows (the newest keys; the client's `limit`). */
   limit?: number;
   /**
-   * Reserved for `ORDER BY` applied by the Rust materializer (not available yet): any value
-   * is refused with INVALID_ARGUMENT, like `ORDER BY` in the live SQL itself. Sorting is not
-   * done in TypeScript.
+   * Refused with INVALID_ARGUMENT: write `ORDER BY … [LIMIT n] [OFFSET m]` in the live SQL
+   * instead (applied by the Rust materializer; appending an option to SQL that may already
+   * end in LIMIT is not done). Sorting is not done in TypeScript.
    */
   orderBy?: string;
   batchSize?: number;
@@ -166,7 +166,7 @@ export class LiveQueryController<T = RowData> {
     if (o.orderBy !== undefined) {
       this.#fail(generation, new KalamError({
         code: ErrorCode.INVALID_ARGUMENT,
-        message: 'createLiveQuery(): orderBy is not supported yet (ORDER BY belongs to the Rust materializer); rows come in key insertion order',
+        message: 'createLiveQuery(): the orderBy option is not supported; write ORDER BY ... [LIMIT n] in the live SQL (applied by the Rust materializer)',
       }));
       return;
     }

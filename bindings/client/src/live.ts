@@ -9,6 +9,8 @@
 // Row order: insertion order of keys. The snapshot in server order (ascending `_seq`), then
 // new keys appended; updates stay in place; a deleted key that comes back is appended. With
 // `limit`: each row's latest `_seq` (an update moves its row to the end, as removed + inserted).
+// With `ORDER BY … [LIMIT n] [OFFSET m]` in the live SQL: the window in sort order, applied by
+// the core (src/core/live/ordered.rs); `inserted`/`removed` are rows entering/leaving it.
 //
 // `rows` (first argument of onRows) is a fresh array per callback, like the official SDK:
 // O(rows) pointer copies, nothing re-created (bench/live: about +0.2 ms per change at 20k
@@ -149,7 +151,11 @@ export interface LiveRowsChange<T = RowData> {
    * self-verification that found rows the server's dropped notifications left stale.
    */
   resync: boolean;
-  /** New rows, appended at the end, in order (with `limit`, also updated rows: they move to the end). */
+  /**
+   * New rows, appended at the end, in order (with `limit`, also updated rows: they move to the end).
+   * With live `ORDER BY`: rows that entered the window; `rows`/`rowMap` hold the window in sort
+   * order, and an `updated` row whose sort key changed has moved.
+   */
   inserted: T[];
   /** Rows whose content changed, in place (same position). */
   updated: T[];
@@ -258,7 +264,7 @@ type WireEntry = [string, ...unknown[]] | { k: string; r: WireRow };
 type Item =
   // `loading`: part of a first snapshot (mirror only, no callback); `reset`: clear the mirror first.
   // Rows: `[key, v1, v2, …]` in `cols` order, or `{ k: key, r: row }` when a row has other columns.
-  | { t: 'rows'; id: string; initial: boolean; loading?: true; reset?: true; resync: boolean; removed: string[]; cols: string[]; updated: WireEntry[]; inserted: WireEntry[]; invalid?: unknown[] }
+  | { t: 'rows'; id: string; initial: boolean; loading?: true; reset?: true; resync: boolean; removed: string[]; cols: string[]; updated: WireEntry[]; inserted: WireEntry[]; order?: string[]; invalid?: unknown[] }
   | { t: 'event'; id: string; event: LiveEvent & { invalid?: unknown[] } }
   | { t: 'checkpoint'; id: string; seq: string }
   | { t: 'sub_error'; id: string; error: { code: string; message: string; retryable?: boolean; status?: number; details?: string }; fatal: boolean }
@@ -652,6 +658,13 @@ export class LiveManager {
     const updated = this.#wrapAll(sub, item.cols, item.updated, false, failed);
     const inserted = this.#wrapAll(sub, item.cols, item.inserted, true, failed);
     if (failed.count) this.#mapRowFailed(sub, failed.count, failed.error);
+    if (item.order) {
+      // Live ORDER BY: the core sends the window's keys in order when it changed (a Map
+      // cannot insert in the middle, so it is refilled: O(window)).
+      const values = item.order.map((k) => mirror.get(k));
+      mirror.clear();
+      for (let i = 0; i < item.order.length; i++) mirror.set(item.order[i], values[i]);
+    }
     if (item.loading) return; // the app hears of the snapshot once it is complete
     let rows: unknown[] = [];
     let change: LiveRowsChange<unknown>;

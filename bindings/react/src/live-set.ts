@@ -37,7 +37,7 @@ export function resolveDef(def: AnyDef, where: string): Def {
     if (def.query !== undefined) return { ...def, query: '', error: invalid(`${where}: pass either query or table, not both`) } as Def;
     const { table, where: filter, orderBy, ...rest } = def;
     if (orderBy !== undefined) {
-      return { ...rest, query: '', error: invalid(`${where}: orderBy is not supported yet (ORDER BY belongs to the Rust materializer); rows come in key insertion order`) };
+      return { ...rest, query: '', error: invalid(`${where}: orderBy is not supported in Drizzle mode yet; use raw SQL with ORDER BY ... [LIMIT n] (applied by the Rust materializer)`) };
     }
     if (!drizzle) return { ...rest, query: '', error: invalid(`${where}: Drizzle mode needs \`import '@kalam-wasm/react/drizzle'\` once (and @kalam-wasm/orm installed)`) };
     let compiled: ReturnType<DrizzleCompiler>;

@@ -78,7 +78,7 @@ export interface DrizzleLiveQueryOptions<TTable extends object = object, TRow = 
   extends Omit<RawSqlLiveQueryOptions<TRow>, 'query' | 'mapRow'> {
   table: TTable;
   where?: (table: TTable) => unknown;
-  /** Reserved for ordered windows in the Rust materializer: refused today (status 'error', INVALID_ARGUMENT). */
+  /** Refused in Drizzle mode (status 'error', INVALID_ARGUMENT): use a raw `query` with `ORDER BY … [LIMIT n]`, applied by the Rust materializer. */
   orderBy?: unknown;
   query?: undefined;
 }

@@ -96,8 +96,9 @@ use super::frames::{
     ServerMessage, SubscriptionAck, SubscriptionRequest, WireSubscribeOptions,
 };
 use super::materializer::{self, row_seq, Materializer, RowsDelta};
+use super::ordered::OrderedWindow;
 use super::reconnect::{Backoff, JitterFn, ReconnectConfig};
-use super::sql::validate_live_sql;
+use super::sql::split_live_order;
 use super::verify::{self, Checksum, VerifyConfig, BURST_GAP_MS, BURST_MAX_DEFER_MS};
 use crate::core::error::{codes, KalamError};
 use crate::core::schema::{primary_key_columns, SchemaField};
@@ -387,6 +388,9 @@ struct Subscription {
     initial_emitted: bool,
     resync_pending: bool,
     rows: Materializer,
+    /// Live `ORDER BY … LIMIT`: the window the subscriber sees over `rows` (which holds
+    /// the full filtered set; resync and self-verification work on that).
+    window: Option<OrderedWindow>,
     staging: Option<Materializer>,
     checkpoint: Option<SeqId>,
     /// Max `_seq` loaded into `staging`; becomes the checkpoint when the staging is swapped in.
@@ -657,7 +661,19 @@ impl LiveCore {
         if self.shut_down {
             return Err(KalamError::closed("the client was shut down"));
         }
-        validate_live_sql(sql)?;
+        // ORDER BY / LIMIT / OFFSET are applied here, never sent (PROTOCOL.md §4.8).
+        let (server_sql, order) = split_live_order(sql)?;
+        let sql = server_sql.as_str();
+        if order.is_some() && mode == SubscriptionMode::Events {
+            return Err(KalamError::invalid_argument(
+                "liveEvents() delivers raw events and cannot apply ORDER BY/LIMIT; use live()",
+            ));
+        }
+        if order.is_some() && options.limit.is_some() {
+            return Err(KalamError::invalid_argument(
+                "the limit option cannot be combined with ORDER BY in the live SQL; use LIMIT in the SQL",
+            ));
+        }
         let options = self.validate_options(options)?;
         let id = format!("sub-{}", self.next_sub);
         let probe = ClientMessage::Subscribe {
@@ -695,6 +711,7 @@ impl LiveCore {
             initial_emitted: false,
             resync_pending: false,
             rows,
+            window: order.map(OrderedWindow::new),
             staging: None,
             resume_from: None,
             schema: Vec::new(),
@@ -1388,7 +1405,24 @@ impl LiveCore {
             return;
         };
         let deadline = self.step_deadline(now_ms);
+        if let Some(w) = &self.subs[i].window {
+            let missing =
+                w.order().keys.iter().find(|k| {
+                    !ack.schema.is_empty() && !ack.schema.iter().any(|f| f.name == k.column)
+                });
+            if let Some(k) = missing {
+                let error = KalamError::invalid_argument(format!(
+                    "live ORDER BY column {:?} is not a column of the query's result",
+                    k.column
+                ));
+                self.drop_sub_fatal(i, error);
+                return;
+            }
+        }
         let sub = &mut self.subs[i];
+        if let Some(w) = &mut sub.window {
+            w.set_schema(&ack.schema);
+        }
         sub.deadline = deadline;
         sub.acked = true;
         sub.ever_acked = true;
@@ -1975,6 +2009,9 @@ impl LiveCore {
                 delta.initial = true;
                 delta.loading = true;
                 delta.reset = !std::mem::replace(&mut sub.parts_emitted, true);
+                if let Some(w) = &mut sub.window {
+                    delta = w.apply(delta);
+                }
                 self.out.push(Output::Rows {
                     subscription_id: sub.id.clone(),
                     delta,
@@ -1985,13 +2022,19 @@ impl LiveCore {
         let delta = if sub.initial_emitted {
             let mut delta = sub.rows.take_delta();
             delta.resync = std::mem::take(&mut sub.resync_pending);
-            (!delta.is_empty()).then_some(delta)
+            if let Some(w) = &mut sub.window {
+                delta = w.apply(delta);
+            }
+            (!delta.is_empty() || delta.order.is_some()).then_some(delta)
         } else {
             let mut delta = sub.rows.take_delta();
             delta.initial = true;
             delta.reset = !sub.parts_emitted;
             sub.initial_emitted = true;
             sub.resync_pending = false;
+            if let Some(w) = &mut sub.window {
+                delta = w.apply(delta);
+            }
             Some(delta)
         };
         if let Some(delta) = delta {

@@ -665,10 +665,7 @@ mod tests {
             ),
             ("SELECT * FROM app.t ORDER BY a NULLS a", "NULLS without"),
             ("SELECT * FROM app.a JOIN app.b ON x ORDER BY a", "joins"),
-            (
-                "SELECT * FROM (SELECT * FROM app.t ORDER BY a)",
-                "ORDER BY",
-            ),
+            ("SELECT * FROM (SELECT * FROM app.t ORDER BY a)", "ORDER BY"),
         ] {
             let err = split_live_order(sql).unwrap_err();
             assert_eq!(err.code, "INVALID_ARGUMENT");
