@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
-import { testServer, freshFixture, sql, select, until, login } from './support/server.mjs';
+import { testServer, freshFixture, sql, select, until, login, fault } from './support/server.mjs';
 import { clientDist } from './support/browser.mjs';
 
 let server;
@@ -82,6 +82,8 @@ test('ORDER BY … LIMIT … OFFSET live rows equal a fresh SELECT after mixed w
 
   let next = 1000;
   for (let step = 0; step < 60; step++) {
+    // Half way: the socket drops; writes landing while away reach the window through the resync.
+    if (step === 30) await fault(fx.url, fx.rootToken, { action: 'drop_sockets' });
     const op = r(10);
     const id = 1 + r(210);
     if (op < 3) {
