@@ -48,9 +48,10 @@ fn js_error(error: &KalamError) -> JsValue {
     js_sys::JSON::parse(&text).unwrap_or_else(|_| JsValue::from_str(&error.message))
 }
 
-/// What a rejected token provider means: its `code`/`message`/`retryable` when it gave a
-/// KalamError-like object; otherwise a retryable `AUTH_FAILED`.
-fn token_error(value: &JsValue) -> KalamError {
+/// A rejection from app code (the token provider, `runSql`) as a `KalamError`: its
+/// `code`/`message`/`retryable`/`status` when it gave a KalamError-like object, else a
+/// retryable error with `default_code`.
+fn rejection_error(value: &JsValue, default_code: &str, prefix: &str) -> KalamError {
     let get = |k: &str| Reflect::get(value, &JsValue::from_str(k)).ok();
     let code = get("code").and_then(|v| v.as_string());
     let message = get("message")
@@ -58,14 +59,19 @@ fn token_error(value: &JsValue) -> KalamError {
         .unwrap_or_else(|| describe(value));
     let retryable = get("retryable").and_then(|v| v.as_bool()).unwrap_or(true);
     let mut err = KalamError::new(
-        code.unwrap_or_else(|| codes::AUTH_FAILED.to_string()),
-        format!("the token provider failed: {message}"),
+        code.unwrap_or_else(|| default_code.to_string()),
+        format!("{prefix}{message}"),
     )
     .retryable(retryable);
     if let Some(status) = get("status").and_then(|v| v.as_f64()) {
         err = err.with_status(status as u16);
     }
     err
+}
+
+/// A rejected token provider: retryable `AUTH_FAILED` unless it said otherwise.
+fn token_error(value: &JsValue) -> KalamError {
+    rejection_error(value, codes::AUTH_FAILED, "the token provider failed: ")
 }
 
 struct Decoder {
@@ -147,17 +153,9 @@ fn request_token(rc: &Rc<RefCell<Inner>>, force: bool) {
     });
 }
 
-/// What a rejected `runSql` means: its `code`/`message`/`retryable` when it gave a
-/// KalamError-like object, else a retryable `NETWORK` error.
+/// A rejected `runSql`: retryable `NETWORK` unless it said otherwise.
 fn sql_error(value: &JsValue) -> KalamError {
-    let get = |k: &str| Reflect::get(value, &JsValue::from_str(k)).ok();
-    let code = get("code").and_then(|v| v.as_string());
-    let message = get("message")
-        .and_then(|v| v.as_string())
-        .unwrap_or_else(|| describe(value));
-    let retryable = get("retryable").and_then(|v| v.as_bool()).unwrap_or(true);
-    KalamError::new(code.unwrap_or_else(|| codes::NETWORK.to_string()), message)
-        .retryable(retryable)
+    rejection_error(value, codes::NETWORK, "")
 }
 
 /// Runs one checksum query through the client's HTTP SQL path and feeds the answer back.

@@ -1820,15 +1820,9 @@ impl LiveCore {
         }
         if self.subs[i].retry_at.is_some_and(|t| t <= now_ms) {
             self.subs[i].retry_at = None;
-            if let Phase::Connected { socket } = self.phase {
-                // The server may still hold the failed subscription: replace it cleanly.
-                let text = ClientMessage::Unsubscribe {
-                    subscription_id: &self.subs[i].id,
-                }
-                .to_json();
-                self.send(now_ms, socket, text);
-                self.send_subscribe(now_ms, i);
-            } // else: every subscription is sent after the next auth_success
+            // The server may still hold the failed subscription: replace it cleanly. Offline,
+            // every subscription is sent after the next auth_success.
+            self.replace_on_server(now_ms, i);
         }
         let sub = &self.subs[i];
         if sub.verify_due.is_some_and(|t| t <= now_ms) {
@@ -1952,6 +1946,12 @@ impl LiveCore {
         }
         // Confirmed: notifications were lost. Resync in the background (staging).
         sub.mismatches = 0;
+        self.replace_on_server(now_ms, i);
+    }
+
+    /// Unsubscribes and subscribes `subs[i]` again on the open socket (nothing when offline:
+    /// the next auth_success sends every subscription).
+    fn replace_on_server(&mut self, now_ms: u64, i: usize) {
         if let Phase::Connected { socket } = self.phase {
             let text = ClientMessage::Unsubscribe {
                 subscription_id: &self.subs[i].id,
