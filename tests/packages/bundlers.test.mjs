@@ -158,12 +158,17 @@ describe('bundlers: a fresh app per tool, built with its defaults, run in headle
   test('Vite dev server (vite, no config)', async () => {
     const dir = freshApp('vite', 'vite-dev', { ...appSources, 'index.html': indexHtml('./main-workers.js') }, tarballs);
     const port = await freePort();
-    const child = spawn(process.execPath, [bin('vite', 'vite'), '--host', '127.0.0.1', '--port', String(port), '--strictPort'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    // NO_COLOR: with CI set, Vite colours its output, escape codes inside the URL included.
+    const child = spawn(process.execPath, [bin('vite', 'vite'), '--host', '127.0.0.1', '--port', String(port), '--strictPort'],
+      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
     let output = '';
     try {
       await new Promise((ok, fail) => {
         const timer = setTimeout(() => fail(new Error(`vite dev did not start:\n${output}`)), 30_000);
-        const onData = (d) => { output += d; if (output.includes(`127.0.0.1:${port}`)) { clearTimeout(timer); ok(); } };
+        const onData = (d) => {
+          output += d;
+          if (output.replace(/\x1b\[[0-9;]*m/g, '').includes(`127.0.0.1:${port}`)) { clearTimeout(timer); ok(); }
+        };
         child.stdout.on('data', onData);
         child.stderr.on('data', onData);
         child.once('exit', (code) => fail(new Error(`vite dev exited ${code}:\n${output}`)));
