@@ -39,7 +39,7 @@ export function toolDir(name) {
   const started = Date.now();
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] });
   writeFileSync(done, `${new Date().toISOString()}\n`);
-  console.log(`# installed ${name} (${Object.entries(deps).map(([k, v]) => `${k}@${v}`).join(', ')}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`installed ${name} (${Object.entries(deps).map(([k, v]) => `${k}@${v}`).join(', ')}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return dir;
 }
 
