@@ -4,12 +4,9 @@
 // E2E_ENVS=node,page,worker and E2E_ONLY="scenario name|other" narrow a run.
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join, relative } from 'node:path';
-import { writeFileSync, mkdirSync } from 'node:fs';
-import { serveStatic } from '../../scripts/static-server.mjs';
-import { launchChromium } from '../support/browser.mjs';
+import { openScenarioBrowser } from './support/scenario-browser.mjs';
 import { scenarios, runScenarios } from './http-scenarios.mjs';
-import { root, clientDir, importClientInNode, testServer, freshServer, rootSql, countingProxy, deadUrl, hangingServer } from './support.mjs';
+import { importClientInNode, testServer, freshServer, rootSql, countingProxy, deadUrl, hangingServer } from './support.mjs';
 
 const envs = (process.env.E2E_ENVS ?? 'node,page,worker').split(',').map((s) => s.trim()).filter(Boolean);
 const only = process.env.E2E_ONLY ? process.env.E2E_ONLY.split('|') : undefined;
@@ -22,8 +19,7 @@ let server;
 let proxy;
 let hang;
 let dead;
-let statics;
-let browser;
+let scenarioBrowser;
 let shortTtl;
 let shortTtlProxy;
 const unconfigured = [];
@@ -36,17 +32,11 @@ before(async () => {
   shortTtlProxy = await countingProxy(shortTtl.url);
   hang = await hangingServer();
   dead = await deadUrl();
-  if (envs.some((e) => e !== 'node')) {
-    mkdirSync(join(root, 'tests', 'output'), { recursive: true });
-    writeFileSync(join(root, 'tests', 'output', 'e2e-blank.html'), '<!doctype html><meta charset="utf-8"><title>e2e</title>');
-    statics = await serveStatic(root);
-    browser = await launchChromium();
-  }
+  if (envs.some((e) => e !== 'node')) scenarioBrowser = await openScenarioBrowser();
 });
 
 after(async () => {
-  await browser?.close();
-  await statics?.close();
+  await scenarioBrowser?.close();
   await hang?.close();
   await proxy?.close();
   await shortTtlProxy?.close();
@@ -77,42 +67,8 @@ async function prepare(env) {
     shortTtlProxyUrl: shortTtlProxy.url, unconfiguredUrl: fresh.url, env, debug: Boolean(process.env.E2E_DEBUG), url: server.url, proxyUrl: proxy.url, deadUrl: dead, hangUrl: hang.url, hangStatsUrl: hang.statsUrl, ns, rootPassword: server.rootPassword, users };
 }
 
-async function runInBrowser(cfg, inWorker) {
-  const page = await browser.newPage();
-  const logs = [];
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') logs.push(`console: ${m.text()}`);
-    if (process.env.E2E_DEBUG) process.stderr.write(`[${cfg.env}] ${m.type()}: ${m.text()}\n`);
-  });
-  await page.goto(`${statics.url}/tests/output/e2e-blank.html`);
-  const entry = `/${relative(root, join(clientDir, 'index.js'))}`;
-  const scenariosUrl = '/tests/e2e/http-scenarios.mjs';
-  try {
-    const results = await page.evaluate(async ({ cfg, entry, scenariosUrl, inWorker, only }) => {
-      if (!inWorker) {
-        const kalam = await import(entry);
-        const { runScenarios } = await import(scenariosUrl);
-        return runScenarios(kalam, cfg, only);
-      }
-      const code = `
-        const kalam = await import(${JSON.stringify(location.origin + entry)});
-        const { runScenarios } = await import(${JSON.stringify(location.origin + scenariosUrl)});
-        postMessage({ env: typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope ? 'worker' : 'not a worker',
-          results: await runScenarios(kalam, ${JSON.stringify(cfg)}, ${JSON.stringify(only ?? null)} ?? undefined) });`;
-      const worker = new Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })), { type: 'module' });
-      const msg = await new Promise((ok, fail) => {
-        worker.onmessage = (e) => ok(e.data);
-        worker.onerror = (e) => fail(new Error(`worker error: ${e.message}`));
-      });
-      worker.terminate();
-      if (msg.env !== 'worker') throw new Error('the scenarios did not run in a dedicated worker');
-      return msg.results;
-    }, { cfg, entry, scenariosUrl, inWorker, only });
-    return { results, logs };
-  } finally {
-    await page.close();
-  }
+function runInBrowser(cfg, inWorker) {
+  return scenarioBrowser.run({ scenariosUrl: '/tests/e2e/http-scenarios.mjs', cfg, inWorker, only, consoleErrors: true });
 }
 
 for (const env of envs) {
