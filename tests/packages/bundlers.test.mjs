@@ -128,9 +128,17 @@ const workerChecks = [...pageChecks, 'dedicatedClient', 'sharedClient', 'dedicat
 
 const indexHtml = (src, type = 'module') => `<!doctype html><html><head><meta charset="utf-8"><title>kalam app</title></head><body><script ${type ? `type="${type}" ` : ''}src="${src}"></script></body></html>\n`;
 
-async function servedCase(dir, headers = {}) {
+/** Serves `dir` (with `headers`), runs the checks on its page and asserts `expected` passed
+ * with no page error, console error, failed request or HTTP error. */
+async function checkServed(dir, tag, expected, { headers = {}, extra = {}, csp = false } = {}) {
   const site = await serveStatic(dir, 0, headers);
-  return site;
+  try {
+    const { result, problems } = await runInBrowser(`${site.url}/`, config(tag, extra), { csp });
+    assertChecks(result, expected);
+    assert.deepEqual(problems, [], csp ? 'no CSP violation, no error' : 'no error');
+  } finally {
+    await site.close();
+  }
 }
 
 describe('bundlers: a fresh app per tool, built with its defaults, run in headless Chromium', () => {
@@ -138,21 +146,11 @@ describe('bundlers: a fresh app per tool, built with its defaults, run in headle
     const dir = freshApp('vite', 'vite-build', { ...appSources, 'index.html': indexHtml('./main-workers.js') }, tarballs);
     run(process.execPath, [bin('vite', 'vite'), 'build'], dir);
     printWeight('vite build', join(dir, 'dist'));
-    const site = await servedCase(join(dir, 'dist'));
-    try {
-      const { result, problems } = await runInBrowser(`${site.url}/`, config('vite-build'));
-      assertChecks(result, workerChecks);
-      assert.deepEqual(problems, []);
-    } finally { await site.close(); }
+    await checkServed(join(dir, 'dist'), 'vite-build', workerChecks);
 
     const ws = server.url.replace(/^http/, 'ws');
     const csp = `default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' ${server.url} ${ws}; worker-src 'self'`;
-    const strict = await servedCase(join(dir, 'dist'), { 'content-security-policy': csp });
-    try {
-      const { result, problems } = await runInBrowser(`${strict.url}/`, config('vite-csp'), { csp: true });
-      assertChecks(result, workerChecks);
-      assert.deepEqual(problems, [], 'no CSP violation, no error');
-    } finally { await strict.close(); }
+    await checkServed(join(dir, 'dist'), 'vite-csp', workerChecks, { headers: { 'content-security-policy': csp }, csp: true });
   });
 
   test('Vite dev server (vite, no config)', async () => {
@@ -187,12 +185,7 @@ describe('bundlers: a fresh app per tool, built with its defaults, run in headle
     run(process.execPath, [bin('webpack', 'webpack'), '--mode', 'production'], dir);
     writeFileSync(join(dir, 'dist', 'index.html'), indexHtml('./main.js', ''));
     printWeight('webpack', join(dir, 'dist'));
-    const site = await servedCase(join(dir, 'dist'));
-    try {
-      const { result, problems } = await runInBrowser(`${site.url}/`, config('webpack', { serviceWorker: true }));
-      assertChecks(result, [...workerChecks, 'serviceWorkerConsumer']);
-      assert.deepEqual(problems, []);
-    } finally { await site.close(); }
+    await checkServed(join(dir, 'dist'), 'webpack', [...workerChecks, 'serviceWorkerConsumer'], { extra: { serviceWorker: true } });
   });
 
   test('Rollup 4 with @rollup/plugin-node-resolve and @web/rollup-plugin-import-meta-assets', async () => {
@@ -206,12 +199,7 @@ describe('bundlers: a fresh app per tool, built with its defaults, run in headle
     run(process.execPath, [bin('rollup', 'rollup'), '-c'], dir);
     writeFileSync(join(dir, 'dist', 'index.html'), indexHtml('./main.js'));
     printWeight('rollup', join(dir, 'dist'));
-    const site = await servedCase(join(dir, 'dist'));
-    try {
-      const { result, problems } = await runInBrowser(`${site.url}/`, config('rollup'));
-      assertChecks(result, pageChecks);
-      assert.deepEqual(problems, []);
-    } finally { await site.close(); }
+    await checkServed(join(dir, 'dist'), 'rollup', pageChecks);
   });
 
   test('esbuild (--bundle --format=esm) plus the one documented step: copy the .wasm files', async () => {
@@ -224,12 +212,7 @@ describe('bundlers: a fresh app per tool, built with its defaults, run in headle
     }
     writeFileSync(join(dir, 'dist', 'index.html'), indexHtml('./main.js'));
     printWeight('esbuild', join(dir, 'dist'));
-    const site = await servedCase(join(dir, 'dist'));
-    try {
-      const { result, problems } = await runInBrowser(`${site.url}/`, config('esbuild'));
-      assertChecks(result, pageChecks);
-      assert.deepEqual(problems, []);
-    } finally { await site.close(); }
+    await checkServed(join(dir, 'dist'), 'esbuild', pageChecks);
   });
 
   // Pages only: Parcel 2.16 splits code that a page and its module workers share into a
@@ -238,12 +221,7 @@ describe('bundlers: a fresh app per tool, built with its defaults, run in headle
     const dir = freshApp('parcel', 'parcel', { ...appSources, 'index.html': indexHtml('./main.js') }, tarballs);
     run(process.execPath, [bin('parcel', 'parcel'), 'build', 'index.html', '--no-cache'], dir);
     printWeight('parcel', join(dir, 'dist'));
-    const site = await servedCase(join(dir, 'dist'));
-    try {
-      const { result, problems } = await runInBrowser(`${site.url}/`, config('parcel'));
-      assertChecks(result, pageChecks);
-      assert.deepEqual(problems, []);
-    } finally { await site.close(); }
+    await checkServed(join(dir, 'dist'), 'parcel', pageChecks);
   });
 
   test('tree-shaking: an app that imports only Auth and KalamError gets no wasm and no client code; es2020 targets build (no top-level await)', () => {
@@ -266,12 +244,7 @@ describe('bundlers: a fresh app per tool, built with its defaults, run in headle
     } });
     const html = `<!doctype html><html><head><meta charset="utf-8"><script type="importmap">${importMap}</script></head><body><script type="module" src="./main.js"></script></body></html>\n`;
     const dir = freshApp('esbuild', 'importmap', { ...appSources, 'index.html': html }, tarballs);
-    const site = await servedCase(dir);
-    try {
-      const { result, problems } = await runInBrowser(`${site.url}/`, config('importmap'));
-      assertChecks(result, pageChecks);
-      assert.deepEqual(problems, []);
-    } finally { await site.close(); }
+    await checkServed(dir, 'importmap', pageChecks);
   });
 });
 
