@@ -9,6 +9,7 @@ pub mod schema;
 pub mod seq_id;
 
 // HTTP half (sans-IO): URLs, SQL bodies, envelopes, auth, retries, cells, topics.
+pub mod backoff;
 pub mod base64;
 pub mod cells;
 pub mod http;

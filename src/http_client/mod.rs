@@ -22,19 +22,17 @@ use crate::core::http::retry::{
 use crate::core::http::sql::{self, params_from_json, SqlLimits, SqlRequest};
 use crate::core::http::url::{paths, BaseUrl};
 use crate::net::http::{send, Body, HttpRequest, HttpResponse};
+use crate::net::listener::Listener;
 use crate::net::timer::sleep;
 
 #[cfg(feature = "client")]
 mod writes;
 
-/// Converts a core error into the plain object JS receives.
-pub(crate) fn to_js_error(err: KalamError) -> JsValue {
-    let json = serde_json::to_string(&err).expect("errors serialize");
-    js_sys::JSON::parse(&json).unwrap_or_else(|_| JsValue::from_str(&err.to_string()))
-}
+pub(crate) use crate::net::to_js_error;
 
+/// `Date.now()` as the auth state machine's signed clock.
 pub(crate) fn now_ms() -> i64 {
-    js_sys::Date::now() as i64
+    crate::net::now_ms() as i64
 }
 
 pub(crate) type JsResult<T> = Result<T, JsValue>;
@@ -342,41 +340,6 @@ impl HttpCore {
     }
 }
 
-/// Listens for `abort` on a caller's signal while it waits; the listener is removed on drop.
-struct AbortWait {
-    signal: AbortSignal,
-    listener: Closure<dyn FnMut()>,
-}
-
-impl AbortWait {
-    /// The guard and a receiver that resolves when the signal aborts.
-    fn new(signal: &AbortSignal) -> (AbortWait, oneshot::Receiver<()>) {
-        let (tx, rx) = oneshot::channel();
-        let mut tx = Some(tx);
-        let listener = Closure::<dyn FnMut()>::new(move || {
-            if let Some(tx) = tx.take() {
-                let _ = tx.send(());
-            }
-        });
-        let _ = signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
-        (
-            AbortWait {
-                signal: signal.clone(),
-                listener,
-            },
-            rx,
-        )
-    }
-}
-
-impl Drop for AbortWait {
-    fn drop(&mut self) {
-        let _ = self
-            .signal
-            .remove_event_listener_with_callback("abort", self.listener.as_ref().unchecked_ref());
-    }
-}
-
 /// Awaits `fut` unless the caller's signal aborts first (`ABORTED`) or `timeout_ms` passes
 /// (`TIMEOUT` naming `what`; 0 = no limit). App code (an authProvider) and flights run for
 /// other callers are waited for this way, so neither can hang a call.
@@ -393,7 +356,10 @@ async fn bounded<F: std::future::Future>(
     let on_abort = async {
         match abort {
             Some(signal) => {
-                let (_guard, rx) = AbortWait::new(signal);
+                let (tx, rx) = oneshot::channel::<()>();
+                let _listener = Listener::once(signal, "abort", move || {
+                    let _ = tx.send(());
+                });
                 let _ = rx.await;
             }
             None => futures::future::pending::<()>().await,

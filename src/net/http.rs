@@ -6,10 +6,10 @@ use std::rc::Rc;
 
 use gloo_net::http::{Method, RequestBuilder};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use web_sys::RequestCredentials;
 use web_sys::{AbortController, AbortSignal};
 
+use super::listener::Listener;
 use super::timer::Timeout;
 use crate::core::error::KalamError;
 
@@ -49,20 +49,6 @@ enum Cancel {
     Caller,
 }
 
-/// Aborts `controller` when `signal` aborts; detaches itself when dropped.
-struct SignalLink {
-    signal: AbortSignal,
-    listener: Closure<dyn FnMut()>,
-}
-
-impl Drop for SignalLink {
-    fn drop(&mut self) {
-        let _ = self
-            .signal
-            .remove_event_listener_with_callback("abort", self.listener.as_ref().unchecked_ref());
-    }
-}
-
 pub async fn send(request: HttpRequest<'_>) -> Result<HttpResponse, KalamError> {
     if request.signal.is_some_and(|s| s.aborted()) {
         return Err(KalamError::aborted());
@@ -73,17 +59,12 @@ pub async fn send(request: HttpRequest<'_>) -> Result<HttpResponse, KalamError> 
 
     let _link = request.signal.map(|signal| {
         let (controller, cancel) = (controller.clone(), cancel.clone());
-        let listener = Closure::<dyn FnMut()>::new(move || {
+        Listener::once(signal, "abort", move || {
             if cancel.get() == Cancel::None {
                 cancel.set(Cancel::Caller);
             }
             controller.abort();
-        });
-        let _ = signal.add_event_listener_with_callback("abort", listener.as_ref().unchecked_ref());
-        SignalLink {
-            signal: signal.clone(),
-            listener,
-        }
+        })
     });
     let _timeout = (request.timeout_ms > 0).then(|| {
         let (controller, cancel) = (controller.clone(), cancel.clone());

@@ -1,6 +1,24 @@
-//! The wasm-only I/O shell: fetch, WebSocket and timers. It moves bytes; decisions are
-//! made by `crate::core`.
+//! The wasm-only I/O shell: fetch, WebSocket, timers and event listeners. It moves bytes;
+//! decisions are made by `crate::core`. The helpers below are shared by every shell
+//! (HTTP, live, consumer) so each conversion exists once.
 
 pub mod http;
+pub mod listener;
 pub mod socket;
 pub mod timer;
+
+use wasm_bindgen::JsValue;
+
+use crate::core::error::KalamError;
+
+/// The plain `{code, message, status?, retryable, details?}` object JS receives for a core
+/// error; the TypeScript turns it into a `KalamError`.
+pub fn to_js_error(err: KalamError) -> JsValue {
+    let json = serde_json::to_string(&err).expect("errors serialize");
+    js_sys::JSON::parse(&json).unwrap_or_else(|_| JsValue::from_str(&err.to_string()))
+}
+
+/// Wall-clock milliseconds (`Date.now()`): the `now_ms` every core state machine is fed.
+pub fn now_ms() -> u64 {
+    js_sys::Date::now().max(0.0) as u64
+}

@@ -10,6 +10,7 @@
 //! The caller supplies the randomness (`Math.random()`), so decisions are deterministic in
 //! tests.
 
+use crate::core::backoff::{backoff_ms, Jitter};
 use crate::core::error::{codes, KalamError};
 use crate::core::http::envelope::is_token_expired;
 use crate::core::http::sql;
@@ -82,19 +83,22 @@ pub fn whole_number_option(name: &str, value: f64, max: u32) -> Result<u32, Kala
     }
 }
 
-/// `min(max, base × 2^attempt)` scaled by a jitter factor in [0.5, 1.0): "equal jitter",
-/// never zero, never above the cap. `attempt` counts retries from 0; `random` in [0, 1).
+/// `min(max, base × 2^attempt)` scaled by a jitter factor in [0.5, 1.0]: "equal jitter"
+/// (see `core::backoff`), never zero, never above the cap. `attempt` counts retries from 0;
+/// `random` in [0, 1).
 pub fn backoff_delay(policy: &RetryPolicy, attempt: u32, random: f64) -> u32 {
-    let exp = u64::from(policy.base_delay_ms)
-        .saturating_mul(1u64 << attempt.min(32))
-        .min(u64::from(policy.max_delay_ms));
-    let r = if random.is_finite() {
+    let random = if random.is_finite() {
         random.clamp(0.0, 0.999_999)
     } else {
         0.5
     };
-    let half = exp as f64 / 2.0;
-    (half + r * half).round() as u32
+    backoff_ms(
+        attempt,
+        u64::from(policy.base_delay_ms),
+        u64::from(policy.max_delay_ms),
+        Jitter::Equal,
+        random,
+    ) as u32
 }
 
 /// Per-call retry bookkeeping: one per logical request, across its attempts.
