@@ -5,27 +5,41 @@
 
 use serde::Serialize;
 
+/// Declares the client's codes once: each a `pub const`, plus (tests only) the list with its
+/// documentation, from which the TypeScript `ErrorCode` is generated (`core::ts_constants`).
+macro_rules! client_codes {
+    ($($(#[doc = $doc:literal])+ $name:ident,)+) => {
+        $($(#[doc = $doc])+ pub const $name: &str = stringify!($name);)+
+
+        /// Every client code with its documentation, in declaration order.
+        #[cfg(test)]
+        pub const ALL: &[(&str, &str)] = &[$((stringify!($name), concat!($($doc),+)),)+];
+    };
+}
+
 /// Codes produced by the client itself. Server codes (`SQL_EXECUTION_ERROR`,
 /// `TOKEN_EXPIRED`, WebSocket `error.code`s, ...) are kept as the server spelled them.
 pub mod codes {
-    /// The request never got an HTTP answer (DNS, refused, reset, CORS).
-    pub const NETWORK: &str = "NETWORK";
-    /// No answer within the configured timeout.
-    pub const TIMEOUT: &str = "TIMEOUT";
-    /// Cancelled through an `AbortSignal` (or by `shutdown()`).
-    pub const ABORTED: &str = "ABORTED";
-    /// The server sent something that does not follow the protocol.
-    pub const PROTOCOL: &str = "PROTOCOL";
-    /// The caller passed something unusable (bad option, bad live SQL, bad key).
-    pub const INVALID_ARGUMENT: &str = "INVALID_ARGUMENT";
-    /// The configured server URL cannot be used.
-    pub const INVALID_URL: &str = "INVALID_URL";
-    /// The client (or the subscription) was closed.
-    pub const CLOSED: &str = "CLOSED";
-    /// Authentication failed and no provider could produce a working credential.
-    pub const AUTH_FAILED: &str = "AUTH_FAILED";
-    /// An HTTP error whose body carried no recognisable error code.
-    pub const HTTP_ERROR: &str = "HTTP_ERROR";
+    client_codes! {
+        /// The request never got an HTTP answer (DNS, refused, reset, CORS).
+        NETWORK,
+        /// No answer within the configured timeout.
+        TIMEOUT,
+        /// Cancelled through an `AbortSignal` (or by `shutdown()`).
+        ABORTED,
+        /// The server sent something that does not follow the protocol.
+        PROTOCOL,
+        /// The caller passed something unusable (bad option, bad live SQL, bad key).
+        INVALID_ARGUMENT,
+        /// The configured server URL cannot be used.
+        INVALID_URL,
+        /// The client (or the subscription) was closed.
+        CLOSED,
+        /// Authentication failed and no provider could produce a working credential.
+        AUTH_FAILED,
+        /// An HTTP error whose body carried no recognisable error code.
+        HTTP_ERROR,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]

@@ -15,6 +15,10 @@ pub mod cells;
 pub mod http;
 pub mod topics;
 
+// Generates bindings/shared/core-constants.ts and checks the committed copy.
+#[cfg(test)]
+mod ts_constants;
+
 // Issue-13 regression tests across the live core, and the decoder fuzzer.
 #[cfg(all(test, feature = "client"))]
 mod fuzz_tests;

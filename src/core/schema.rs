@@ -148,6 +148,15 @@ impl SchemaField {
     }
 }
 
+/// The columns KalamDB adds to every table, with the type their cells are decoded by when a
+/// schema does not list them (§2, §9.2): `_seq` (the row version, a SeqId), `_commit_seq`
+/// (internal commit order) and `_deleted` (soft-delete tombstones).
+pub const SYSTEM_COLUMNS: [(&str, DataType); 3] = [
+    ("_seq", DataType::BigInt),
+    ("_commit_seq", DataType::BigInt),
+    ("_deleted", DataType::Boolean),
+];
+
 /// Names of the primary-key columns in schema order (empty when the schema has none).
 pub fn primary_key_columns(schema: &[SchemaField]) -> Vec<String> {
     let mut fields: Vec<&SchemaField> = schema.iter().filter(|f| f.is_primary_key()).collect();

@@ -25,6 +25,14 @@ pub struct SeqId(i64);
 impl SeqId {
     /// The Snowflake epoch, 2024-01-01T00:00:00Z, in milliseconds since the Unix epoch.
     pub const EPOCH_MS: i64 = 1_704_067_200_000;
+    /// Width of the per-millisecond sequence (the low bits).
+    pub const SEQUENCE_BITS: u32 = 12;
+    /// Width of the worker id (above the sequence).
+    pub const WORKER_BITS: u32 = 10;
+    /// Where the worker id starts.
+    pub const WORKER_SHIFT: u32 = Self::SEQUENCE_BITS;
+    /// Where the millisecond timestamp starts (it fills the rest of the 64 bits).
+    pub const TIMESTAMP_SHIFT: u32 = Self::SEQUENCE_BITS + Self::WORKER_BITS;
 
     pub const fn new(value: i64) -> SeqId {
         SeqId(value)
@@ -37,17 +45,17 @@ impl SeqId {
     /// Milliseconds since the Unix epoch at which this id was minted:
     /// `(seq >> 22) + 1704067200000`.
     pub const fn timestamp_ms(self) -> i64 {
-        (self.0 >> 22) + Self::EPOCH_MS
+        (self.0 >> Self::TIMESTAMP_SHIFT) + Self::EPOCH_MS
     }
 
     /// The worker (node) id, bits 21..12.
     pub const fn worker_id(self) -> u16 {
-        ((self.0 >> 12) & 0x3ff) as u16
+        ((self.0 >> Self::WORKER_SHIFT) & ((1 << Self::WORKER_BITS) - 1)) as u16
     }
 
     /// The per-millisecond sequence, bits 11..0.
     pub const fn sequence(self) -> u16 {
-        (self.0 & 0xfff) as u16
+        (self.0 & ((1 << Self::SEQUENCE_BITS) - 1)) as u16
     }
 
     /// Parses a decimal string exactly (optional leading `-`, ASCII digits only, no

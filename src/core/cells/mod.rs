@@ -37,8 +37,10 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
-use crate::core::http::files::FileRef;
-use crate::core::schema::{DataType, SchemaField};
+use crate::core::schema::{DataType, SchemaField, SYSTEM_COLUMNS};
+
+pub mod file_ref;
+pub use file_ref::FileRef;
 
 /// The table FILE cells belong to, for their download path: `(namespace, table)`.
 pub type FileTable<'a> = Option<(&'a str, &'a str)>;
@@ -50,9 +52,22 @@ const DATE_MS_FLOOR: i64 = 10_000_000;
 fn int_value(value: &Value) -> Option<i64> {
     match value {
         Value::Number(n) => n.as_i64(),
-        Value::String(s) => crate::core::http::sql::parse_i64_strict(s.trim()),
+        Value::String(s) => parse_i64_strict(s.trim()),
         _ => None,
     }
+}
+
+/// An `i64` from canonical decimal text: optional `-`, ASCII digits, no leading zeros (`"007"`
+/// is refused), no `+`, no whitespace.
+pub(crate) fn parse_i64_strict(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if digits.len() > 1 && digits.starts_with('0') {
+        return None;
+    }
+    s.parse().ok()
 }
 
 fn is_decimal_integer(s: &str) -> bool {
@@ -322,9 +337,9 @@ pub struct DecodedRow {
 }
 
 /// Decodes `{column: value}` row objects (WebSocket rows, `old_values`) against a
-/// subscription schema. Build once per schema, reuse per row. Columns missing from the
-/// schema: `_seq` and `_commit_seq` use the BIGINT rules, `_deleted` the BOOLEAN rules
-/// (§2, §9.2); any other unknown column is passed through.
+/// subscription schema. Build once per schema, reuse per row. System columns missing from
+/// the schema are decoded by their [`SYSTEM_COLUMNS`] type (§2, §9.2); any other unknown
+/// column is passed through.
 #[derive(Debug, Clone)]
 pub struct RowDecoder {
     types: HashMap<String, DataType>,
@@ -337,11 +352,7 @@ impl RowDecoder {
             .iter()
             .map(|f| (f.name.clone(), f.data_type.clone()))
             .collect();
-        for (name, ty) in [
-            ("_seq", DataType::BigInt),
-            ("_commit_seq", DataType::BigInt),
-            ("_deleted", DataType::Boolean),
-        ] {
+        for (name, ty) in SYSTEM_COLUMNS {
             types.entry(name.to_string()).or_insert(ty);
         }
         RowDecoder { types, file_table }
