@@ -3,6 +3,7 @@
 //! `fetch`.
 
 pub mod auth;
+pub mod driver;
 pub mod envelope;
 pub mod files;
 pub mod retry;
