@@ -250,3 +250,60 @@ test('the demo: two users, three pages, live inbox and room, files, worker, reco
 
   assert.deepEqual([...errors], [], 'no page errors');
 });
+
+test('the React example (/react/, the same demo command): signs in, shows live rows in ORDER BY id, an optimistic insert shows pending at once and is confirmed once', { timeout: 240_000 }, async (t) => {
+  mkdirSync(shots, { recursive: true });
+  const siteDir = mkdtempSync(join(tmpdir(), 'kalam-demo-site-'));
+  let browser;
+  const demo = await startDemo(siteDir);
+  t.after(async () => {
+    await browser?.close().catch(() => {});
+    await demo.stop();
+    rmSync(siteDir, { recursive: true, force: true });
+  });
+  assert.match(demo.output(), /React:\s+http:\/\/\S+\/react\//, 'prints the React example\'s URL');
+  const config = await (await fetch(`${demo.url}/demo-config.json`)).json();
+  const alice = config.people.find((p) => p.id === 'alice');
+  const sqlAsAlice = async (sql) => {
+    const login = await (await fetch(`${demo.url}/v1/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: alice.id, password: alice.password }) })).json();
+    const res = await (await fetch(`${demo.url}/v1/api/sql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${login.access_token}` }, body: JSON.stringify({ sql }) })).json();
+    assert.equal(res.status, 'success', JSON.stringify(res));
+  };
+  const nonce = Date.now().toString(36);
+  await sqlAsAlice(`INSERT INTO demo.inbox (id, body) VALUES (1, 'first (${nonce})'), (3, 'third (${nonce})')`);
+
+  browser = await launchChromium();
+  const page = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  await page.goto(`${demo.url}/react/`);
+  await page.getByRole('button', { name: 'Sign in as Alice' }).click({ timeout: 15_000 });
+  await page.waitForSelector('[data-testid=status]:text-is("live")', { timeout: 20_000 });
+  const notes = () => page.$$eval('[data-testid=notes] li > span:first-child', (spans) => spans.map((s) => s.textContent));
+  await until('the seeded rows', async () => (await notes()).join('|') === `first (${nonce})|third (${nonce})`);
+
+  // A write by someone else arrives live, in ORDER BY id (between the two).
+  await sqlAsAlice(`INSERT INTO demo.inbox (id, body) VALUES (2, 'second (${nonce})')`);
+  await until('the live row in order', async () => (await notes()).join('|') === `first (${nonce})|second (${nonce})|third (${nonce})`);
+
+  // Every state of the list from the click on: the note is pending before the server answers,
+  // then confirmed, and never shown twice.
+  await page.evaluate(() => {
+    window.seen = [];
+    const list = document.querySelector('[data-testid=notes]');
+    const record = () => window.seen.push([...list.querySelectorAll('li')].map((li) => `${li.dataset.pending}:${li.firstChild.textContent}`));
+    new MutationObserver(record).observe(list, { childList: true, subtree: true, attributes: true, characterData: true });
+  });
+  const text = `optimistic (${nonce})`;
+  await page.fill('input[aria-label="New note"]', text);
+  await page.click('button[type=submit]');
+  await until('the note confirmed', async () => (await page.$(`li[data-pending=false]:has-text("${text}")`)) !== null);
+  const seen = await page.evaluate(() => window.seen);
+  const states = seen.map((list) => list.filter((x) => x.endsWith(text)));
+  assert.equal(states.find((s) => s.length > 0)?.[0], `true:${text}`, 'shown pending first');
+  assert.ok(states.every((s) => s.length <= 1), `never twice: ${JSON.stringify(states)}`);
+  assert.equal((await notes()).at(-1), text, 'the newest id is last');
+  await page.screenshot({ path: join(shots, '12-react-example.png') });
+  assert.deepEqual(errors, [], 'no page errors');
+});

@@ -481,6 +481,24 @@ test('live tables: typed rows follow inserts, updates and deletes; where, orderB
   assert.ok(change.rows[0].created_at instanceof Date);
   await off();
   await stop2();
+
+  // orderBy is the live SQL's ORDER BY (the core's ordered window sorts), and with it limit
+  // is the SQL's LIMIT: the first N of the order, not the client's newest-N option.
+  const sent = [];
+  const probe = { live: async (sql, _onRows, o) => (sent.push([sql, o.limit]), async () => {}), liveEvents: async () => async () => {} };
+  await orm.liveTable(probe, notes, { orderBy: [d.desc(notes.id), notes.topic], limit: 2 }, () => {});
+  await orm.liveTable(probe, notes, { limit: 3 }, () => {});
+  assert.deepEqual(sent, [[`SELECT * FROM "${ns}"."notes" ORDER BY "id" desc, "topic" LIMIT 2`, undefined], [`SELECT * FROM "${ns}"."notes"`, 3]]);
+  await assert.rejects(orm.liveTable(probe, notes, { orderBy: [] }, () => {}), (e) => e.code === 'INVALID_ARGUMENT');
+  const top = liveRecorder();
+  const stop3 = await orm.liveTable(db, notes, { orderBy: d.desc(notes.id), limit: 2 }, top.onRows);
+  await top.until((c) => c.change.initial, 'the top-2 snapshot');
+  assert.deepEqual(top.calls.at(-1).rows.map((r) => r.id), ['z', 'a']);
+  await db.insert(notes).values([{ id: 'y', topic: 'other' }, { id: 'b', topic: 'live' }]);
+  await top.until((c) => c.rows.map((r) => r.id).join() === 'z,y', 'y enters the window, a leaves');
+  await db.delete(notes).where(d.eq(notes.id, 'z'));
+  await top.until((c) => c.rows.map((r) => r.id).join() === 'y,b', 'the window refills after z left');
+  await stop3();
 });
 
 test('in headless Chromium: the installed packages load by an import map; the driver and a live table run', { timeout: 60_000 }, async () => {

@@ -578,7 +578,7 @@ for (const major of Object.keys(REACT_VERSIONS)) {
     assert.ok(r.refetch.every((x) => x === 'live:true:1'), `refetch: ${r.refetch.join(' ')}`);
   });
 
-  test(`${R}: Drizzle mode: typed rows of a kTable, inline where lambdas compiled (no resubscribe until the SQL changes), optimistic writes through the table, B18 column encoders, orderBy refused`, async () => {
+  test(`${R}: Drizzle mode: typed rows of a kTable, inline where lambdas compiled (no resubscribe until the SQL changes), optimistic writes through the table, B18 column encoders, orderBy + limit as the core's ordered window`, async () => {
     const r = await inPage(major, async ({ url, ns, user, pass }) => {
       const { h, React, R, O, D, PG, client, mount, until, sleep } = window.T;
       const todos = O.kTable.user(`${ns}.t_drizzle`, { id: PG.text('id').primaryKey(), title: PG.text('title'), n: PG.bigint('n', { mode: 'bigint' }) });
@@ -597,7 +597,7 @@ for (const major of Object.keys(REACT_VERSIONS)) {
         force = () => setN((n) => n + 1);
         setWhich = setW;
         ctx = R.useLiveQuery({ table: todos, where: (t) => D.eq(t.title, which) });
-        ordered = R.useLiveQuery({ table: todos, orderBy: (t) => D.asc(t.n) });
+        ordered = R.useLiveQuery({ table: todos, orderBy: (t) => [D.desc(t.n), t.id], limit: 2 });
         log.push(show(ctx.rows));
         return null;
       }
@@ -613,7 +613,8 @@ for (const major of Object.keys(REACT_VERSIONS)) {
       const mark = log.length;
       await ctx.insert(todos).values({ id: 'd1', title: 'x', n: 5n });
       await ctx.update(todos, 'd1').set({ n: 7n });
-      await until(() => show(ctx.rows) === 'd0:bigint:1,d1:bigint:7' && c.getSubscriptions().length === 1, 'server rows');
+      await until(() => show(ctx.rows) === 'd0:bigint:1,d1:bigint:7' && c.getSubscriptions().length === 2, 'server rows');
+      await until(() => show(ordered.rows) === 'd1:bigint:7,d0:bigint:1', 'ordered window: n desc, then id');
       const writes = log.slice(mark);
       setWhich('y');
       await until(() => ctx.state.status === 'live' && show(ctx.rows) === 'e0:bigint:1', 'switched');
@@ -622,19 +623,20 @@ for (const major of Object.keys(REACT_VERSIONS)) {
       const loud = O.kTable.user(`${ns}.t_drizzle`, { id: PG.text('id').primaryKey(), title: shout('title'), n: PG.bigint('n', { mode: 'bigint' }) });
       await ctx.insert(loud).values({ id: 'z1', title: 'quiet', n: 3n });
       const encoded = (await c.queryOne(`SELECT title FROM ${ns}.t_drizzle WHERE id = 'z1'`)).title.asString();
-      const out = { first, calls, afterRenders, afterSwitch: c.liveCalls, writes, ordered: [ordered.state.status, ordered.state.error?.code], encoded };
+      await until(() => show(ordered.rows) === 'd1:bigint:7,z1:bigint:3', 'z1 enters the window');
+      const out = { first, calls, afterRenders, afterSwitch: c.liveCalls, writes, ordered: [ordered.state.status, c.getSubscriptions().map((sub) => sub.sql).find((q) => q.includes('ORDER')) ?? 'stripped'], encoded };
       m.unmount();
       await c.shutdown();
       return out;
     });
     assert.equal(r.first, 'd0:bigint:1');
-    assert.equal(r.calls, 1);
-    assert.equal(r.afterRenders, 1, 're-renders with a new where lambda: same SQL, no new subscription');
-    assert.equal(r.afterSwitch, 2, 'a different filter value: one new subscription');
+    assert.equal(r.calls, 2, 'the filtered and the ordered query');
+    assert.equal(r.afterRenders, 2, 're-renders with new where/orderBy lambdas: same SQL, no new subscription');
+    assert.equal(r.afterSwitch, 3, 'a different filter value: one new subscription');
     const from = r.writes.findIndex((x) => x.includes('d1:'));
     assert.ok(from >= 0, r.writes.join(' | '));
     for (const x of r.writes.slice(from)) assert.equal(x.split(',').filter((y) => y.startsWith('d1:')).length, 1, r.writes.join(' | '));
-    assert.deepEqual(r.ordered, ['error', 'INVALID_ARGUMENT']);
+    assert.deepEqual(r.ordered, ['live', 'stripped'], 'the ORDER BY is stripped before subscribing');
     assert.equal(r.encoded, 'QUIET');
   });
 

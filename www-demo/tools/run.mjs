@@ -1,5 +1,5 @@
 // The demo runner behind scripts/demo.sh (which builds first): assembles the site
-// (www-demo + the built packages under /pkg/), starts kalam-testserver as the embedded
+// (www-demo + the built packages under /pkg/ + the React example bundled into /react/), starts kalam-testserver as the embedded
 // server (or uses KALAMDB_URL and starts nothing), seeds the demo schema and users, writes
 // /demo-config.json for the page, prints the URL and the credentials, and runs until
 // Ctrl-C, stopping what it started.
@@ -16,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { serveStatic } from '../../scripts/static-server.mjs';
 import { demoUsers, seed } from './seed.mjs';
+import { buildReactExample } from './react-example.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const env = process.env;
@@ -29,16 +30,17 @@ function fail(message) {
   process.exit(1);
 }
 
-// ---- the site: www-demo (without tools/) + dist packages under /pkg/ ----------------------
-function assembleSite() {
-  for (const pkg of ['client', 'consumer']) {
+// ---- the site: www-demo (without tools/) + dist packages under /pkg/ + /react/ -------------
+async function assembleSite() {
+  for (const pkg of ['client', 'consumer', 'react']) {
     if (!existsSync(join(root, 'dist', pkg, 'index.js'))) fail(`dist/${pkg} is missing: run bash scripts/build.sh`);
   }
   rmSync(site, { recursive: true, force: true });
   mkdirSync(site, { recursive: true });
-  cpSync(join(root, 'www-demo'), site, { recursive: true, filter: (src) => !src.startsWith(join(root, 'www-demo', 'tools')) });
+  cpSync(join(root, 'www-demo'), site, { recursive: true, filter: (src) => !src.startsWith(join(root, 'www-demo', 'tools')) && !src.endsWith('.jsx') });
   cpSync(join(root, 'dist', 'client'), join(site, 'pkg', 'client'), { recursive: true });
   cpSync(join(root, 'dist', 'consumer'), join(site, 'pkg', 'consumer'), { recursive: true });
+  await buildReactExample(root, site).catch((e) => fail(`the React example did not build: ${e.message}`));
 }
 
 function writeConfig(serverUrl, rootPassword) {
@@ -107,7 +109,7 @@ process.on('SIGTERM', () => stop(0));
 process.on('exit', () => { if (child && child.exitCode === null) child.kill('SIGKILL'); });
 
 // ---- main ----------------------------------------------------------------------------------
-assembleSite();
+await assembleSite();
 let pageUrl;
 let serverUrl;
 if (external) {
@@ -134,6 +136,7 @@ console.log(`
   KalamDB live demo is running
 
   Open:      ${pageUrl}/
+  React:     ${pageUrl}/react/   (the inbox with @kalam-wasm/react: live ORDER BY, optimistic writes)
   Server:    ${external ? `${serverUrl} (KALAMDB_URL)` : `embedded kalam-testserver at ${serverUrl} (in memory)`}
   Sign in:   ${pad(a.id, 6)} / ${a.password}
              ${pad(b.id, 6)} / ${b.password}

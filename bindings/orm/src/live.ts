@@ -1,6 +1,6 @@
 // Live tables: the client's `live()` / `liveEvents()` on a Drizzle table, rows typed as
 // the table's `$inferSelect` and converted like query results.
-import { Column, getTableColumns, getTableName, is, SQL, type InferSelectModel, type SQLWrapper, type Table } from 'drizzle-orm';
+import { Column, getTableColumns, getTableName, is, sql, SQL, type InferSelectModel, type SQLWrapper, type Table } from 'drizzle-orm';
 import { KalamError, type LiveEvent, type LiveEventsOptions, type LiveOptions, type LiveRowsChange, type RowData, type SchemaField, type Unsubscribe } from '@kalam-wasm/client';
 import type { KalamQueryClient } from './driver.js';
 import { compile } from './execute.js';
@@ -13,8 +13,11 @@ export interface LiveTableOptions<TRow> extends Omit<LiveOptions<TRow>, 'mapRow'
   /** A Drizzle filter (`eq(t.room, 'main')`), sent as the subscription's WHERE. */
   where?: SQLWrapper;
   /**
-   * Order of `rows` in each callback, applied here (live SQL has no ORDER BY). Without it,
-   * rows keep the client's order: snapshot in `_seq` order, then new rows appended.
+   * Order of `rows` in each callback: written into the live SQL as `ORDER BY`, which the
+   * client strips before subscribing and applies in its Rust ordered window (a change costs
+   * O(log n); NULLs last ascending, first descending). With `limit`, the window is the
+   * first `limit` rows of that order (`ORDER BY … LIMIT n`). Without it, rows keep the
+   * client's order: snapshot in `_seq` order, then new rows appended.
    */
   orderBy?: LiveOrder | LiveOrder[];
 }
@@ -47,11 +50,29 @@ function tableRef(table: Table): { namespace: string; table: string } {
   return { namespace: name.slice(0, dot).toLowerCase(), table: name.slice(dot + 1).toLowerCase() };
 }
 
-/** `SELECT * FROM "ns"."t" [WHERE …]` with the filter's values written in. */
-function liveSql(table: Table, where?: SQLWrapper): string {
+/**
+ * `SELECT * FROM "ns"."t" [WHERE …] [ORDER BY … [LIMIT n]]` with the filter's values written
+ * in. The ORDER BY is compiled as Drizzle writes it (`"col" desc`); its shape (columns of the
+ * table, ASC/DESC, NULLS FIRST/LAST) is checked by the core, which refuses anything else.
+ */
+function liveSql(table: Table, where?: SQLWrapper, orderBy?: LiveOrder | LiveOrder[], limit?: number): string {
   const ref = tableRef(table);
   const from = `SELECT * FROM "${ref.namespace}"."${ref.table}"`;
-  return where ? `${from} WHERE ${compile(where, true, true).sql}` : from;
+  let text = where ? `${from} WHERE ${compile(where, true, true).sql}` : from;
+  if (orderBy !== undefined) {
+    const keys = (Array.isArray(orderBy) ? orderBy : [orderBy]).map((o) => (is(o, Column) ? sql`${o}` : o));
+    if (keys.length === 0 || keys.some((k) => !is(k, SQL))) {
+      throw new KalamError({ code: 'INVALID_ARGUMENT', message: 'liveTable orderBy: give columns of this table, asc(column) or desc(column)' });
+    }
+    text += ` ORDER BY ${compile(sql.join(keys as SQL[], sql`, `), true, true).sql}`;
+    if (limit !== undefined) text += ` LIMIT ${limitValue(limit)}`;
+  }
+  return text;
+}
+
+function limitValue(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new KalamError({ code: 'INVALID_ARGUMENT', message: `liveTable limit: a non-negative integer, got ${String(limit)}` });
+  return limit;
 }
 
 type Mapper = (value: (name: string) => unknown) => Record<string, unknown>;
@@ -68,35 +89,12 @@ function mapper(table: Table): Mapper {
   };
 }
 
-function comparator(table: Table, orderBy: LiveOrder | LiveOrder[]): (a: Record<string, unknown>, b: Record<string, unknown>) => number {
-  const keys = new Map(Object.entries(getTableColumns(table)).map(([key, col]) => [col as Column, key]));
-  const specs = (Array.isArray(orderBy) ? orderBy : [orderBy]).map((o) => {
-    const column = is(o, Column) ? o : (o as SQL).queryChunks.find((c): c is Column => is(c, Column));
-    const key = column && keys.get(column);
-    if (!key) throw new KalamError({ code: 'INVALID_ARGUMENT', message: 'liveTable orderBy: give columns of this table, asc(column) or desc(column)' });
-    const desc = !is(o, Column) && (o as SQL).queryChunks.some((c) => !is(c, Column) && /\bdesc\b/i.test(String((c as { value?: unknown }).value ?? '')));
-    return { key, dir: desc ? -1 : 1 };
-  });
-  const value = (v: unknown) => (v instanceof Date ? v.getTime() : v);
-  return (a, b) => {
-    for (const { key, dir } of specs) {
-      const x = value(a[key]);
-      const y = value(b[key]);
-      if (x === y) continue;
-      // NULLS LAST ascending, first descending, as in SQL.
-      if (x === null || x === undefined) return dir;
-      if (y === null || y === undefined) return -dir;
-      return ((x as number) < (y as number) ? -1 : (x as number) > (y as number) ? 1 : 0) * dir;
-    }
-    return 0;
-  };
-}
-
 /**
  * Live rows of a Drizzle table, typed as `$inferSelect`: `onRows(rows, change)` once per
  * applied batch (first the complete snapshot), as the client's `live()`. Both argument
  * orders work: `(source, table, onRows, options)` (official) and `(source, table, options, onRows)`.
- * `limit` keeps the newest N rows; `orderBy` sorts each callback's rows.
+ * `limit` keeps the newest N rows, or with `orderBy` the first N of that order; `orderBy`
+ * becomes the live SQL's ORDER BY, applied by the core's ordered window (never sorted here).
  */
 export function liveTable<TTable extends Table>(source: LiveSource, table: TTable,
   onRows: LiveTableCallback<InferSelectModel<TTable>>, options?: LiveTableOptions<InferSelectModel<TTable>>): Promise<Unsubscribe>;
@@ -110,12 +108,14 @@ export async function liveTable<TTable extends Table>(source: LiveSource, table:
   const options = ((typeof a === 'function' ? b : a) ?? {}) as LiveTableOptions<Row>;
   if (typeof onRows !== 'function') throw new KalamError({ code: 'INVALID_ARGUMENT', message: 'liveTable: onRows must be a function' });
   const client = clientOf(source);
-  const { where, orderBy, ...liveOptions } = options;
+  const { where, orderBy, limit, ...liveOptions } = options;
   const ref = tableRef(table);
   const map = mapper(table);
-  const compare = orderBy === undefined ? undefined : comparator(table, orderBy);
   const mapRow = (row: RowData) => map((name) => cellDriverValue(row[name], ref)) as Row;
-  return client.live!<Row>(liveSql(table, where), compare ? (rows, change) => onRows(rows.sort(compare), change) : onRows, { ...liveOptions, mapRow });
+  // With an order, the limit is the SQL's (top N of the order); the client's limit option
+  // (newest N) cannot be combined with a live ORDER BY.
+  const text = liveSql(table, where, orderBy, orderBy === undefined ? undefined : limit);
+  return client.live!<Row>(text, onRows, { ...liveOptions, ...(orderBy === undefined && limit !== undefined ? { limit } : {}), mapRow });
 }
 
 /**

@@ -16,8 +16,11 @@ type Def = Omit<RawSqlLiveQueryOptions<unknown>, 'client'> & { error?: KalamErro
 /** A query as given: raw SQL (`query`) or Drizzle (`table`, `where`, `orderBy`). */
 export type AnyDef = Partial<Omit<RawSqlLiveQueryOptions<unknown>, 'client'>> & { table?: object; where?: unknown; orderBy?: unknown };
 
-/** Compiles a Drizzle table + filter to live SQL and a row mapper (registered by '@kalam-wasm/react/drizzle'). */
-export type DrizzleCompiler = (table: object, where: unknown) => { sql: string; mapRow?: (row: RowData) => unknown } | { error: KalamError };
+/**
+ * Compiles a Drizzle table + filter (+ order and its limit) to live SQL and a row mapper
+ * (registered by '@kalam-wasm/react/drizzle').
+ */
+export type DrizzleCompiler = (table: object, where: unknown, orderBy?: unknown, limit?: number) => { sql: string; mapRow?: (row: RowData) => unknown } | { error: KalamError };
 let drizzle: DrizzleCompiler | null = null;
 
 /** @internal Called by the '@kalam-wasm/react/drizzle' entry. */
@@ -35,14 +38,14 @@ const invalid = (message: string) => new KalamError({ code: ErrorCode.INVALID_AR
 export function resolveDef(def: AnyDef, where: string): Def {
   if (def.table !== undefined) {
     if (def.query !== undefined) return { ...def, query: '', error: invalid(`${where}: pass either query or table, not both`) } as Def;
-    const { table, where: filter, orderBy, ...rest } = def;
-    if (orderBy !== undefined) {
-      return { ...rest, query: '', error: invalid(`${where}: orderBy is not supported in Drizzle mode yet; use raw SQL with ORDER BY ... [LIMIT n] (applied by the Rust materializer)`) };
-    }
+    const { table, where: filter, orderBy: order, ...rest } = def;
     if (!drizzle) return { ...rest, query: '', error: invalid(`${where}: Drizzle mode needs \`import '@kalam-wasm/react/drizzle'\` once (and @kalam-wasm/orm installed)`) };
+    const orderBy = typeof order === 'function' ? (order as (t: object) => unknown)(table) : order;
+    // An order goes into the SQL (ORDER BY … LIMIT n, the core's window), and so does the limit.
+    if (orderBy !== undefined) delete rest.limit;
     let compiled: ReturnType<DrizzleCompiler>;
     try {
-      compiled = drizzle(table, typeof filter === 'function' ? (filter as (t: object) => unknown)(table) : filter);
+      compiled = drizzle(table, typeof filter === 'function' ? (filter as (t: object) => unknown)(table) : filter, orderBy, orderBy === undefined ? undefined : def.limit);
     } catch (err) {
       compiled = { error: KalamError.from(err) };
     }

@@ -71,14 +71,18 @@ export type InferTableRow<TTable> = TTable extends { $inferSelect: infer R } ? R
 
 /**
  * Drizzle mode (needs `import '@kalam-wasm/react/drizzle'` once and @kalam-wasm/orm): the
- * table's rows typed as `$inferSelect`, filtered by `where`. The filter is compiled to live
- * SQL on every render; a different SQL text resubscribes (inline lambdas are fine).
+ * table's rows typed as `$inferSelect`, filtered by `where`, ordered by `orderBy`. Both are
+ * compiled to live SQL on every render; a different SQL text resubscribes (inline lambdas are fine).
  */
 export interface DrizzleLiveQueryOptions<TTable extends object = object, TRow = InferTableRow<TTable>>
   extends Omit<RawSqlLiveQueryOptions<TRow>, 'query' | 'mapRow'> {
   table: TTable;
   where?: (table: TTable) => unknown;
-  /** Refused in Drizzle mode (status 'error', INVALID_ARGUMENT): use a raw `query` with `ORDER BY … [LIMIT n]`, applied by the Rust materializer. */
+  /**
+   * A column, `asc(col)`/`desc(col)`, an array of them, or a function of the table returning
+   * those: compiled to the live SQL's `ORDER BY` (with `limit`: `ORDER BY … LIMIT n`, the first
+   * n rows of the order), applied by the client's Rust ordered window, never sorted in JS.
+   */
   orderBy?: unknown;
   query?: undefined;
 }

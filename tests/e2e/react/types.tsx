@@ -8,7 +8,7 @@ import {
 } from '@kalam-wasm/react';
 import '@kalam-wasm/react/drizzle';
 import { kTable } from '@kalam-wasm/orm';
-import { eq } from 'drizzle-orm';
+import { desc, eq } from 'drizzle-orm';
 import { bigint, text } from 'drizzle-orm/pg-core';
 
 const client = createClient({ url: 'http://localhost:8080', authProvider: async () => Auth.basic('alice', 'x') });
@@ -44,6 +44,12 @@ export function Drizzle({ owner }: { owner: string }) {
   void insert(todos).values({ id: 'x', owner, n: 1n });
   void update(todos, 'x').set({ n: 2n });
   return <p>{o}{String(n)}</p>;
+}
+
+export function DrizzleOrdered({ owner }: { owner: string }) {
+  const { rows } = useLiveQuery({ table: todos, where: (t) => eq(t.owner, owner), orderBy: (t) => [desc(t.n), t.id], limit: 10 });
+  const top: bigint | null | undefined = rows[0]?.n;
+  return <p>{String(top)}</p>;
 }
 
 export function Many() {
