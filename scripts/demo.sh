@@ -2,6 +2,7 @@
 # Runs the demo: builds the packages (release) and the test server, then
 # www-demo/tools/run.mjs starts kalam-testserver as the embedded server (serving the site,
 # with the demo schema and users), prints the URL and the credentials and runs until Ctrl-C.
+# The site includes the React example at /react/ (bundled from www-demo/react on start).
 # With KALAMDB_URL (+ KALAMDB_ROOT_USER/KALAMDB_ROOT_PASSWORD) it seeds that server instead,
 # serves the site itself and starts no test server.
 #   DEMO_PORT=N          port to serve on (default: a free one)
