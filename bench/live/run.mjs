@@ -32,6 +32,7 @@ try {
 
     // Snapshot load: best of BENCH_REPS (default 7; 2 at 100k rows) each, alternating.
     const ours = [];
+    const oursDefault = [];
     const oursVerify = [];
     const bare = [];
     // Each run starts with a clear send budget (40 frames per 1.1 s, which both clients
@@ -40,17 +41,22 @@ try {
     for (let i = 0; i < (size >= 100000 ? 2 : Number(process.env.BENCH_REPS ?? 7)); i++) {
       await pause();
       bare.push(await call('bareSnapshot', { sql }));
-      // Verify off and on alternate which goes first, so order effects hit both alike.
+      // Verify off and on alternate which goes first, so order effects hit both alike; the
+      // package's default batch size (issue 15 measures that) runs with verify off.
       for (const on of i % 2 ? [true, false] : [false, true]) {
         await pause();
         (on ? oursVerify : ours).push(await call('oursSnapshot', { sql, verify: on }));
       }
+      await pause();
+      oursDefault.push(await call('oursSnapshot', { sql, batchSize: null }));
     }
     const best = (xs) => xs.reduce((a, b) => (b.rowsPerSec > a.rowsPerSec ? b : a));
     const o = best(ours);
+    const od = best(oursDefault);
     const ov = best(oursVerify);
     const b = best(bare);
     console.log(`snapshot load   ours ${fmt(o.rowsPerSec, 0)} rows/s (${fmt(o.ms, 0)} ms)   bare ${fmt(b.rowsPerSec, 0)} rows/s (${fmt(b.ms, 0)} ms)   ratio ${fmt(o.rowsPerSec / b.rowsPerSec)}x`);
+    console.log(`snapshot load, default batch size   ours ${fmt(od.rowsPerSec, 0)} rows/s (${fmt(od.ms, 0)} ms)   ratio ${fmt(od.rowsPerSec / b.rowsPerSec)}x`);
     console.log(`snapshot load, verify on   ours ${fmt(ov.rowsPerSec, 0)} rows/s (${fmt(ov.ms, 0)} ms)   ratio ${fmt(ov.rowsPerSec / b.rowsPerSec)}x`);
 
     // Cost per change with `size` rows materialized.
@@ -78,12 +84,12 @@ try {
     const lo = await call('stats', oursLat);
     const lb = await call('stats', bareLat);
     console.log(`insert->callback ours median ${fmt(lo.medianMs)} ms p95 ${fmt(lo.p95Ms)} ms   bare median ${fmt(lb.medianMs)} ms p95 ${fmt(lb.p95Ms)} ms   ratio ${fmt(lo.medianMs / lb.medianMs)}x`);
-    results.push({ size, snapshot: { ours: o, oursVerify: ov, bare: b }, change: { fresh, mapOnly, mapVerify }, check, latency: { ours: lo, bare: lb } });
+    results.push({ size, snapshot: { ours: o, oursDefault: od, oursVerify: ov, bare: b }, change: { fresh, mapOnly, mapVerify }, check, latency: { ours: lo, bare: lb } });
   }
   console.log('\n== summary');
   const first = results[0];
   for (const r of results) {
-    console.log(`${String(r.size).padStart(6)} rows: snapshot ${fmt(r.snapshot.ours.rowsPerSec / r.snapshot.bare.rowsPerSec)}x bare (verify on ${fmt(r.snapshot.oursVerify.rowsPerSec / r.snapshot.bare.rowsPerSec)}x); change verify off/on ${fmt(r.change.mapOnly.meanMs, 3)}/${fmt(r.change.mapVerify.meanMs, 3)} ms; check ${fmt(r.check.handleMedianMs, 3)} ms + ${fmt(r.check.roundTripMedianMs)} ms query; change ${fmt(r.change.mapOnly.meanMs, 3)} ms (rowMap) / ${fmt(r.change.fresh.meanMs, 3)} ms (rows array), ${fmt(r.change.mapOnly.meanMs / first.change.mapOnly.meanMs)}x / ${fmt(r.change.fresh.meanMs / first.change.fresh.meanMs)}x the ${first.size}-row cost; latency ${fmt(r.latency.ours.medianMs / r.latency.bare.medianMs)}x bare`);
+    console.log(`${String(r.size).padStart(6)} rows: snapshot ${fmt(r.snapshot.ours.rowsPerSec / r.snapshot.bare.rowsPerSec)}x bare at batch 999, ${fmt(r.snapshot.oursDefault.rowsPerSec / r.snapshot.bare.rowsPerSec)}x with the default batch size (verify on ${fmt(r.snapshot.oursVerify.rowsPerSec / r.snapshot.bare.rowsPerSec)}x); change verify off/on ${fmt(r.change.mapOnly.meanMs, 3)}/${fmt(r.change.mapVerify.meanMs, 3)} ms; check ${fmt(r.check.handleMedianMs, 3)} ms + ${fmt(r.check.roundTripMedianMs)} ms query; change ${fmt(r.change.mapOnly.meanMs, 3)} ms (rowMap) / ${fmt(r.change.fresh.meanMs, 3)} ms (rows array), ${fmt(r.change.mapOnly.meanMs / first.change.mapOnly.meanMs)}x / ${fmt(r.change.fresh.meanMs / first.change.fresh.meanMs)}x the ${first.size}-row cost; latency ${fmt(r.latency.ours.medianMs / r.latency.bare.medianMs)}x bare`);
   }
   if (process.env.BENCH_JSON) console.log(JSON.stringify(results));
 } finally {

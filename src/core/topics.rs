@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::core::base64;
+use crate::core::{backoff, base64};
 use crate::core::error::{KalamError, Result};
 use crate::core::http::envelope::parse_error_body;
 
@@ -686,7 +686,8 @@ impl TopicLedger {
 
 /// A capped exponential backoff with jitter: `initial * multiplier^(attempt-1)`, at most
 /// `max`, scaled by a factor in `[1 - jitter, 1 + jitter]` from `random` (0..1) and capped
-/// again. `attempt` counts from 1.
+/// again. `attempt` counts from 1. The formula is the crate's one
+/// ([`backoff::scaled_backoff_ms`], which counts retries from 0).
 pub fn backoff_ms(
     attempt: u32,
     initial: f64,
@@ -695,34 +696,14 @@ pub fn backoff_ms(
     jitter: f64,
     random: f64,
 ) -> f64 {
-    let initial = if initial.is_finite() {
-        initial.max(0.0)
-    } else {
-        0.0
-    };
-    let max = if max.is_finite() {
-        max.max(0.0)
-    } else {
-        initial
-    };
-    let multiplier = if multiplier.is_finite() {
-        multiplier.max(1.0)
-    } else {
-        1.0
-    };
-    let jitter = if jitter.is_finite() {
-        jitter.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let exp = multiplier.powi(attempt.saturating_sub(1).min(64) as i32);
-    let base = (initial * exp).min(max);
-    let r = if random.is_finite() {
-        random.clamp(0.0, 1.0)
-    } else {
-        0.5
-    };
-    (base * (1.0 + jitter * (r * 2.0 - 1.0))).min(max).round()
+    backoff::scaled_backoff_ms(
+        attempt.saturating_sub(1),
+        initial,
+        max,
+        multiplier,
+        jitter,
+        random,
+    )
 }
 
 #[cfg(test)]

@@ -76,15 +76,18 @@ export async function setup({ url, user, password, disableCompression = true, ve
   token = await login(url, user, password);
   manager?.shutdown();
   manager = new LiveManager({
-    url, disableCompression, getToken: async () => token, WebSocket: timedWebSocket(ctx.costs, ctx.timeline), batchSize: 999, log: () => {},
+    url, disableCompression, getToken: async () => token, WebSocket: timedWebSocket(ctx.costs, ctx.timeline), log: () => {},
     runSql, verify,
   });
   await manager.connect();
   return true;
 }
 
-/** Our client: subscribe and time until the complete snapshot reached onRows. */
-export async function oursSnapshot({ sql, rowsArray = true, verify = false }) {
+/**
+ * Our client: subscribe and time until the complete snapshot reached onRows. `batchSize`
+ * null leaves it out: the package default (what apps get).
+ */
+export async function oursSnapshot({ sql, rowsArray = true, verify = false, batchSize = 999 }) {
   const t0 = performance.now();
   let n = 0;
   let unsub;
@@ -94,7 +97,7 @@ export async function oursSnapshot({ sql, rowsArray = true, verify = false }) {
         n = change.rowMap.size;
         ok();
       }
-    }, { rowsArray, batchSize: 999, verify }).then((u) => { unsub = u; });
+    }, { rowsArray, verify, ...(batchSize === null ? {} : { batchSize }) }).then((u) => { unsub = u; });
   });
   const ms = performance.now() - t0;
   await unsub?.();
