@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::core::{backoff, base64};
 use crate::core::error::{KalamError, Result};
 use crate::core::http::envelope::parse_error_body;
+use crate::core::{backoff, base64};
 
 /// The official consumer's default `batch_size`.
 pub const DEFAULT_BATCH_SIZE: u64 = 10;
