@@ -9,7 +9,11 @@
 //! always sends the full `protocol` object in `authenticate` (omitting it closes the socket
 //! with 1011).
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 use super::gzip;
 use super::row::deserialize_rows;
@@ -28,7 +32,7 @@ pub const DEFAULT_MAX_INFLATED_BYTES: usize = 64 * 1024 * 1024;
 pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024 - 1;
 
 /// The negotiated serialization; we always ask for JSON + gzip.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProtocolOptions {
     pub serialization: String,
     pub compression: String,
@@ -44,17 +48,47 @@ impl Default for ProtocolOptions {
 }
 
 /// `batch_control` of `subscription_ack` and `initial_data_batch`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BatchControl {
     pub batch_num: u32,
     /// Authoritative: while true the client must send `next_batch`.
     pub has_more: bool,
-    /// `"loading"`, `"loading_batch"` or `"ready"` (kept verbatim).
-    #[serde(default)]
+    /// `"loading"`, `"loading_batch"` or `"ready"` (kept verbatim; absent: empty).
     pub status: String,
     /// Exclusive lower bound for the next `next_batch`; `null` for empty batches.
-    #[serde(default)]
     pub last_seq_id: Option<SeqId>,
+}
+
+impl BatchControl {
+    /// From its JSON object: `batch_num` (u32) and `has_more` required, `status` a string
+    /// when present, `last_seq_id` a SeqId or null when present.
+    fn from_json(v: &Value) -> Result<BatchControl, KalamError> {
+        let bad = |field: &str| KalamError::protocol(format!("bad `batch_control.{field}`"));
+        let batch_num = v
+            .get("batch_num")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| bad("batch_num"))?;
+        let has_more = v
+            .get("has_more")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| bad("has_more"))?;
+        let status = match v.get("status") {
+            None => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(bad("status")),
+        };
+        let last_seq_id = match v.get("last_seq_id") {
+            None | Some(Value::Null) => None,
+            Some(seq) => Some(SeqId::from_json(seq)?),
+        };
+        Ok(BatchControl {
+            batch_num,
+            has_more,
+            status,
+            last_seq_id,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -144,35 +178,99 @@ impl ServerMessage {
     }
 }
 
-/// Single-pass flat view of any server message; validated into [`ServerMessage`].
-#[derive(Deserialize)]
+/// The top-level keys of a server message that are read; others are skipped.
+const FIELDS: [&str; 13] = [
+    "type",
+    "subscription_id",
+    "user",
+    "role",
+    "protocol",
+    "message",
+    "code",
+    "total_rows",
+    "batch_control",
+    "change_type",
+    "schema",
+    "rows",
+    "old_values",
+];
+/// Fields up to here are kept as `Value`s and checked in [`validate`].
+const SCALAR_FIELDS: usize = 10;
+
+/// Single-pass flat view of any server message; validated into [`ServerMessage`]. Read by
+/// hand rather than derived: the small fields go through the one `Value` deserializer and
+/// are type-checked in [`validate`], which leaves out a derive's per-field `Option<T>`
+/// deserializers and field visitor (bytes in every bundle). Rows and the schema are read
+/// straight from the frame as before.
+#[derive(Default)]
 struct RawServerMessage {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    subscription_id: Option<String>,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    role: Option<String>,
-    #[serde(default)]
-    protocol: Option<ProtocolOptions>,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    total_rows: Option<u64>,
-    #[serde(default)]
-    batch_control: Option<BatchControl>,
-    #[serde(default)]
+    /// `FIELDS[..SCALAR_FIELDS]`, `None` when absent.
+    values: [Option<Value>; SCALAR_FIELDS],
     schema: Option<Vec<SchemaField>>,
-    #[serde(default, deserialize_with = "deserialize_rows")]
     rows: Option<Vec<Row>>,
-    #[serde(default, deserialize_with = "deserialize_rows")]
     old_values: Option<Vec<Row>>,
-    #[serde(default)]
-    change_type: Option<String>,
+}
+
+struct RowsSeed;
+
+impl<'de> DeserializeSeed<'de> for RowsSeed {
+    type Value = Option<Vec<Row>>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        deserialize_rows(de)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawServerMessage {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct MessageVisitor;
+        impl<'de> Visitor<'de> for MessageVisitor {
+            type Value = RawServerMessage;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a server message object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut raw = RawServerMessage::default();
+                let mut seen = 0u16;
+                while let Some(key) = map.next_key::<String>()? {
+                    let Some(i) = FIELDS.iter().position(|f| *f == key) else {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    };
+                    // A repeated key is an error, as it was for the derived reader.
+                    if seen & (1 << i) != 0 {
+                        return Err(de::Error::duplicate_field(FIELDS[i]));
+                    }
+                    seen |= 1 << i;
+                    match i {
+                        10 => raw.schema = map.next_value()?,
+                        11 => raw.rows = map.next_value_seed(RowsSeed)?,
+                        12 => raw.old_values = map.next_value_seed(RowsSeed)?,
+                        _ => raw.values[i] = Some(map.next_value()?),
+                    }
+                }
+                Ok(raw)
+            }
+        }
+        de.deserialize_map(MessageVisitor)
+    }
+}
+
+impl RawServerMessage {
+    /// Takes field `i` (< [`SCALAR_FIELDS`]); JSON `null` counts as absent.
+    fn take(&mut self, i: usize) -> Option<Value> {
+        self.values[i].take().filter(|v| !v.is_null())
+    }
+
+    fn string(&mut self, i: usize) -> Result<Option<String>, KalamError> {
+        match self.take(i) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(KalamError::protocol(format!(
+                "server message field `{}` is not a string",
+                FIELDS[i]
+            ))),
+        }
+    }
 }
 
 fn snippet(bytes: &[u8]) -> String {
@@ -230,7 +328,8 @@ pub fn peek_batch(bytes: &[u8]) -> Option<BatchPeek> {
     let id_at = find(head, b"\"subscription_id\"")?;
     let subscription_id: String = value_after_key(bytes, id_at + 17)?;
     let control_at = bytes.windows(15).rposition(|w| w == b"\"batch_control\"")?;
-    let batch_control: BatchControl = value_after_key(bytes, control_at + 15)?;
+    let control: Value = value_after_key(bytes, control_at + 15)?;
+    let batch_control = BatchControl::from_json(&control).ok()?;
     Some(BatchPeek {
         subscription_id,
         batch_control,
@@ -260,36 +359,64 @@ pub fn decode_json(bytes: &[u8]) -> Result<ServerMessage, KalamError> {
     validate(raw).map_err(|e| e.with_details(snippet(bytes)))
 }
 
-fn validate(raw: RawServerMessage) -> Result<ServerMessage, KalamError> {
-    let kind = raw.kind.as_str();
+fn validate(mut raw: RawServerMessage) -> Result<ServerMessage, KalamError> {
+    // Every field is type-checked whatever the kind, as the derived reader did.
+    let kind = raw.string(0)?.ok_or_else(|| missing("?", "type"))?;
+    let kind = kind.as_str();
+    let subscription_id = raw.string(1)?;
+    let user = raw.string(2)?;
+    let role = raw.string(3)?;
+    let protocol = match raw.take(4) {
+        None => None,
+        Some(v) => {
+            let field = |name: &str| match v.get(name) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                _ => Err(KalamError::protocol(format!("bad `protocol.{name}`"))),
+            };
+            Some(ProtocolOptions {
+                serialization: field("serialization")?,
+                compression: field("compression")?,
+            })
+        }
+    };
+    let message = raw.string(5)?;
+    let code = raw.string(6)?;
+    let total_rows = match raw.take(7) {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| KalamError::protocol("bad `total_rows`"))?,
+        ),
+    };
+    let batch_control = raw
+        .take(8)
+        .map(|v| BatchControl::from_json(&v))
+        .transpose()?;
+    let change_type = raw.string(9)?;
     let sub_id = |id: Option<String>| id.ok_or_else(|| missing(kind, "subscription_id"));
     Ok(match kind {
         "auth_success" => ServerMessage::AuthSuccess(AuthSuccess {
-            user: raw.user.unwrap_or_default(),
-            role: raw.role.unwrap_or_default(),
-            protocol: raw.protocol,
+            user: user.unwrap_or_default(),
+            role: role.unwrap_or_default(),
+            protocol,
         }),
         "auth_error" => ServerMessage::AuthError {
-            message: raw.message.unwrap_or_default(),
+            message: message.unwrap_or_default(),
         },
         "subscription_ack" => ServerMessage::SubscriptionAck(SubscriptionAck {
-            subscription_id: sub_id(raw.subscription_id)?,
-            total_rows: raw.total_rows.unwrap_or(0),
-            batch_control: raw
-                .batch_control
-                .ok_or_else(|| missing(kind, "batch_control"))?,
+            subscription_id: sub_id(subscription_id)?,
+            total_rows: total_rows.unwrap_or(0),
+            batch_control: batch_control.ok_or_else(|| missing(kind, "batch_control"))?,
             schema: raw.schema.unwrap_or_default(),
         }),
         "initial_data_batch" => ServerMessage::InitialDataBatch(InitialDataBatch {
-            subscription_id: sub_id(raw.subscription_id)?,
+            subscription_id: sub_id(subscription_id)?,
             rows: raw.rows.unwrap_or_default(),
-            batch_control: raw
-                .batch_control
-                .ok_or_else(|| missing(kind, "batch_control"))?,
+            batch_control: batch_control.ok_or_else(|| missing(kind, "batch_control"))?,
         }),
         "change" => {
-            let subscription_id = sub_id(raw.subscription_id)?;
-            let change_type = match raw.change_type.as_deref() {
+            let subscription_id = sub_id(subscription_id)?;
+            let change_type = match change_type.as_deref() {
                 Some("insert") => ChangeType::Insert,
                 Some("update") => ChangeType::Update,
                 Some("delete") => ChangeType::Delete,
@@ -318,9 +445,9 @@ fn validate(raw: RawServerMessage) -> Result<ServerMessage, KalamError> {
             })
         }
         "error" => ServerMessage::Error(ServerError {
-            subscription_id: raw.subscription_id.unwrap_or_default(),
-            code: raw.code.ok_or_else(|| missing(kind, "code"))?,
-            message: raw.message.unwrap_or_default(),
+            subscription_id: subscription_id.unwrap_or_default(),
+            code: code.ok_or_else(|| missing(kind, "code"))?,
+            message: message.unwrap_or_default(),
         }),
         other => {
             return Err(KalamError::protocol(format!(
@@ -535,6 +662,15 @@ mod tests {
             r#"{"type":"initial_data_batch","subscription_id":"s","rows":[1],"batch_control":{"batch_num":0,"has_more":false,"last_seq_id":null}}"#,
             r#"{"type":"error","subscription_id":"s"}"#,
             r#"{"type":7}"#,
+            // The hand-written reader keeps the derived one's strictness.
+            r#"{"type":"error","type":"error","subscription_id":"s","code":"X"}"#,
+            r#"{"type":"error","subscription_id":5,"code":"X"}"#,
+            r#"{"type":"subscription_ack","subscription_id":"s","total_rows":"5","batch_control":{"batch_num":0,"has_more":false}}"#,
+            r#"{"type":"subscription_ack","subscription_id":"s","batch_control":{"batch_num":0,"has_more":false,"status":null}}"#,
+            r#"{"type":"subscription_ack","subscription_id":"s","batch_control":{"batch_num":4294967296,"has_more":false}}"#,
+            r#"{"type":"subscription_ack","subscription_id":"s","batch_control":{"batch_num":0}}"#,
+            r#"{"type":"auth_success","user":"u","role":"r","protocol":{"serialization":"json"}}"#,
+            r#"{"type":"auth_error","message":"m","rows":{}}"#,
         ];
         for case in cases {
             let err = decode_text(case).unwrap_err();
@@ -543,6 +679,44 @@ mod tests {
         for bytes in [&b""[..], b"\x00\x01", b"\x1f\x8b\x08", b"\x92\xa4ping"] {
             assert_eq!(decode_binary(bytes, 1 << 20).unwrap_err().code, "PROTOCOL");
         }
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_and_nulls_count_as_absent() {
+        let msg = decode_text(
+            r#"{"extra":{"deep":[1,{"x":null}]},"type":"subscription_ack","subscription_id":"s",
+               "total_rows":null,"user":null,"batch_control":{"batch_num":2,"has_more":true,"x":1},
+               "schema":null,"more":"x"}"#,
+        )
+        .unwrap();
+        let ServerMessage::SubscriptionAck(ack) = msg else {
+            panic!("{msg:?}")
+        };
+        assert_eq!((ack.total_rows, ack.schema.len()), (0, 0));
+        assert_eq!(
+            ack.batch_control,
+            BatchControl {
+                batch_num: 2,
+                has_more: true,
+                status: String::new(),
+                last_seq_id: None
+            }
+        );
+        let auth = decode_text(
+            r#"{"type":"auth_success","user":"u","role":"r","protocol":{"serialization":"json","compression":"none"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            auth,
+            ServerMessage::AuthSuccess(AuthSuccess {
+                user: "u".into(),
+                role: "r".into(),
+                protocol: Some(ProtocolOptions {
+                    serialization: "json".into(),
+                    compression: "none".into()
+                })
+            })
+        );
     }
 
     #[test]
