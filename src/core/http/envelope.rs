@@ -17,7 +17,7 @@
 //! becomes `INTERNAL_ERROR` (not retryable) with the parse error in `details`.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::core::cells::{self, DecodedResult};
 use crate::core::error::{codes, KalamError, Result};
@@ -45,18 +45,13 @@ fn is_success(status: u16) -> bool {
 }
 
 /// One statement result as the server sent it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueryResult {
-    #[serde(default)]
     pub schema: Vec<SchemaField>,
     /// Present for row-returning statements (possibly empty), absent for DDL/DML.
-    #[serde(default)]
     pub rows: Option<Vec<Vec<Value>>>,
-    #[serde(default)]
     pub row_count: u64,
-    #[serde(default)]
     pub message: Option<String>,
-    #[serde(default)]
     pub as_user: Option<String>,
 }
 
@@ -68,26 +63,118 @@ pub struct SqlResponse {
     pub took: Option<f64>,
 }
 
-#[derive(Deserialize)]
 struct ErrorObject {
-    #[serde(default)]
     code: Option<String>,
-    #[serde(default)]
     message: Option<String>,
-    #[serde(default)]
     details: Option<Value>,
 }
 
-#[derive(Deserialize)]
+/// The SQL envelope, walked out of a parsed `Value` (not derived: one `Value` parse serves
+/// every response shape, and the derive's per-field deserializers cost bytes in both
+/// bundles). Absent and `null` fields are `None`.
 struct Envelope {
-    #[serde(default)]
     status: Option<String>,
-    #[serde(default)]
     results: Option<Vec<QueryResult>>,
-    #[serde(default)]
     took: Option<f64>,
-    #[serde(default)]
     error: Option<ErrorObject>,
+}
+
+/// Why a JSON answer is not a SQL envelope (the text of a PROTOCOL error).
+type Shape = String;
+
+fn shape(what: &str, expected: &str) -> Shape {
+    format!("`{what}` is not {expected}")
+}
+
+/// `map[key]` as an optional string (absent or `null`: `None`).
+fn opt_string(
+    map: &mut Map<String, Value>,
+    key: &str,
+) -> std::result::Result<Option<String>, Shape> {
+    match map.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(shape(key, "a string")),
+    }
+}
+
+fn object(value: Value, what: &str) -> std::result::Result<Map<String, Value>, Shape> {
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(shape(what, "an object")),
+    }
+}
+
+impl QueryResult {
+    /// `schema` and `row_count` default when absent (not when `null`); `rows` is an array
+    /// of arrays or absent/`null`.
+    fn from_json(value: Value) -> std::result::Result<QueryResult, Shape> {
+        let mut map = object(value, "results[]")?;
+        let schema = match map.remove("schema") {
+            None => Vec::new(),
+            Some(v) => Vec::<SchemaField>::deserialize(v).map_err(|e| format!("`schema`: {e}"))?,
+        };
+        let rows = match map.remove("rows") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(rows)) => Some(
+                rows.into_iter()
+                    .map(|row| match row {
+                        Value::Array(cells) => Ok(cells),
+                        _ => Err(shape("rows[]", "an array")),
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(shape("rows", "an array")),
+        };
+        let row_count = match map.remove("row_count") {
+            None => 0,
+            Some(v) => v.as_u64().ok_or_else(|| shape("row_count", "a count"))?,
+        };
+        Ok(QueryResult {
+            schema,
+            rows,
+            row_count,
+            message: opt_string(&mut map, "message")?,
+            as_user: opt_string(&mut map, "as_user")?,
+        })
+    }
+}
+
+impl Envelope {
+    fn from_json(value: Value) -> std::result::Result<Envelope, Shape> {
+        let mut map = object(value, "the response")?;
+        let results = match map.remove("results") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(results)) => Some(
+                results
+                    .into_iter()
+                    .map(QueryResult::from_json)
+                    .collect::<std::result::Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(shape("results", "an array")),
+        };
+        let took = match map.remove("took") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_f64().ok_or_else(|| shape("took", "a number"))?),
+        };
+        let error = match map.remove("error") {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                let mut obj = object(v, "error")?;
+                Some(ErrorObject {
+                    code: opt_string(&mut obj, "code")?,
+                    message: opt_string(&mut obj, "message")?,
+                    details: obj.remove("details").filter(|d| !d.is_null()),
+                })
+            }
+        };
+        Ok(Envelope {
+            status: opt_string(&mut map, "status")?,
+            results,
+            took,
+            error,
+        })
+    }
 }
 
 fn body_excerpt(body: &str) -> String {
@@ -186,7 +273,12 @@ pub fn parse_error_body(status: u16, body: &str) -> KalamError {
 
 /// Parses a `POST /v1/api/sql` answer (status code + body text).
 pub fn parse_sql_response(status: u16, body: &str) -> Result<SqlResponse> {
-    match serde_json::from_str::<Envelope>(body) {
+    let parsed = serde_json::from_str::<Value>(body);
+    let envelope = match parsed {
+        Ok(value) => Envelope::from_json(value).map_err(ParseFailure::Shape),
+        Err(e) => Err(ParseFailure::Json(e)),
+    };
+    match envelope {
         Ok(env) => {
             if let Some(err) = env.error {
                 // `error: null` deserializes to None; an object is a failure, even with 200.
@@ -214,24 +306,25 @@ pub fn parse_sql_response(status: u16, body: &str) -> Result<SqlResponse> {
                 took: env.took,
             })
         }
-        Err(parse_err) => {
-            if !is_success(status) {
-                return Err(parse_error_body(status, body));
-            }
-            if serde_json::from_str::<Value>(body).is_ok() {
-                return Err(KalamError::protocol(format!(
-                    "unexpected SQL response shape: {parse_err}"
-                ))
-                .with_status(status));
-            }
-            Err(KalamError::new(
-                TRUNCATED_CODE,
-                "the server failed while streaming the result (response body truncated or invalid)",
-            )
-            .with_status(status)
-            .with_details(parse_err.to_string()))
-        }
+        Err(_) if !is_success(status) => Err(parse_error_body(status, body)),
+        Err(ParseFailure::Shape(shape)) => Err(KalamError::protocol(format!(
+            "unexpected SQL response shape: {shape}"
+        ))
+        .with_status(status)),
+        Err(ParseFailure::Json(parse_err)) => Err(KalamError::new(
+            TRUNCATED_CODE,
+            "the server failed while streaming the result (response body truncated or invalid)",
+        )
+        .with_status(status)
+        .with_details(parse_err.to_string())),
     }
+}
+
+/// Why a body is not a SQL envelope: not JSON (a broken-off stream on 2xx) or JSON of
+/// another shape.
+enum ParseFailure {
+    Json(serde_json::Error),
+    Shape(Shape),
 }
 
 /// The normalised response handed to JS (see `cells` for the value rules).
