@@ -536,6 +536,46 @@ pub(crate) mod tests {
         );
         let empty = r#"{"status":"success","results":[{"schema":[],"rows":[],"row_count":0,"as_user":"a"}],"took":1,"error":null}"#;
         assert!(decode_sql_response(200, empty, None).is_ok());
+        // Nulls and unknown fields are fine where they were for the derived reader.
+        let nulls = r#"{"status":"success","results":[{"rows":null,"message":null,"extra":[1]}],"took":null,"more":{}}"#;
+        let resp = parse_sql_response(200, nulls).unwrap();
+        assert_eq!((resp.results[0].rows.clone(), resp.took), (None, None));
+    }
+
+    #[test]
+    fn json_of_another_shape_is_a_protocol_error() {
+        for body in [
+            r#"[]"#,
+            r#""success""#,
+            r#"{"status":"success","results":{}}"#,
+            r#"{"status":"success","results":[1]}"#,
+            r#"{"status":"success","results":[{"rows":[1]}]}"#,
+            r#"{"status":"success","results":[{"schema":null}]}"#,
+            r#"{"status":"success","results":[{"row_count":null}]}"#,
+            r#"{"status":"success","results":[{"row_count":-1}]}"#,
+            r#"{"status":"success","results":[{"as_user":5}]}"#,
+            r#"{"status":"success","results":[],"took":"1"}"#,
+            r#"{"status":1,"results":[]}"#,
+            r#"{"status":"success","error":"x"}"#,
+            r#"{"status":"success","error":{"code":5}}"#,
+        ] {
+            let err = parse_sql_response(200, body).unwrap_err();
+            assert_eq!(
+                (err.code.as_str(), err.status),
+                ("PROTOCOL", Some(200)),
+                "{body}"
+            );
+            assert!(
+                err.message.starts_with("unexpected SQL response shape"),
+                "{body}: {err:?}"
+            );
+        }
+        // The same bodies with an error status are read as error bodies.
+        let err = parse_sql_response(503, r#"{"error":"TOO_MANY_CONNECTIONS"}"#).unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.retryable),
+            ("TOO_MANY_CONNECTIONS", true)
+        );
     }
 
     #[test]
