@@ -1,36 +1,21 @@
 // Shared set-up of the end-to-end tests: the test server (the one scripts/test.sh started,
 // via KALAMDB_URL, or our own), root SQL, a counting proxy, a closed port and a server that
 // never answers. Nothing here answers for the KalamDB server: the proxy forwards every byte.
-import { spawn, execFileSync } from 'node:child_process';
 import { Agent, createServer, request as httpRequest } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { clientDir, login, sharedTestServer, sql, startTestServer } from '../support/testserver.mjs';
 
-export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** The package under test: dist/client (override with KALAM_CLIENT_DIR). */
-export const clientDir = resolve(process.env.KALAM_CLIENT_DIR ?? join(root, 'dist', 'client'));
+export { root, clientDir, login } from '../support/testserver.mjs';
 
 export function importClientInNode() {
   return import(pathToFileURL(join(clientDir, 'node.js')).href);
 }
 
-function serverBinary() {
-  if (process.env.KALAMDB_TESTSERVER_BIN) return process.env.KALAMDB_TESTSERVER_BIN;
-  const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
-  const bin = join(targetDir, 'debug', 'kalam-testserver');
-  if (!existsSync(bin)) execFileSync('cargo', ['build', '-p', 'kalam-testserver'], { cwd: root, stdio: 'inherit' });
-  return bin;
-}
-
-/** The test server: KALAMDB_URL when set (scripts/test.sh), else a fresh one of our own. */
-export async function testServer() {
-  const url = process.env.KALAMDB_URL ?? process.env.KALAMDB_TEST_URL;
-  const rootPassword = process.env.KALAMDB_TEST_ROOT_PASSWORD ?? process.env.KALAMDB_ROOT_PASSWORD ?? 'kalam-test-root';
-  if (url) return { url: url.replace(/\/+$/, ''), rootPassword, close: async () => {} };
-  return freshServer({ rootPassword });
+/** The test server: KALAMDB_URL when set (scripts/test.sh), else a private one. */
+export function testServer() {
+  return sharedTestServer();
 }
 
 /**
@@ -38,43 +23,13 @@ export async function testServer() {
  * null starts it unconfigured (setup required); `args` are extra flags
  * (e.g. `--access-token-ttl-secs 2`).
  */
-export async function freshServer({ rootPassword = 'kalam-test-root', args = [] } = {}) {
-  const env = { ...process.env };
-  delete env.KALAMDB_ROOT_PASSWORD;
-  if (rootPassword !== null) env.KALAMDB_ROOT_PASSWORD = rootPassword;
-  const child = spawn(serverBinary(), ['--listen', '127.0.0.1:0', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const started = await new Promise((ok, fail) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /kalam-testserver listening on (http:\S+)/.exec(out);
-      if (m) ok(m[1]);
-    });
-    child.on('exit', (code) => fail(new Error(`kalam-testserver exited (${code}) before listening: ${out}`)));
-  });
-  return {
-    url: started, rootPassword,
-    close: () => new Promise((ok) => { child.once('exit', ok); child.kill('SIGTERM'); }),
-  };
-}
-
-export async function login(url, user, password) {
-  const r = await fetch(`${url}/v1/api/auth/login`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password }),
-  });
-  if (r.status !== 200) throw new Error(`login ${user}: HTTP ${r.status} ${await r.text()}`);
-  return (await r.json()).access_token;
+export function freshServer({ rootPassword, args = [] } = {}) {
+  return startTestServer(args, rootPassword === undefined ? {} : { password: rootPassword });
 }
 
 /** Runs SQL as root with plain fetch (set-up must not depend on the code under test). */
-export async function rootSql(server, sql) {
-  const token = await login(server.url, 'root', server.rootPassword);
-  const r = await fetch(`${server.url}/v1/api/sql`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ sql }),
-  });
-  const body = await r.json();
-  if (r.status !== 200 || body.status !== 'success') throw new Error(`${sql}: HTTP ${r.status} ${JSON.stringify(body)}`);
-  return body;
+export async function rootSql(server, text) {
+  return sql(server.url, await login(server.url, 'root', server.rootPassword), text);
 }
 
 /**

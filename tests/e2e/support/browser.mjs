@@ -11,8 +11,8 @@ import { root } from './server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** The built client package to test: KALAM_CLIENT_DIST or dist/client. */
-export const clientDist = resolve(process.env.KALAM_CLIENT_DIST ?? join(root, 'dist', 'client'));
+/** The built client package to test (KALAM_CLIENT_DIR, see tests/support/testserver.mjs). */
+export { clientDir as clientDist } from '../../support/testserver.mjs';
 
 export async function openBrowser() {
   const dir = mkdtempSync(join(tmpdir(), 'kalam-live-e2e-'));

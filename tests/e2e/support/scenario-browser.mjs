@@ -1,7 +1,7 @@
 // Runs a scenarios module (`runScenarios(kalam, cfg, only)`, as http-scenarios.mjs and
 // hardening-scenarios.mjs export) against the built client package on a Chromium page or in a
 // dedicated worker, the way an app imports it: the package's index.js from a static server.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { serveStatic } from '../../../scripts/static-server.mjs';
 import { launchChromium } from '../../support/browser.mjs';
@@ -11,6 +11,14 @@ import { clientDir, root } from '../support.mjs';
 export async function openScenarioBrowser() {
   mkdirSync(join(root, 'tests', 'output'), { recursive: true });
   writeFileSync(join(root, 'tests', 'output', 'e2e-blank.html'), '<!doctype html><meta charset="utf-8"><title>e2e</title>');
+  // The package is served from inside the repository; one built elsewhere (KALAM_CLIENT_DIR)
+  // through a link in the ignored tests/output.
+  let servedClient = clientDir;
+  if (relative(root, clientDir).startsWith('..')) {
+    servedClient = join(root, 'tests', 'output', `e2e-client-${process.pid}`);
+    rmSync(servedClient, { force: true });
+    symlinkSync(clientDir, servedClient);
+  }
   const statics = await serveStatic(root);
   const browser = await launchChromium();
   return {
@@ -27,7 +35,7 @@ export async function openScenarioBrowser() {
         if (process.env.E2E_DEBUG) process.stderr.write(`[${cfg.env}] ${m.type()}: ${m.text()}\n`);
       });
       await page.goto(`${statics.url}/tests/output/e2e-blank.html`);
-      const entry = `/${relative(root, join(clientDir, 'index.js'))}`;
+      const entry = `/${relative(root, join(servedClient, 'index.js'))}`;
       try {
         const results = await page.evaluate(async ({ cfg, entry, scenariosUrl, inWorker, only }) => {
           if (!inWorker) {
@@ -57,6 +65,7 @@ export async function openScenarioBrowser() {
     async close() {
       await browser.close();
       await statics.close();
+      if (servedClient !== clientDir) rmSync(servedClient, { force: true });
     },
   };
 }

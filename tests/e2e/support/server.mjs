@@ -1,16 +1,9 @@
-// The KalamDB server for the e2e tests: KALAMDB_URL (+ KALAMDB_TEST_ROOT_PASSWORD) when set
-// (scripts/test.sh exports both), else a kalam-testserver started here and stopped at exit.
-// Plus small HTTP helpers (login, SQL, faults) that use plain fetch.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
+// The KalamDB server of the live e2e tests and benchmarks (see tests/support/testserver.mjs
+// for how it is found) and fixtures on it: a fresh user with a table, bulk inserts, paged
+// SELECTs, polling. Everything uses plain fetch, never the code under test.
+import { login, sharedTestServer, sql } from '../../support/testserver.mjs';
 
-export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const DEFAULT_PASSWORD = 'kalam-test-root';
-
-let started;
+export { root, login, sql, fault } from '../../support/testserver.mjs';
 
 /**
  * `{ url, rootPassword, stop() }`: the shared server (started once per process).
@@ -18,72 +11,8 @@ let started;
  * every client of that server: run them alone (`--test-concurrency=1`, not beside other test
  * files on the same KALAMDB_URL), or set KALAM_E2E_OWN_SERVER=1 to get a private server.
  */
-export async function testServer() {
-  if (process.env.KALAMDB_URL && process.env.KALAM_E2E_OWN_SERVER !== '1') {
-    return { url: process.env.KALAMDB_URL.replace(/\/+$/, ''), rootPassword: process.env.KALAMDB_TEST_ROOT_PASSWORD ?? process.env.KALAMDB_ROOT_PASSWORD ?? DEFAULT_PASSWORD, stop: async () => {} };
-  }
-  started ??= startServer();
-  return started;
-}
-
-function serverBinary() {
-  const candidates = [
-    process.env.KALAM_TESTSERVER_BIN,
-    process.env.CARGO_TARGET_DIR && join(process.env.CARGO_TARGET_DIR, 'debug', 'kalam-testserver'),
-    join(root, 'target', 'debug', 'kalam-testserver'),
-    join(root, 'target', 'live-dev', 'debug', 'kalam-testserver'),
-  ].filter(Boolean);
-  const bin = candidates.find((p) => existsSync(p));
-  if (!bin) throw new Error(`kalam-testserver not built (cargo build -p kalam-testserver); looked in ${candidates.join(', ')}`);
-  return bin;
-}
-
-async function startServer() {
-  const rootPassword = process.env.KALAMDB_ROOT_PASSWORD ?? DEFAULT_PASSWORD;
-  const child = spawn(serverBinary(), ['--listen', '127.0.0.1:0'], {
-    env: { ...process.env, KALAMDB_ROOT_PASSWORD: rootPassword },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout });
-  const url = await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error('kalam-testserver did not start in 30 s')), 30_000);
-    child.once('exit', (code) => fail(new Error(`kalam-testserver exited (${code})`)));
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      const m = /listening on (http:\S+)/.exec(line);
-      m ? ok(m[1].replace(/\/+$/, '')) : fail(new Error(`unexpected first line: ${line}`));
-    });
-  });
-  lines.on('line', () => {}); // keep draining stdout
-  const stop = async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((ok) => child.once('exit', ok));
-    }
-  };
-  process.once('exit', () => child.kill('SIGTERM'));
-  child.unref();
-  return { url, rootPassword, stop };
-}
-
-export async function login(url, user, password) {
-  const res = await fetch(`${url}/v1/api/auth/login`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password }),
-  });
-  const body = await res.json();
-  if (!res.ok) throw new Error(`login ${user}: ${res.status} ${JSON.stringify(body)}`);
-  return body.access_token;
-}
-
-/** Runs SQL; throws on an error envelope. Returns the parsed envelope. */
-export async function sql(url, token, text, params) {
-  const res = await fetch(`${url}/v1/api/sql`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify(params ? { sql: text, params } : { sql: text }),
-  });
-  const body = await res.json();
-  if (!res.ok || body.status !== 'success') throw new Error(`SQL failed (${res.status}): ${text}\n${JSON.stringify(body)}`);
-  return body;
+export function testServer() {
+  return sharedTestServer();
 }
 
 /** A SELECT as `{column: value}` objects. */
@@ -92,13 +21,6 @@ export async function select(url, token, text) {
   const r = body.results[0];
   const names = r.schema.map((f) => f.name);
   return r.rows.map((row) => Object.fromEntries(row.map((v, i) => [names[i], v])));
-}
-
-export async function fault(url, rootToken, body) {
-  const res = await fetch(`${url}/v1/api/test/faults`, {
-    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${rootToken}` }, body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`fault ${JSON.stringify(body)}: ${res.status} ${await res.text()}`);
 }
 
 let counter = 0;
