@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds the npm packages described in wasm-pack.toml into dist/<bundle>/:
 // cargo (wasm32, bundle features) -> wasm-bindgen (ESM glue + typings) -> wasm-opt ->
-// tsc (bindings/shared + bindings/<bundle>/src) -> package.json/README from pkg-templates.
+// tsc (bindings/shared + bindings/<bundle>/src) -> package.json/README from pkg-templates ->
+// tsc --noEmit of bindings/<bundle>/tsconfig.json (the same sources in place, as editors see them).
 // Usage: node scripts/build.mjs [bundle ...] [--dev]   (--dev: debug profile, no wasm-opt)
 // Expects the tools from scripts/setup.sh (run by scripts/build.sh and scripts/test.sh).
 import { execFileSync } from 'node:child_process';
@@ -34,6 +35,14 @@ function run(cmd, cmdArgs, opts = {}) {
 }
 
 const distRoot = join(root, matrix.build.dist_dir);
+
+/**
+ * `tsc --noEmit` of bindings/<bundle>/tsconfig.json: the sources typechecked where they are
+ * (the view editors get), against the typings just written to dist/<bundle>. Emits nothing.
+ */
+function typecheckInPlace(bundle) {
+  run('tsc', ['--noEmit', '-p', join(root, bundle.bindings)]);
+}
 
 /**
  * A TypeScript-only package (`wasm = false`, the ORM): tsc of bindings/<bundle>/src against
@@ -71,6 +80,7 @@ function buildTypeScriptPackage(name, bundle) {
     .replaceAll('{{client_package}}', matrix.bundles.client.package));
   cpSync(join(template, 'README.md'), join(out, 'README.md'));
   if (!existsSync(join(out, 'index.js'))) throw new Error(`build of ${bundle.package} is incomplete in ${out}`);
+  typecheckInPlace(bundle);
   console.log(`  -> ${out}`);
 }
 
@@ -144,6 +154,7 @@ for (const [name, bundle] of bundles) {
   if (!existsSync(join(out, 'index.js')) || !existsSync(join(out, 'wasm', wasmFile))) {
     throw new Error(`build of ${bundle.package} is incomplete in ${out}`);
   }
+  typecheckInPlace(bundle);
   console.log(`  -> ${out}`);
 }
 rmSync(join(distRoot, '.stage'), { recursive: true, force: true });

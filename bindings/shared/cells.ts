@@ -2,7 +2,9 @@
 // a normalised form (BIGINT/DECIMAL as exact strings, JSON parsed, FILE as a FileRef
 // object, times as numbers); these wrappers only expose it, without re-guessing types.
 import { SeqId } from './seq-id.js';
-import { KalamError } from './errors.js';
+import { ErrorCode, KalamError } from './errors.js';
+import { assertWasmReady } from './wasm-loader.js';
+import { fileDownloadUrl, fileRefJson, storedFileName as coreStoredFileName, tableLocation as coreTableLocation } from './wasm/kalam_wasm.js';
 
 export type KalamDataType =
   | 'Boolean' | 'SmallInt' | 'Int' | 'BigInt' | 'Float' | 'Double' | 'Text' | 'Timestamp' | 'Date'
@@ -45,43 +47,65 @@ export interface FileContext {
 
 /**
  * The server's stored file name (PROTOCOL.md §1.8): `{id}-{sanitised name}.{ext}`, or
- * `{id}.{ext}` when nothing of the name survives. The name without its last extension is
- * lowercased, keeps `[a-z0-9]`, maps space/`_`/`-` to `-`, drops the rest, is cut to 50
- * characters, and has runs of `-` collapsed and leading/trailing `-` stripped; `ext` is the
- * lowercased text after the last dot when it is 1-10 ASCII letters/digits, else `bin`.
+ * `{id}.{ext}` when nothing of the name survives, as the Rust core computes it (the rule
+ * lives there once). Needs the WebAssembly core (`await initWasm()` or any client call first).
  */
 export function storedFileName(id: string, name: string): string {
-  const dot = name.lastIndexOf('.');
-  const stem = dot >= 0 ? name.slice(0, dot) : name;
-  const rawExt = dot >= 0 ? name.slice(dot + 1) : '';
-  const ext = /^[A-Za-z0-9]{1,10}$/.test(rawExt) ? rawExt.toLowerCase() : 'bin';
-  let kept = '';
-  for (const c of stem.toLowerCase()) {
-    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) kept += c;
-    else if (c === ' ' || c === '_' || c === '-') kept += '-';
-  }
-  const sanitised = kept.slice(0, 50).replace(/-+/g, '-').replace(/^-+|-+$/g, '');
-  return sanitised ? `${id}-${sanitised}.${ext}` : `${id}.${ext}`;
+  assertWasmReady('storedFileName');
+  return coreStoredFileName(id, name);
 }
 
-function fileRefData(value: unknown): FileRefData | null {
-  let v = value;
-  if (typeof v === 'string') {
-    try {
-      v = JSON.parse(v);
-    } catch {
-      return null;
-    }
+/**
+ * `{namespace, table}` of `table` or `namespace.table`: an unqualified name is placed in
+ * `namespace`, else the server's default namespace (the core's rule). Bad names reject with
+ * `INVALID_ARGUMENT`. @internal
+ */
+export function tableLocation(name: string, namespace?: string): { namespace: string; table: string } {
+  assertWasmReady('tableLocation');
+  const [ns, table] = callCore(() => coreTableLocation(name, namespace));
+  return { namespace: ns, table };
+}
+
+/** Runs a synchronous core call, rethrowing its error object as a KalamError. */
+function callCore<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw KalamError.from(err);
   }
-  if (!v || typeof v !== 'object') return null;
+}
+
+function isDecodedFileRef(v: object): v is FileRefData {
   const o = v as Partial<FileRefData>;
-  if (typeof o.id !== 'string' || typeof o.sub !== 'string' || typeof o.name !== 'string') return null;
-  return {
-    id: o.id, sub: o.sub, name: o.name, size: Number(o.size ?? 0), mime: o.mime ?? 'application/octet-stream', sha256: o.sha256 ?? '',
-    ...(o.shard !== undefined && o.shard !== null ? { shard: o.shard } : {}),
-    stored_name: typeof o.stored_name === 'string' ? o.stored_name : storedFileName(o.id, o.name),
-    ...(typeof o.download_path === 'string' ? { download_path: o.download_path } : {}),
-  };
+  return typeof o.id === 'string' && typeof o.sub === 'string' && typeof o.name === 'string' && typeof o.stored_name === 'string';
+}
+
+/**
+ * FILE cells arrive decoded by the core (with `stored_name`): taken as they are. Anything
+ * else (FileRef JSON text, a raw object) is parsed by the core, which also names the file.
+ */
+function fileRefData(value: unknown): FileRefData | null {
+  if (value && typeof value === 'object' && isDecodedFileRef(value)) {
+    const o = value;
+    return {
+      id: o.id, sub: o.sub, name: o.name, size: Number(o.size ?? 0), mime: o.mime ?? '', sha256: o.sha256 ?? '',
+      ...(o.shard !== undefined && o.shard !== null ? { shard: o.shard } : {}),
+      stored_name: o.stored_name,
+      ...(typeof o.download_path === 'string' ? { download_path: o.download_path } : {}),
+    };
+  }
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else if (value && typeof value === 'object') {
+    try {
+      text = JSON.stringify(value);
+    } catch {
+      return null; // e.g. a bigint inside: not FileRef JSON
+    }
+  } else return null;
+  assertWasmReady('FileRef.from');
+  const json = fileRefJson(text, undefined, undefined);
+  return json === undefined ? null : (JSON.parse(json) as FileRefData);
 }
 
 export class FileRef implements FileRefData {
@@ -116,10 +140,16 @@ export class FileRef implements FileRefData {
   /** `/v1/files/{namespace}/{table}/{sub}/{stored_name}` (the server's route, by stored name). */
   relativeUrl(): string {
     if (this.download_path) return this.download_path;
-    if (!this.namespace || !this.table) {
-      throw new KalamError({ code: 'INVALID_ARGUMENT', message: `FileRef ${this.id}: unknown table; use queryRows(sql, 'namespace.table') or fileRef.forTable(ns, table)` });
+    return this.#url(undefined, this.namespace, this.table);
+  }
+
+  /** The download path (on `baseUrl` when given), built by the core. */
+  #url(baseUrl: string | undefined, namespace: string | undefined, table: string | undefined): string {
+    if (!namespace || !table) {
+      throw new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message: `FileRef ${this.id}: unknown table; use queryRows(sql, 'namespace.table') or fileRef.forTable(ns, table)` });
     }
-    return `/v1/files/${encodeURIComponent(this.namespace)}/${encodeURIComponent(this.table)}/${encodeURIComponent(this.sub)}/${encodeURIComponent(this.stored_name)}`;
+    assertWasmReady('FileRef download URLs');
+    return callCore(() => fileDownloadUrl(baseUrl, namespace, table, this.sub, this.stored_name));
   }
 
   /** From a FILE cell's value: FileRef JSON text or an object (official `FileRef.from`). */
@@ -148,7 +178,7 @@ export class FileRef implements FileRefData {
    * official SDK this is the server's real route, by stored name).
    */
   getDownloadUrl(baseUrl: string, namespace: string, table: string): string {
-    return `${baseUrl.replace(/\/+$/, '')}${this.forTable(namespace, table).relativeUrl()}`;
+    return this.#url(baseUrl, namespace, table);
   }
 
   /** Absolute URL. Downloading it needs the Bearer token: prefer {@link FileRef.download}. */
@@ -167,7 +197,7 @@ export class FileRef implements FileRefData {
    */
   download(options?: { userId?: string; signal?: AbortSignal }): Promise<Blob> {
     if (!this.#ctx) {
-      return Promise.reject(new KalamError({ code: 'INVALID_ARGUMENT', message: 'this FileRef has no client to download with; get it from a query of @kalam-wasm/client' }));
+      return Promise.reject(new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message: 'this FileRef has no client to download with; get it from a query of @kalam-wasm/client' }));
     }
     try {
       return this.#ctx.download(this.relativeUrl(), options);

@@ -1,18 +1,12 @@
 // One error type for every failure (DESIGN.md §4). Errors are created in Rust as
 // `{ code, message, status?, retryable, details? }` and surface here as real `Error`s.
+import { ERROR_CODES } from './core-constants.js';
 
-/** Codes produced by the client itself; server codes are passed through verbatim. */
-export const ErrorCode = {
-  NETWORK: 'NETWORK',
-  TIMEOUT: 'TIMEOUT',
-  ABORTED: 'ABORTED',
-  PROTOCOL: 'PROTOCOL',
-  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
-  INVALID_URL: 'INVALID_URL',
-  CLOSED: 'CLOSED',
-  AUTH_FAILED: 'AUTH_FAILED',
-  HTTP_ERROR: 'HTTP_ERROR',
-} as const;
+/**
+ * Codes produced by the client itself; server codes are passed through verbatim. The list is
+ * the Rust core's (`core::error::codes`), generated into core-constants.ts.
+ */
+export const ErrorCode = ERROR_CODES;
 
 export interface KalamErrorInit {
   code: string;

@@ -1,7 +1,9 @@
 // SeqId: KalamDB's 64-bit Snowflake version id (_seq). Never a JS number: values exceed
 // 2^53, so it is held as a bigint and serialised as an exact decimal string.
 
-const EPOCH_MS = 1704067200000n; // 2024-01-01T00:00:00Z, KalamDB's Snowflake epoch
+// The bit layout is the Rust core's (`SeqId`), generated into core-constants.ts.
+import { SEQ_ID_EPOCH_MS, SEQ_ID_SEQUENCE_MASK, SEQ_ID_TIMESTAMP_SHIFT, SEQ_ID_WORKER_MASK, SEQ_ID_WORKER_SHIFT } from './core-constants.js';
+
 const I64_MIN = -(1n << 63n);
 const I64_MAX = (1n << 63n) - 1n;
 
@@ -55,7 +57,7 @@ export class SeqId {
 
   /** Milliseconds since the Unix epoch when this version was written. */
   timestampMillis(): number {
-    return Number((this.#value >> 22n) + EPOCH_MS);
+    return Number((this.#value >> SEQ_ID_TIMESTAMP_SHIFT) + SEQ_ID_EPOCH_MS);
   }
 
   toDate(): Date {
@@ -63,11 +65,11 @@ export class SeqId {
   }
 
   workerId(): number {
-    return Number((this.#value >> 12n) & 0x3ffn);
+    return Number((this.#value >> SEQ_ID_WORKER_SHIFT) & SEQ_ID_WORKER_MASK);
   }
 
   sequence(): number {
-    return Number(this.#value & 0xfffn);
+    return Number(this.#value & SEQ_ID_SEQUENCE_MASK);
   }
 
   compareTo(other: SeqId | bigint | string | number): number {

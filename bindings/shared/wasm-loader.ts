@@ -7,11 +7,13 @@
 // No globals are faked and no code is generated at run time.
 import init from './wasm/kalam_wasm.js';
 import type { InitInput } from './wasm/kalam_wasm.js';
+import { ErrorCode, KalamError } from './errors.js';
 
 type WasmSource = () => InitInput | Promise<InitInput>;
 
 let source: WasmSource | undefined;
 let ready: Promise<void> | undefined;
+let instantiated = false;
 
 /** Set by an environment entry point (node.ts); overridable with {@link initWasm}. */
 export function setDefaultWasmSource(fn: WasmSource): void {
@@ -30,9 +32,21 @@ export function initWasm(input?: InitInput | Promise<InitInput>): Promise<void> 
   ready ??= (async () => {
     const moduleOrPath = await (source ? source() : new URL('./wasm/kalam_wasm_bg.wasm', import.meta.url));
     await init({ module_or_path: moduleOrPath });
+    instantiated = true;
   })().catch((err: unknown) => {
     ready = undefined; // a failed load (e.g. offline) may be retried
     throw err;
   });
   return ready;
+}
+
+/**
+ * For the synchronous helpers that ask the core (FileRef names and paths, table names):
+ * before the first `initWasm()` (or any client call, which awaits it) there is no core to
+ * ask, and the answer is a typed error rather than a TypeError from the glue. @internal
+ */
+export function assertWasmReady(what: string): void {
+  if (!instantiated) {
+    throw new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message: `${what} needs the WebAssembly core: await initWasm() (or any client call) first` });
+  }
 }

@@ -66,6 +66,47 @@ for (const pkg of packages) {
   });
 }
 
+// The FileRef rules are the Rust core's, asked synchronously by the TypeScript FileRef.
+test('FileRef names and paths come from the core, which keeps an empty extension empty', () => {
+  const script = `
+    import { initWasm, storedFileName, FileRef, ErrorCode, SeqId, KalamCellValue } from '@kalam-wasm/client';
+    import { KalamCellValue as ConsumerCell, initWasm as initConsumer } from '@kalam-wasm/consumer';
+    const early = (() => { try { storedFileName('1', 'a.txt'); return 'no error'; } catch (e) { return e.code; } })();
+    await initWasm();
+    await initConsumer();
+    const raw = JSON.stringify({ id: '1', sub: 'f0001', name: 'name.', size: 3 });
+    const ref = FileRef.from(raw);
+    let bad;
+    try { ref.getDownloadUrl('http://h', '..', 't'); } catch (e) { bad = e.code; }
+    console.log(JSON.stringify({
+      early,
+      named: storedFileName('1', 'name.'),
+      stored: ref.stored_name,
+      consumer: ConsumerCell.from(raw).asFile().stored_name,
+      path: ref.forTable('a b', 'docs').relativeUrl(),
+      url: ref.getDownloadUrl('http://h:1/', 'app', 'docs'),
+      bad,
+      mime: ref.mime,
+      notFile: FileRef.from('{"id":1}'),
+      codes: Object.keys(ErrorCode).length,
+      seq: [SeqId.from((5n << 22n) | (7n << 12n) | 9n).workerId(), SeqId.from((5n << 22n) | 9n).timestampMillis()],
+    }));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: appDir, encoding: 'utf8' }));
+  assert.deepEqual(out, {
+    early: 'INVALID_ARGUMENT', // a typed error before the core is loaded, not a TypeError from the glue
+    named: '1-name.', // the TypeScript copy said '1-name.bin'; the server keeps the empty extension
+    stored: '1-name.',
+    consumer: '1-name.',
+    path: '/v1/files/a%20b/docs/f0001/1-name.',
+    url: 'http://h:1/v1/files/app/docs/f0001/1-name.',
+    bad: 'INVALID_ARGUMENT',
+    mime: '',
+    notFile: null,
+    codes: 9,
+    seq: [7, 1704067200005],
+  });
+});
+
 test('a TypeScript consumer typechecks against the published typings', () => {
   const dir = join(appDir, 'ts-consumer');
   mkdirSync(dir, { recursive: true });
