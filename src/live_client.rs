@@ -24,6 +24,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::core::cells::{decode_cell_ref, FileTable, RowDecoder};
 use crate::core::error::{codes, KalamError};
 use crate::core::http::url::BaseUrl;
+use crate::core::live::connection::DEFAULT_COALESCE_MS;
 use crate::core::live::frames::{BatchControl, ChangeType, Row};
 use crate::core::live::materializer::{KeyedRow, RowsDelta};
 use crate::core::live::row::Column;
@@ -95,6 +96,10 @@ struct Inner {
     run_sql: Option<Function>,
     /// Checksum queries to start once the borrow is released: `(subscription, request, sql)`.
     verify_requests: Vec<(String, u64, String)>,
+    /// The socket close of the current pump (`code`, `reason`), ours or the server's: sent
+    /// with the connection error it causes as `closeCode`/`closeReason`, so JS reads the
+    /// code from a field instead of the message.
+    last_close: Option<(u16, String)>,
     me: Weak<RefCell<Inner>>,
 }
 
@@ -106,6 +111,7 @@ fn pump(rc: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut LiveCore, u64)) {
         };
         input(&mut inner.core, now_ms());
         let payload = inner.run();
+        inner.last_close = None;
         let verify = std::mem::take(&mut inner.verify_requests);
         (payload, inner.token_request.take(), verify)
     };
@@ -221,6 +227,11 @@ impl Inner {
                 let handler = move |event: SocketEvent| {
                     let Some(rc) = weak.upgrade() else { return };
                     let closed = matches!(event, SocketEvent::Closed { .. });
+                    if let SocketEvent::Closed { code, reason } = &event {
+                        if let Ok(mut inner) = rc.try_borrow_mut() {
+                            inner.last_close = Some((*code, reason.clone()));
+                        }
+                    }
                     pump(&rc, |core, now| match event {
                         SocketEvent::Open => core.socket_opened(now, socket),
                         SocketEvent::Text(text) => core.socket_text(now, socket, &text),
@@ -241,12 +252,11 @@ impl Inner {
                 };
                 match Socket::open(&self.ctor, &url, handler) {
                     Ok(s) => self.socket = Some((socket, s)),
-                    Err(message) => self.core.socket_closed(
-                        now_ms(),
-                        socket,
-                        1006,
-                        &format!("cannot open {url}: {message}"),
-                    ),
+                    Err(message) => {
+                        let reason = format!("cannot open {url}: {message}");
+                        self.core.socket_closed(now_ms(), socket, 1006, &reason);
+                        self.last_close = Some((1006, reason));
+                    }
                 }
             }
             Output::SendText { socket, text } => {
@@ -266,6 +276,7 @@ impl Inner {
                         ws.close(code, &reason);
                     }
                 }
+                self.last_close = Some((code, reason));
             }
             Output::RequestToken => {
                 let force = matches!(self.core.state(), ConnectionState::NeedsAuth);
@@ -322,7 +333,14 @@ impl Inner {
                 item["t"] = Value::from("state");
                 items.value(&item);
             }
-            Output::ConnectionError(error) => items.value(&json!({"t": "error", "error": error})),
+            Output::ConnectionError(error) => {
+                let mut item = json!({"t": "error", "error": error});
+                if let Some((code, reason)) = self.last_close.take() {
+                    item["closeCode"] = code.into();
+                    item["closeReason"] = reason.into();
+                }
+                items.value(&item);
+            }
             Output::Verify {
                 subscription_id,
                 request,
@@ -620,6 +638,7 @@ fn config_from_json(text: &str) -> Result<LiveConfig, KalamError> {
         .ok_or_else(|| KalamError::invalid_argument("url is required"))?;
     let base = BaseUrl::parse(url)?;
     let mut config = LiveConfig::new(base.ws_url(true));
+    config.coalesce_ms = DEFAULT_COALESCE_MS;
     config.disable_compression = field(&v, "disableCompression")
         .and_then(Value::as_bool)
         .unwrap_or(false);
@@ -897,6 +916,7 @@ impl LiveClient {
                 token_request: None,
                 run_sql,
                 verify_requests: Vec::new(),
+                last_close: None,
                 me: me.clone(),
             })
         });

@@ -83,7 +83,10 @@ export interface LivenessOptions {
 /** Why the connection went down (`onDisconnect`). */
 export interface DisconnectReason {
   message: string;
+  /** The WebSocket close code, when a close caused it (ours or the server's). */
   code?: number;
+  /** The close reason sent with `code`. */
+  reason?: string;
 }
 
 /** A connection-level error: a KalamError that also says whether reconnecting may help. */
@@ -269,7 +272,7 @@ type Item =
   | { t: 'checkpoint'; id: string; seq: string }
   | { t: 'sub_error'; id: string; error: { code: string; message: string; retryable?: boolean; status?: number; details?: string }; fatal: boolean }
   | { t: 'state'; state: ConnectionStateName; attempt?: number; delay_ms?: number }
-  | { t: 'error'; error: { code: string; message: string; retryable?: boolean; status?: number; details?: string } };
+  | { t: 'error'; error: { code: string; message: string; retryable?: boolean; status?: number; details?: string }; closeCode?: number; closeReason?: string };
 
 interface SubBase {
   id: string;
@@ -310,6 +313,8 @@ export class LiveManager {
   #state: ConnectionState = { state: 'disconnected' };
   readonly #stateListeners = new Set<(state: ConnectionState) => void>();
   #lastError: KalamError | null = null;
+  /** The close behind the latest connection error, if a close caused it. */
+  #lastClose: { code: number; reason: string } | null = null;
 
   constructor(options: LiveManagerOptions) {
     if (!options || typeof options.url !== 'string') throw new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message: 'LiveManager: url is required' });
@@ -567,6 +572,7 @@ export class LiveManager {
         case 'error': {
           const err = KalamError.from(item.error);
           this.#lastError = err;
+          this.#lastClose = item.closeCode === undefined ? null : { code: item.closeCode, reason: item.closeReason ?? '' };
           const withRecoverable = Object.assign(err, { recoverable: err.retryable });
           this.#log('debug', `connection: ${err.code}: ${err.message}`);
           const cb = this.#opts.onConnectionError;
@@ -583,13 +589,14 @@ export class LiveManager {
     this.#log('debug', `state ${prev.state} -> ${next.state}`, next);
     if (next.state === 'connected') {
       this.#lastError = null;
+      this.#lastClose = null;
       const cb = this.#opts.onConnect;
       if (cb) this.#guard('onConnect', cb);
     } else if (prev.state === 'connected') {
       const cb = this.#opts.onDisconnect;
       const message = this.#lastError?.message ?? (next.state === 'disconnected' ? 'disconnected' : `connection lost (${next.state})`);
-      const code = /\((\d{4})\b/.exec(message)?.[1];
-      if (cb) this.#guard('onDisconnect', () => cb({ message, code: code ? Number(code) : undefined }));
+      const close = this.#lastClose;
+      if (cb) this.#guard('onDisconnect', () => cb({ message, code: close?.code, reason: close?.reason }));
     }
     const onState = this.#opts.onStateChange;
     if (onState) this.#guard('onStateChange', () => onState(next));

@@ -166,7 +166,19 @@ pub struct LiveConfig {
     pub sub_max_retries: u32,
     /// Self-verification of materialized subscriptions ([`super::verify`]).
     pub verify: VerifyConfig,
+    /// Coalescing of materialized deltas (issue 16): a delta is flushed at once when none
+    /// was flushed in the last `coalesce_ms`; otherwise the changes of the frames arriving
+    /// meanwhile are held and flushed together (one delta per subscription) when that
+    /// window ends (the `Flush` timer). A lone change is never delayed; a burst of N
+    /// frames over T ms reaches the app as about `1 + T / coalesce_ms` deltas. 0 disables
+    /// (every drain flushes: the sans-IO contract the native tests use). The wasm shell
+    /// uses [`DEFAULT_COALESCE_MS`].
+    pub coalesce_ms: u64,
 }
+
+/// The coalescing window of the wasm shell: one display frame, so a UI repaints at most
+/// once per frame during a burst and a lone change is not delayed at all.
+pub const DEFAULT_COALESCE_MS: u64 = 16;
 
 impl LiveConfig {
     pub fn new(ws_url: impl Into<String>) -> LiveConfig {
@@ -185,6 +197,7 @@ impl LiveConfig {
             snapshot_step_timeout_ms: 20_000,
             sub_max_retries: 6,
             verify: VerifyConfig::default(),
+            coalesce_ms: 0,
         }
     }
 
@@ -250,23 +263,27 @@ pub enum TimerId {
     Liveness,
     /// Per-subscription deadlines, retries and self-verification (the earliest of them).
     Subs,
+    /// The end of a coalescing window: held deltas are flushed ([`LiveConfig::coalesce_ms`]).
+    Flush,
 }
 
 impl TimerId {
-    pub const ALL: [TimerId; 6] = [
+    pub const ALL: [TimerId; 7] = [
         TimerId::Ping,
         TimerId::Reconnect,
         TimerId::ConnectTimeout,
         TimerId::Throttle,
         TimerId::Liveness,
         TimerId::Subs,
+        TimerId::Flush,
     ];
 
     pub fn as_u32(self) -> u32 {
         self as u32
     }
 
-    pub fn from_u32(n: u32) -> Option<TimerId> {
+    #[cfg(test)]
+    pub(super) fn from_u32(n: u32) -> Option<TimerId> {
         TimerId::ALL.get(n as usize).copied()
     }
 }
@@ -494,6 +511,10 @@ pub struct LiveCore {
     next_request: u64,
     /// What the `Subs` timer is armed for.
     subs_timer_due: Option<u64>,
+    /// When deltas were last flushed (coalescing window start; `None`: no window open).
+    last_flush_ms: Option<u64>,
+    /// Deltas are held until the `Flush` timer fires.
+    rows_held: bool,
 }
 
 /// Subscription ids of liveness echoes (never a registered id: those are `sub-N`).
@@ -574,6 +595,8 @@ impl LiveCore {
             burst_check: None,
             next_request: 0,
             subs_timer_due: None,
+            last_flush_ms: None,
+            rows_held: false,
         }
     }
 
@@ -589,10 +612,6 @@ impl LiveCore {
 
     pub fn is_connected(&self) -> bool {
         matches!(self.phase, Phase::Connected { .. })
-    }
-
-    pub fn is_shut_down(&self) -> bool {
-        self.shut_down
     }
 
     /// Registered subscriptions in creation order.
@@ -639,9 +658,7 @@ impl LiveCore {
         if self.out.is_empty() {
             self.settle_deferred();
         }
-        for i in 0..self.subs.len() {
-            self.flush_sub(i);
-        }
+        self.flush_rows();
         self.rearm_subs_timer();
         std::mem::take(&mut self.out)
     }
@@ -838,6 +855,8 @@ impl LiveCore {
     pub fn shutdown(&mut self, now_ms: u64) {
         self.disconnect(now_ms);
         self.subs.clear();
+        self.cancel_timer(TimerId::Flush);
+        self.rows_held = false;
         self.token = None;
         self.shut_down = true;
     }
@@ -1016,6 +1035,10 @@ impl LiveCore {
         }
         match (id, self.phase) {
             (TimerId::Liveness, Phase::Connected { socket }) => self.liveness_check(now_ms, socket),
+            (TimerId::Flush, _) => {
+                self.rows_held = false;
+                self.last_flush_ms = None; // the window is over: the next drain flushes
+            }
             (TimerId::Subs, _) => {
                 self.subs_timer_due = None;
                 self.run_sub_timers(now_ms);
@@ -1992,6 +2015,29 @@ impl LiveCore {
             event,
         });
         self.emit_checkpoint(i);
+    }
+
+    /// Flushes every subscription's pending delta, unless a coalescing window is open
+    /// ([`LiveConfig::coalesce_ms`]): then the `Flush` timer is armed for its end and the
+    /// changes meanwhile add up in the materializers.
+    fn flush_rows(&mut self) {
+        if self.rows_held {
+            return;
+        }
+        let window = self.config.coalesce_ms;
+        if window > 0 && self.subs.iter().any(|s| s.rows.has_pending_delta()) {
+            if let Some(due) = self.last_flush_ms.map(|t| t + window) {
+                if self.now < due {
+                    self.rows_held = true;
+                    self.set_timer(TimerId::Flush, due - self.now);
+                    return;
+                }
+            }
+            self.last_flush_ms = Some(self.now);
+        }
+        for i in 0..self.subs.len() {
+            self.flush_sub(i);
+        }
     }
 
     /// Emits a materialized subscription's pending delta (and checkpoint), unless its
