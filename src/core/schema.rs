@@ -33,7 +33,7 @@ pub enum DataType {
 
 impl DataType {
     /// The wire spelling of a plain (untagged) type name.
-    pub fn from_name(name: &str) -> DataType {
+    fn from_name(name: &str) -> DataType {
         match name {
             "Boolean" => DataType::Boolean,
             "SmallInt" => DataType::SmallInt,
@@ -142,9 +142,6 @@ pub struct SchemaField {
 impl SchemaField {
     pub fn is_primary_key(&self) -> bool {
         self.flags.iter().any(|f| f == "pk")
-    }
-    pub fn is_not_null(&self) -> bool {
-        self.flags.iter().any(|f| f == "nn")
     }
 }
 

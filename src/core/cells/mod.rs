@@ -256,7 +256,7 @@ pub struct DecodedResult {
 
 /// Schema fields in row-position order: by `index` when the indexes are exactly
 /// `0..n`, else as given.
-pub fn positional_schema(schema: &[SchemaField]) -> Vec<&SchemaField> {
+fn positional_schema(schema: &[SchemaField]) -> Vec<&SchemaField> {
     let mut fields: Vec<&SchemaField> = schema.iter().collect();
     let mut seen = vec![false; schema.len()];
     let permutation = schema.iter().all(|f| {
@@ -364,7 +364,7 @@ impl RowDecoder {
     }
 
     /// Decodes one cell of `column`; unknown columns pass through.
-    pub fn decode_value(&self, column: &str, value: Value) -> Result<Value, (Value, String)> {
+    fn decode_value(&self, column: &str, value: Value) -> Result<Value, (Value, String)> {
         match self.types.get(column) {
             Some(ty) => decode_cell(
                 ty,
