@@ -1,6 +1,7 @@
-// The request/response half shared by both packages: wraps the wasm `HttpCore` (auth,
-// SQL, retries and decoding live in Rust) and turns its JSON answers into typed rows.
-import { HttpCore } from './wasm/kalam_wasm.js';
+// The request/response half shared by both packages: wraps the wasm `HttpShell` (auth,
+// SQL, retries, endpoints and decoding live in Rust; each operation is one `run(op, args)`)
+// and turns its JSON answers into typed rows.
+import { HttpShell } from './wasm/kalam_wasm.js';
 import { initWasm } from './wasm-loader.js';
 import { KalamError, rethrowAsKalamError } from './errors.js';
 import { KalamCellValue, FileRef, type FileContext, type KalamDataType, type RowData, type SchemaField } from './cells.js';
@@ -191,7 +192,7 @@ export interface QueryWithFilesOptions extends RequestOptions {
 /** Everything both packages share: lazy wasm init, auth, SQL, files, diagnostics. */
 export class HttpClientBase {
   protected readonly options: HttpClientOptions;
-  #core?: Promise<HttpCore>;
+  #core?: Promise<HttpShell>;
   #logLevel: LogLevel;
   #logListener?: LogListener;
   #authType: AuthCredentials['type'] | undefined;
@@ -217,7 +218,7 @@ export class HttpClientBase {
   }
 
   /** @internal The wasm core, created on first use. */
-  protected core(): Promise<HttpCore> {
+  protected core(): Promise<HttpShell> {
     this.#core ??= (async () => {
       await initWasm();
       const { url, auth, authProvider, timeoutMs = 30_000, maxRetries = 3, namespace } = this.options;
@@ -226,7 +227,7 @@ export class HttpClientBase {
         this.#authType = credentials?.type;
         return credentials;
       } : undefined;
-      return new HttpCore(url, auth ? JSON.stringify(auth) : undefined, provider, timeoutMs, maxRetries, namespace);
+      return new HttpShell(url, auth ? JSON.stringify(auth) : undefined, provider, timeoutMs, maxRetries, namespace);
     })().catch((err: unknown) => {
       this.#core = undefined; // a failed wasm load may be retried; a bad URL fails again, typed
       throw KalamError.from(err);
@@ -283,7 +284,7 @@ export class HttpClientBase {
   }
 
   /** @internal How FileRefs of this client download (the app client overrides this). */
-  protected fileContext(core: HttpCore): FileContext {
+  protected fileContext(core: HttpShell): FileContext {
     return {
       baseUrl: core.baseUrl,
       download: () => Promise.reject(new KalamError({ code: 'INVALID_ARGUMENT', message: 'file downloads need @kalam-wasm/client' })),
@@ -297,8 +298,7 @@ export class HttpClientBase {
 
   async #query(sql: string, params?: SqlValue[], options?: RequestOptions, fileTable?: string): Promise<QueryResponse> {
     const core = await this.core();
-    const json = await rethrowAsKalamError(() => core.query(sql, params?.length ? encodeSqlValues(params) : undefined,
-      options?.namespace, fileTable, options?.signal, options?.timeoutMs));
+    const json = await this.run<string>('query', { sql, params: sqlParams(params), namespace: options?.namespace, fileTable }, options);
     return decodeResponseJson(json, this.fileContext(core));
   }
 
@@ -324,27 +324,23 @@ export class HttpClientBase {
   /** Runs one statement as another user: `EXECUTE AS USER '<userId>' (<sql>)`. */
   async executeAsUser(sql: string, userId: string, params?: SqlValue[], options?: RequestOptions): Promise<QueryResponse> {
     const core = await this.core();
-    const json = await rethrowAsKalamError(() => core.executeAsUser(sql, String(userId),
-      params?.length ? encodeSqlValues(params) : undefined, options?.namespace, options?.signal, options?.timeoutMs));
+    const json = await this.run<string>('executeAsUser', { sql, user: String(userId), params: sqlParams(params), namespace: options?.namespace }, options);
     return decodeResponseJson(json, this.fileContext(core));
   }
 
   /** Logs in with Basic credentials (exchanged on /v1/api/auth/login only); later calls use the JWT. */
   async login(): Promise<LoginResponse> {
-    const core = await this.core();
-    return JSON.parse(await rethrowAsKalamError(() => core.login())) as LoginResponse;
+    return JSON.parse(await this.run<string>('login')) as LoginResponse;
   }
 
   /** Rotates tokens with `refreshToken` (default: the one from the last login). */
   async refreshToken(refreshToken?: string): Promise<LoginResponse> {
-    const core = await this.core();
-    return JSON.parse(await rethrowAsKalamError(() => core.refreshToken(refreshToken))) as LoginResponse;
+    return JSON.parse(await this.run<string>('refreshToken', { token: refreshToken })) as LoginResponse;
   }
 
   /** The current access token, obtained or renewed first when needed. */
   async getAccessToken(options?: { forceRefresh?: boolean }): Promise<string> {
-    const core = await this.core();
-    return rethrowAsKalamError(() => core.accessToken(options?.forceRefresh ?? false));
+    return this.run<string>('accessToken', { force: options?.forceRefresh ?? false });
   }
 
   /** Replaces the credentials used from now on. */
@@ -358,11 +354,31 @@ export class HttpClientBase {
     }
   }
 
-  /** @internal GET/POST of a JSON endpoint. */
-  protected async plain<T>(method: 'GET' | 'POST', path: string, body?: unknown, authenticated = false, options?: RequestOptions): Promise<T> {
+  /**
+   * @internal Runs core operation `op` (see `HttpShell.run`) with `args` as JSON; resolves
+   * with its answer (JSON text, or a Blob for downloads).
+   */
+  protected async run<T = string>(op: string, args?: object, options?: RequestOptions, files?: Blob[],
+    transport?: UploadTransport): Promise<T> {
     const core = await this.core();
-    const text = await rethrowAsKalamError(() => core.plainRequest(method, path, body === undefined ? undefined : JSON.stringify(body),
-      authenticated, options?.signal, options?.timeoutMs));
-    return JSON.parse(text) as T;
+    return rethrowAsKalamError(() => core.run(op, args === undefined ? undefined : JSON.stringify(args),
+      options?.signal, options?.timeoutMs, files, transport)) as Promise<T>;
   }
+
+  /** @internal A JSON endpoint operation (`health`, `me`, ...), parsed. */
+  protected async endpoint<T>(op: string, args?: object, options?: RequestOptions): Promise<T> {
+    return JSON.parse(await this.run<string>(op, args, options)) as T;
+  }
+}
+
+/**
+ * @internal Carries one upload attempt for the core (XMLHttpRequest, for progress events):
+ * settles with the answer or rejects with `{ code, message, retryable }`; `signal` aborts it.
+ */
+export type UploadTransport = (url: string, authorization: string | undefined, form: FormData, timeoutMs: number,
+  signal: AbortSignal) => Promise<{ status: number; body: string }>;
+
+/** JSON text of `$n` params for the core, or undefined for none. */
+function sqlParams(params: SqlValue[] | undefined): string | undefined {
+  return params?.length ? encodeSqlValues(params) : undefined;
 }

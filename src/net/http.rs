@@ -32,6 +32,8 @@ pub struct HttpRequest<'a> {
 pub struct HttpResponse {
     pub status: u16,
     pub content_type: Option<String>,
+    /// `Retry-After` (readable cross-origin only if the server exposes it).
+    pub retry_after: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -104,10 +106,12 @@ pub async fn send(request: HttpRequest<'_>) -> Result<HttpResponse, KalamError> 
         let response = built.send().await?;
         let status = response.status();
         let content_type = response.headers().get("content-type");
+        let retry_after = response.headers().get("retry-after");
         let body = response.binary().await?;
         Ok::<_, gloo_net::Error>(HttpResponse {
             status,
             content_type,
+            retry_after,
             body,
         })
     }

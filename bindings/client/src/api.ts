@@ -3,9 +3,9 @@ import { coreVersion as wasmCoreVersion } from './wasm/kalam_wasm.js';
 import { initWasm } from './wasm-loader.js';
 
 export { initWasm };
-export { KalamDBClient, createClient } from './realtime-client.js';
-export type { ClientOptions } from './realtime-client.js';
-export type { HealthCheckResponse, SetupStatus, SetupRequest } from './client.js';
+export { KalamDBClient, createClient } from './client.js';
+export type { ClientOptions } from './client.js';
+export type { HealthCheckResponse, SetupStatus, SetupRequest } from './http-client.js';
 export { LiveManager, MessageType, ChangeType } from './live.js';
 export type {
   ConnectionState, ConnectionStateName, ReconnectOptions, DisconnectReason, LiveConnectionError, LiveSubscriptionError,

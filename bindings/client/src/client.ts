@@ -1,178 +1,157 @@
-// The app client: HTTP SQL, auth, row helpers, files and diagnostics.
-import type { HttpCore } from './wasm/kalam_wasm.js';
-import { KalamError, rethrowAsKalamError } from './errors.js';
-import type { FileContext } from './cells.js';
+// The app client (`createClient`): the HTTP client plus live queries over one shared
+// WebSocket (LiveManager, driven by the Rust core). Tokens for the socket come from the same
+// auth state as HTTP, so a refresh or re-login serves both.
+import { KalamHttpClient } from './http-client.js';
 import {
-  HttpClientBase, decodeResponseJson, encodeSqlValues, type HttpClientOptions, type QueryResponse, type QueryWithFilesOptions,
-  type RequestOptions, type RowKey, type SqlValue, type UploadProgress,
-} from './http.js';
+  LiveManager, type ConnectionState, type DisconnectReason, type LiveConnectionError, type LiveEvent,
+  type LiveEventsOptions, type LiveManagerOptions, type LiveOptions, type LiveRowsCallback, type LiveSubscriptionInfo,
+  type Unsubscribe,
+} from './live.js';
+import type { FileContext, RowData } from './cells.js';
+import { LogLevel, type HttpClientOptions } from './http.js';
 
-export interface ClientOptions extends HttpClientOptions {}
-
-export interface HealthCheckResponse {
-  status: string;
-  version?: string;
-  api_version?: string;
-  build_date?: string;
+/** The HTTP client's options plus the live socket's (documented on {@link LiveManagerOptions}). */
+export interface ClientOptions
+  extends HttpClientOptions,
+    Pick<LiveManagerOptions, 'wsLazyConnect' | 'pingIntervalMs' | 'disableCompression' | 'batchSize' | 'reconnect'
+      | 'WebSocket' | 'onConnect' | 'onDisconnect' | 'onConnectionError' | 'verify' | 'liveness' | 'snapshotTimeoutMs'> {
+  /** Alias of `onConnectionError` (official name). */
+  onError?: (error: LiveConnectionError) => void;
+  onConnectionStateChange?: (state: ConnectionState) => void;
 }
 
-export interface SetupStatus {
-  needs_setup: boolean;
-  message?: string;
-}
+export class KalamDBClient extends KalamHttpClient {
+  #live?: LiveManager;
+  #onConnect?: () => void;
+  #onDisconnect?: (reason: DisconnectReason) => void;
+  #onConnectionError?: (error: LiveConnectionError) => void;
+  readonly #liveOptions: ClientOptions;
 
-export interface SetupRequest {
-  user: string;
-  password: string;
-  rootPassword: string;
-  email?: string | null;
-}
-
-export class KalamDBClient extends HttpClientBase {
   constructor(options: ClientOptions) {
     super(options);
+    this.#liveOptions = options;
+    this.#onConnect = options.onConnect;
+    this.#onDisconnect = options.onDisconnect;
+    this.#onConnectionError = options.onConnectionError ?? options.onError;
+    if (options.wsLazyConnect === false) this.#manager();
   }
 
-  /** @internal FileRefs from this client download with its credentials. */
-  protected override fileContext(core: HttpCore): FileContext {
-    return {
-      baseUrl: core.baseUrl,
-      download: (path, opts) => rethrowAsKalamError(() => core.download(path, opts?.userId, opts?.signal, undefined)),
+  #manager(): LiveManager {
+    if (this.#live) return this.#live;
+    const o = this.#liveOptions;
+    const files: FileContext = {
+      baseUrl: o.url.replace(/\/+$/, ''),
+      download: (path, opts) => this.run<Blob>('download', { path, userId: opts?.userId }, { signal: opts?.signal }),
     };
-  }
-
-  /** Inserts one row (values are bound as params; identifiers quoted). */
-  async insert(table: string, row: Record<string, SqlValue>, options?: RequestOptions): Promise<QueryResponse> {
-    const core = await this.core();
-    const json = await rethrowAsKalamError(() => core.insert(table, encodeSqlValues(row), options?.signal, options?.timeoutMs));
-    return decodeResponseJson(json, this.fileContext(core));
-  }
-
-  /** Updates the row whose key is `key` (a value of `id`, or `{ column: value }`). */
-  async update(table: string, key: RowKey, changes: Record<string, SqlValue>, options?: RequestOptions): Promise<QueryResponse> {
-    const core = await this.core();
-    const json = await rethrowAsKalamError(() => core.update(table, encodeSqlValues(key), encodeSqlValues(changes), options?.signal, options?.timeoutMs));
-    return decodeResponseJson(json, this.fileContext(core));
-  }
-
-  /** Deletes the row whose key is `key`. */
-  async delete(table: string, key: RowKey, options?: RequestOptions): Promise<void> {
-    const core = await this.core();
-    await rethrowAsKalamError(() => core.delete(table, encodeSqlValues(key), options?.signal, options?.timeoutMs));
+    this.#live = new LiveManager({
+      url: o.url,
+      getToken: (forceRefresh) => this.getAccessToken({ forceRefresh }),
+      wsLazyConnect: o.wsLazyConnect,
+      pingIntervalMs: o.pingIntervalMs,
+      disableCompression: o.disableCompression,
+      batchSize: o.batchSize,
+      reconnect: o.reconnect,
+      verify: o.verify,
+      liveness: o.liveness,
+      snapshotTimeoutMs: o.snapshotTimeoutMs,
+      // Self-verification checksums go through this client's HTTP SQL path (auth, retries).
+      runSql: (sql) => this.run<string>('query', { sql }),
+      WebSocket: o.WebSocket,
+      files,
+      onConnect: () => this.#onConnect?.(),
+      onDisconnect: (reason) => this.#onDisconnect?.(reason),
+      onConnectionError: (error) => this.#onConnectionError?.(error),
+      onStateChange: o.onConnectionStateChange,
+      log: (level, message) => this.log(
+        level === 'debug' ? LogLevel.Debug : level === 'info' ? LogLevel.Info : level === 'warn' ? LogLevel.Warn : LogLevel.Error,
+        'live', message),
+    });
+    return this.#live;
   }
 
   /**
-   * SQL with `FILE("name")` placeholders and the files for them, sent as multipart.
-   * `onProgress` reports upload progress where XMLHttpRequest exists (browsers); uploads are
-   * never retried except once after an expired token. The 4th argument may also be the
-   * progress callback itself (the official SDK's signature).
+   * Subscribes to live SQL and calls `onRows(rows, change)` once per applied batch with the
+   * current rows (typed cells) and what changed. Resolves with an unsubscribe function.
    */
-  async queryWithFiles(sql: string, files: Record<string, Blob>, params?: SqlValue[],
-    optionsOrOnProgress?: QueryWithFilesOptions | ((progress: UploadProgress) => void)): Promise<QueryResponse> {
-    const options: QueryWithFilesOptions | undefined = typeof optionsOrOnProgress === 'function'
-      ? { onProgress: optionsOrOnProgress } : optionsOrOnProgress;
-    const core = await this.core();
-    const names = Object.keys(files);
-    const blobs = names.map((n) => files[n]!);
-    const paramsJson = params?.length ? encodeSqlValues(params) : undefined;
-    if (options?.onProgress && typeof XMLHttpRequest !== 'undefined') {
-      return this.#uploadWithProgress(core, sql, names, blobs, paramsJson, options);
-    }
-    const json = await rethrowAsKalamError(() => core.queryWithFiles(sql, names, blobs, paramsJson, options?.namespace, options?.signal, options?.timeoutMs));
-    return decodeResponseJson(json, this.fileContext(core));
+  live<T = RowData>(sql: string, onRows: LiveRowsCallback<T>, options?: LiveOptions<T>): Promise<Unsubscribe> {
+    return this.#manager().live(sql, onRows, options);
   }
 
-  async #uploadWithProgress(core: HttpCore, sql: string, names: string[], blobs: Blob[], paramsJson: string | undefined,
-    options: QueryWithFilesOptions): Promise<QueryResponse> {
-    const aborted = () => new KalamError({ code: 'ABORTED', message: 'the operation was aborted' });
-    if (options.signal?.aborted) throw aborted();
-    let authorization = await rethrowAsKalamError(() => core.prepareUpload(sql, names, paramsJson, options.namespace));
-    // Like the fetch path: sent again once after TOKEN_EXPIRED (refused before anything ran).
-    for (let attempt = 0; ; attempt++) {
-      if (options.signal?.aborted) throw aborted();
-      const { status, body } = await this.#xhrUpload(core, sql, names, blobs, paramsJson, authorization, options);
-      try {
-        return decodeResponseJson(core.decodeResponse(status, body, undefined), this.fileContext(core));
-      } catch (err) {
-        const error = KalamError.from(err);
-        if (error.code !== 'TOKEN_EXPIRED' || attempt > 0) throw error;
-      }
-      authorization = `Bearer ${await rethrowAsKalamError(() => core.accessToken(true))}`;
-    }
+  /** `live('SELECT * FROM "namespace"."table"', …)`; `table` must be `namespace.table` identifiers. */
+  liveTable<T = RowData>(table: string, onRows: LiveRowsCallback<T>, options?: LiveOptions<T>): Promise<Unsubscribe> {
+    return this.#manager().liveTable(table, onRows, options);
   }
 
-  #xhrUpload(core: HttpCore, sql: string, names: string[], blobs: Blob[], paramsJson: string | undefined,
-    authorization: string | undefined, options: QueryWithFilesOptions): Promise<{ status: number; body: string }> {
-    const form = new FormData();
-    form.append('sql', sql);
-    if (paramsJson) form.append('params', paramsJson);
-    const namespace = options.namespace ?? this.options.namespace;
-    if (namespace) form.append('namespace_id', namespace);
-    names.forEach((name, i) => {
-      const blob = blobs[i]!;
-      form.append(`file:${name}`, blob, (blob as File).name || name);
-    });
-    const sizes = blobs.map((b) => b.size);
-    const total = sizes.reduce((a, b) => a + b, 0);
-    return new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open('POST', `${core.baseUrl}/v1/api/sql`);
-      if (authorization) xhr.setRequestHeader('Authorization', authorization);
-      const timeoutMs = options.timeoutMs ?? this.options.timeoutMs ?? 30_000;
-      if (timeoutMs > 0) xhr.timeout = timeoutMs;
-      xhr.upload.onprogress = (e) => {
-        if (!e.lengthComputable || total === 0) return;
-        let loaded = Math.min(e.loaded, total);
-        let index = 0;
-        while (index < sizes.length - 1 && loaded > sizes[index]!) {
-          loaded -= sizes[index]!;
-          index += 1;
-        }
-        const progress: UploadProgress = {
-          file_index: index + 1, total_files: names.length, file_name: names[index]!,
-          bytes_sent: loaded, total_bytes: sizes[index]!, percent: sizes[index] ? Math.round((loaded / sizes[index]!) * 100) : 100,
-        };
-        try {
-          options.onProgress?.(progress);
-        } catch {
-          // a throwing progress callback must not break the upload
-        }
-      };
-      const onAbort = () => xhr.abort();
-      const settle = () => options.signal?.removeEventListener('abort', onAbort);
-      xhr.onload = () => { settle(); resolve({ status: xhr.status, body: xhr.responseText }); };
-      xhr.onerror = () => { settle(); reject(new KalamError({ code: 'NETWORK', message: 'upload failed: network error', retryable: true })); };
-      xhr.ontimeout = () => { settle(); reject(new KalamError({ code: 'TIMEOUT', message: `no answer within ${timeoutMs} ms`, retryable: true })); };
-      xhr.onabort = () => { settle(); reject(new KalamError({ code: 'ABORTED', message: 'the operation was aborted' })); };
-      if (options.signal?.aborted) {
-        settle();
-        reject(new KalamError({ code: 'ABORTED', message: 'the operation was aborted' }));
-        return;
-      }
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      xhr.send(form);
-    });
+  /** @deprecated official alias of {@link liveTable}. */
+  liveTableRows<T = RowData>(table: string, onRows: LiveRowsCallback<T>, options?: LiveOptions<T>): Promise<Unsubscribe> {
+    return this.liveTable(table, onRows, options);
   }
 
-  /** Server health (KalamDB answers only loopback callers). */
-  async health(options?: RequestOptions): Promise<HealthCheckResponse> {
-    return this.plain<HealthCheckResponse>('GET', '/v1/api/healthcheck', undefined, false, options);
+  /** Raw protocol events (ack, batch, insert/update/delete, error) of a live query. */
+  liveEvents(sql: string, onEvent: (event: LiveEvent) => void, options?: LiveEventsOptions): Promise<Unsubscribe> {
+    return this.#manager().liveEvents(sql, onEvent, options);
   }
 
-  /** Whether the server still needs its first-run setup (loopback unless allowed remotely). */
-  async setupStatus(options?: RequestOptions): Promise<SetupStatus> {
-    return this.plain<SetupStatus>('GET', '/v1/api/auth/status', undefined, false, options);
+  /** Every subscription with its id, SQL and last applied SeqId. */
+  getSubscriptions(): LiveSubscriptionInfo[] {
+    return this.#live?.getSubscriptions() ?? [];
   }
 
-  /** First-run setup: sets root's password and creates a dba user (does not log in). */
-  async setup(request: SetupRequest, options?: RequestOptions): Promise<{ user: unknown; message: string }> {
-    const body = { user: request.user, password: request.password, root_password: request.rootPassword, email: request.email ?? null };
-    return this.plain('POST', '/v1/api/auth/setup', body, false, options);
+  /** Ends a subscription by id; always succeeds locally, online or not. */
+  async cancelSubscription(id: string): Promise<void> {
+    await this.#live?.cancelSubscription(id);
   }
 
-  /** The signed-in user. */
-  async me(options?: RequestOptions): Promise<{ user: { id: string; role: string; email: string | null }; admin_ui_access: boolean }> {
-    return this.plain('GET', '/v1/api/auth/me', undefined, true, options);
+  /** Opens the live socket now (otherwise it opens with the first subscription). */
+  connect(): Promise<void> {
+    return this.#manager().connect();
+  }
+
+  /** Closes the socket; subscriptions are kept and resume on `connect()` or the next subscribe. */
+  async disconnect(): Promise<void> {
+    await this.#live?.disconnect();
+  }
+
+  /** Closes the socket and forgets every subscription; the client can still run SQL. */
+  async shutdown(): Promise<void> {
+    const live = this.#live;
+    this.#live = undefined;
+    await live?.shutdown();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+
+  isConnected(): boolean {
+    return this.#live?.isConnected() ?? false;
+  }
+
+  /** The live connection state (`disconnected` until the socket is first used). */
+  get connectionState(): ConnectionState {
+    return this.#live?.state ?? { state: 'disconnected' };
+  }
+
+  /** Calls `listener` on every connection state change; returns a function removing it. */
+  onConnectionStateChange(listener: (state: ConnectionState) => void): () => void {
+    return this.#manager().onConnectionStateChange(listener);
+  }
+
+  onConnect(callback: () => void): void {
+    this.#onConnect = callback;
+  }
+
+  onDisconnect(callback: (reason: DisconnectReason) => void): void {
+    this.#onDisconnect = callback;
+  }
+
+  onConnectionError(callback: (error: LiveConnectionError) => void): void {
+    this.#onConnectionError = callback;
+  }
+
+  /** Alias of {@link onConnectionError} (official name). */
+  onError(callback: (error: LiveConnectionError) => void): void {
+    this.#onConnectionError = callback;
   }
 }
 
@@ -180,5 +159,3 @@ export class KalamDBClient extends HttpClientBase {
 export function createClient(options: ClientOptions): KalamDBClient {
   return new KalamDBClient(options);
 }
-
-export { encodeSqlValues };

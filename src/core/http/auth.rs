@@ -203,15 +203,6 @@ pub fn parse_health_response(status: u16, body: &str) -> Result<HealthInfo> {
     parse_json_answer(status, body, "health")
 }
 
-/// Logout answer: the server's message.
-pub fn parse_logout_response(status: u16, body: &str) -> Result<String> {
-    let v: Value = parse_json_answer(status, body, "logout")?;
-    Ok(v.get("message")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string())
-}
-
 // ------------------------------------------------------------------------------------------
 // Time and JWT
 // ------------------------------------------------------------------------------------------
@@ -750,16 +741,6 @@ impl AuthState {
         err.details = Some(cause.code);
         AuthStep::Fail(err)
     }
-
-    /// Forget every token (logout). Credentials stay.
-    pub fn clear_tokens(&mut self) {
-        if !matches!(self.credentials, Credentials::Jwt { .. }) {
-            self.access = None;
-        }
-        self.refresh = None;
-        self.last_login = None;
-        self.generation += 1;
-    }
 }
 
 #[cfg(test)]
@@ -881,12 +862,6 @@ mod tests {
         }
         for (_, status, body) in http_exchanges("10-auth.json", "/v1/api/auth/status") {
             assert!(!parse_status_response(status, &body).unwrap().needs_setup);
-        }
-        for (_, status, body) in http_exchanges("10-auth.json", "/v1/api/auth/logout") {
-            assert_eq!(
-                parse_logout_response(status, &body).unwrap(),
-                "Logged out successfully"
-            );
         }
         for (_, status, body) in http_exchanges("10-auth.json", "/v1/api/healthcheck") {
             let h = parse_health_response(status, &body).unwrap();
@@ -1146,8 +1121,6 @@ mod tests {
         assert!(lazy.is_refreshing());
         lazy.complete_login(200, &login_json("a", "r", "2026-11-24T14:44:35Z"), NOW);
         assert_eq!(lazy.last_login().unwrap().user.id, "alice");
-        lazy.clear_tokens();
-        assert!(matches!(lazy.prepare(NOW), AuthStep::Login { .. }));
     }
 
     #[test]

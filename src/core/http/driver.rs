@@ -369,14 +369,23 @@ impl RequestDriver {
                     return;
                 };
                 let timeout_ms = c.timeout_ms;
+                let mut waited_for = "the sign-in in flight";
                 if let Phase::Parked { flight, .. } = c.phase {
+                    // Name what the sign-in is stuck on when it is app code.
+                    if let Some(Flight {
+                        pending: Pending::Provider { .. },
+                        ..
+                    }) = self.flights.get(&flight)
+                    {
+                        waited_for = "the authProvider";
+                    }
                     self.unpark(call, flight);
                 }
                 self.reject(
                     call,
                     KalamError::new(
                         codes::TIMEOUT,
-                        format!("the sign-in in flight gave no answer within {timeout_ms} ms"),
+                        format!("{waited_for} gave no answer within {timeout_ms} ms"),
                     )
                     .retryable(true),
                 );

@@ -389,6 +389,10 @@ fn a_provider_that_never_settles_times_out_every_waiter() {
         failed,
         [(1, "TIMEOUT".to_string()), (2, "TIMEOUT".to_string())]
     );
+    assert!(out.iter().all(|c| match c {
+        Command::Reject { error, .. } => error.message.contains("authProvider"),
+        _ => true,
+    }));
     // A late answer is ignored; the next call asks again.
     d.provider_result(t0() + 2_000, asks[0], Ok(Credentials::None));
     assert!(d.take_commands().is_empty());
@@ -397,6 +401,33 @@ fn a_provider_that_never_settles_times_out_every_waiter() {
         .take_commands()
         .iter()
         .any(|c| matches!(c, Command::AskProvider { .. })));
+}
+
+#[test]
+fn a_waiter_timing_out_on_a_provider_ask_names_the_provider() {
+    let mut d = driver(Credentials::None, true);
+    d.call(t0(), 1, sql(RequestKind::Read), Some(1_000));
+    let out = d.take_commands();
+    let park = out
+        .iter()
+        .find_map(|c| match c {
+            Command::Sleep { timer, .. }
+                if matches!(d.timers.get(timer), Some(TimerOwner::Park(1))) =>
+            {
+                Some(*timer)
+            }
+            _ => None,
+        })
+        .unwrap();
+    d.timer_fired(t0() + 1_000, park);
+    let out = d.take_commands();
+    let Some(Command::Reject { error, .. }) =
+        out.iter().find(|c| matches!(c, Command::Reject { .. }))
+    else {
+        panic!("{out:?}");
+    };
+    assert_eq!(error.code, "TIMEOUT");
+    assert!(error.message.contains("authProvider"), "{}", error.message);
 }
 
 #[test]
