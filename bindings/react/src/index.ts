@@ -7,5 +7,5 @@ export type { MutationAction } from './mutations.js';
 export type {
   RowKey, MutationTarget, MutationState, InsertAction, UpdateAction, RemoveAction, MutationActions, LiveQueryState,
   SingleLiveQueryContext, RawSqlLiveQueryOptions, UseLiveQueryOptions, LiveQueryProps, LiveQueryDefinition, LiveQueriesDefinition,
-  InferLiveQueryRow, InferTableRow, DrizzleLiveQueryOptions, MultiLiveQueryAggregateState, MultiLiveQueryContext, UseLiveQueriesOptions, LiveQueriesProps, LiveSelectionSelector,
+  InferLiveQueryRow, InferTableRow, DrizzleLiveQueryOptions, DrizzleOrder, MultiLiveQueryAggregateState, MultiLiveQueryContext, UseLiveQueriesOptions, LiveQueriesProps, LiveSelectionSelector,
 } from './types.js';

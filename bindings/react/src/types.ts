@@ -66,6 +66,9 @@ export interface RawSqlLiveQueryOptions<TRow = RowData> {
   lastRows?: number;
 }
 
+/** One Drizzle order: a column, `asc(column)` or `desc(column)` (an object of drizzle-orm). */
+export type DrizzleOrder = object;
+
 /** The row type of a Drizzle table (`$inferSelect`). */
 export type InferTableRow<TTable> = TTable extends { $inferSelect: infer R } ? R : Record<string, unknown>;
 
@@ -83,7 +86,7 @@ export interface DrizzleLiveQueryOptions<TTable extends object = object, TRow = 
    * those: compiled to the live SQL's `ORDER BY` (with `limit`: `ORDER BY … LIMIT n`, the first
    * n rows of the order), applied by the client's Rust ordered window, never sorted in JS.
    */
-  orderBy?: unknown;
+  orderBy?: DrizzleOrder | readonly DrizzleOrder[] | ((table: TTable) => DrizzleOrder | readonly DrizzleOrder[]);
   query?: undefined;
 }
 

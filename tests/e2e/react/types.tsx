@@ -49,6 +49,8 @@ export function Drizzle({ owner }: { owner: string }) {
 export function DrizzleOrdered({ owner }: { owner: string }) {
   const { rows } = useLiveQuery({ table: todos, where: (t) => eq(t.owner, owner), orderBy: (t) => [desc(t.n), t.id], limit: 10 });
   const top: bigint | null | undefined = rows[0]?.n;
+  // @ts-expect-error an order is a column, asc()/desc(), an array of them or a function of the table
+  useLiveQuery({ table: todos, orderBy: 42 });
   return <p>{String(top)}</p>;
 }
 
