@@ -6,11 +6,13 @@
 //! commands it returns. See [`connection`] for the shell contract and the resume policy,
 //! [`materializer`] for keys, ordering, `limit` and deltas.
 
+pub mod config;
 pub mod connection;
 pub mod frames;
 pub mod gzip;
 pub mod materializer;
 pub mod ordered;
+pub mod output;
 pub mod reconnect;
 pub mod row;
 pub mod sql;
