@@ -83,10 +83,31 @@ export function makeOp(controller: LiveQueryController<unknown>, rows: unknown[]
   return { id: newOpId(), write, key, base, baseRows: rows, state: 'pending' };
 }
 
-/** Whether the server's rows have caught up with `op` (or it timed out). */
+/** Whether every written column of `row` holds the written value (compared as text). */
+function holdsWritten(row: unknown, values: Record<string, unknown>): boolean {
+  const r = row as Record<string, unknown>;
+  const entries = Object.entries(values);
+  return entries.length > 0 && entries.every(([k, v]) => {
+    const got = isCell(r[k]) ? (r[k] as KalamCellValue).asString() : r[k];
+    return got !== undefined && got !== null && v !== null && v !== undefined && String(cellValue(got)) === String(cellValue(v));
+  });
+}
+
+/**
+ * Whether the server's rows have caught up with `op` (or it timed out). A keyless insert has
+ * no identity to wait for: it is caught up once it succeeded and the rows changed, or as soon
+ * as a row that was not there when it began holds the written values (the live change can
+ * arrive before the HTTP answer; showing both would show the row twice).
+ */
 function reconciled(op: Op, current: unknown, rows: unknown[], now: number, settleTimeoutMs: number): boolean {
   if (op.state === 'ok' && op.settledAt !== undefined && now - op.settledAt >= settleTimeoutMs) return true;
-  if (op.key === null) return op.state === 'ok' && rows !== op.baseRows;
+  if (op.key === null) {
+    if (rows === op.baseRows) return false;
+    if (op.state === 'ok') return true;
+    const before = new Set(op.baseRows);
+    const written = op.write.props ?? op.write.values ?? {};
+    return rows.some((r) => !before.has(r) && (holdsWritten(r, written) || holdsWritten(r, op.write.values ?? {})));
+  }
   return current !== op.base;
 }
 
