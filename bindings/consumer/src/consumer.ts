@@ -6,7 +6,7 @@
 // may be acked, when to probe the committed offset and which redeliveries to skip is decided
 // by the Rust ledger (core/topics.rs); this file only moves data, sleeps and calls handlers.
 import { ConsumerLedger, backoffMs } from './wasm/kalam_wasm.js';
-import { KalamError } from './errors.js';
+import { ErrorCode, KalamError } from './errors.js';
 import { HttpClientBase, LogLevel, type HttpClientOptions, type RequestOptions, type SqlValue, type QueryResponse } from './http.js';
 import type { RowData } from './cells.js';
 
@@ -301,7 +301,7 @@ export class KalamConsumerClient extends HttpClientBase {
     const count = (n: number) => Array.from({ length: n }, (_, i) => i);
     if (options.partitions !== undefined) {
       if (!Number.isInteger(options.partitions) || options.partitions < 1) {
-        throw new KalamError({ code: 'INVALID_ARGUMENT', message: `partitions must be a positive integer, got ${String(options.partitions)}` });
+        throw new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message: `partitions must be a positive integer, got ${String(options.partitions)}` });
       }
       return count(options.partitions);
     }
@@ -321,7 +321,7 @@ export class KalamConsumerClient extends HttpClientBase {
           // A service role cannot read system tables: say so (onError and the log), and
           // consume partition 0.
           const warning = new KalamError({
-            code: 'INVALID_ARGUMENT',
+            code: ErrorCode.INVALID_ARGUMENT,
             message: `could not read the partition count of ${topic} (${error.code}: ${error.message}); consuming partition 0 only: pass partitions (or partitionId)`,
           });
           this.log(LogLevel.Warn, 'consumer', warning.message);
