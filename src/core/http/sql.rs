@@ -622,141 +622,16 @@ pub fn execute_as_user(sql: &str, user: &str) -> Result<String> {
     ))
 }
 
-// ------------------------------------------------------------------------------------------
-// A small SQL lexer: enough to classify statements and find FILE placeholders, never to
-// rewrite SQL.
-// ------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Tok<'a> {
-    Word(&'a str),
-    /// `"..."` with `""` unescaped.
-    Quoted(String),
-    /// `'...'` with `''` unescaped.
-    Str(String),
-    Num(&'a str),
-    /// `$1`, `$2`, ...
-    Param(&'a str),
-    Semi,
-    Punct(char),
-}
-
-impl Tok<'_> {
-    pub(crate) fn is_word(&self, word: &str) -> bool {
-        matches!(self, Tok::Word(w) if w.eq_ignore_ascii_case(word))
-    }
-}
-
-fn read_quoted(chars: &[(usize, char)], i: &mut usize, quote: char) -> String {
-    let mut out = String::new();
-    *i += 1;
-    while *i < chars.len() {
-        let c = chars[*i].1;
-        if c == quote {
-            if chars.get(*i + 1).map(|x| x.1) == Some(quote) {
-                out.push(quote);
-                *i += 2;
-                continue;
-            }
-            *i += 1;
-            return out;
-        }
-        out.push(c);
-        *i += 1;
-    }
-    out
-}
-
-pub(crate) fn lex(sql: &str) -> Vec<Tok<'_>> {
-    let chars: Vec<(usize, char)> = sql.char_indices().collect();
-    let mut toks = Vec::new();
-    let mut i = 0;
-    let end_of = |chars: &[(usize, char)], j: usize| chars.get(j).map_or(sql.len(), |x| x.0);
-    while i < chars.len() {
-        let (pos, c) = chars[i];
-        let next = chars.get(i + 1).map(|x| x.1);
-        if c.is_whitespace() {
-            i += 1;
-        } else if c == '-' && next == Some('-') {
-            while i < chars.len() && chars[i].1 != '\n' {
-                i += 1;
-            }
-        } else if c == '/' && next == Some('*') {
-            i += 2;
-            let mut depth = 1;
-            while i < chars.len() && depth > 0 {
-                let n = chars.get(i + 1).map(|x| x.1);
-                if chars[i].1 == '*' && n == Some('/') {
-                    depth -= 1;
-                    i += 2;
-                } else if chars[i].1 == '/' && n == Some('*') {
-                    depth += 1;
-                    i += 2;
-                } else {
-                    i += 1;
-                }
-            }
-        } else if c == '\'' {
-            toks.push(Tok::Str(read_quoted(&chars, &mut i, '\'')));
-        } else if c == '"' {
-            toks.push(Tok::Quoted(read_quoted(&chars, &mut i, '"')));
-        } else if c == ';' {
-            toks.push(Tok::Semi);
-            i += 1;
-        } else if c.is_alphabetic() || c == '_' {
-            let start = pos;
-            while i < chars.len() && (chars[i].1.is_alphanumeric() || chars[i].1 == '_') {
-                i += 1;
-            }
-            toks.push(Tok::Word(&sql[start..end_of(&chars, i)]));
-        } else if c.is_ascii_digit() {
-            let start = pos;
-            while i < chars.len() && (chars[i].1.is_ascii_alphanumeric() || chars[i].1 == '.') {
-                i += 1;
-            }
-            toks.push(Tok::Num(&sql[start..end_of(&chars, i)]));
-        } else if c == '$' && next.is_some_and(|n| n.is_ascii_digit()) {
-            let start = pos;
-            i += 1;
-            while i < chars.len() && chars[i].1.is_ascii_digit() {
-                i += 1;
-            }
-            toks.push(Tok::Param(&sql[start..end_of(&chars, i)]));
-        } else {
-            toks.push(Tok::Punct(c));
-            i += 1;
-        }
-    }
-    toks
-}
-
-/// Statements split on top-level `;` (empty statements dropped).
-pub(crate) fn statements<'a>(toks: &'a [Tok<'a>]) -> Vec<&'a [Tok<'a>]> {
-    toks.split(|t| *t == Tok::Semi)
-        .filter(|s| !s.is_empty())
-        .collect()
-}
+// The SQL lexer is shared with the live SQL checks (one lexer, one table-name rule). It
+// lives in `src/core/sql_lexer.rs`; mounted here until `src/core/mod.rs` names it.
+#[path = "../sql_lexer.rs"]
+pub(crate) mod lexer;
+use lexer::unwrap_execute_as;
+pub(crate) use lexer::{lex, statements, Tok};
 
 /// Number of non-empty statements (quotes and comments respected).
 pub fn statement_count(sql: &str) -> usize {
     statements(&lex(sql)).len()
-}
-
-/// Strips `EXECUTE AS USER <user> ( ... )` and returns the inner tokens.
-fn unwrap_execute_as<'a>(stmt: &'a [Tok<'a>]) -> &'a [Tok<'a>] {
-    if stmt.len() >= 5
-        && stmt[0].is_word("EXECUTE")
-        && stmt[1].is_word("AS")
-        && stmt[2].is_word("USER")
-        && stmt[4] == Tok::Punct('(')
-    {
-        let inner = &stmt[5..];
-        return match inner.last() {
-            Some(Tok::Punct(')')) => &inner[..inner.len() - 1],
-            _ => inner,
-        };
-    }
-    stmt
 }
 
 fn statement_is_read_only(stmt: &[Tok<'_>]) -> bool {
@@ -792,63 +667,12 @@ pub fn is_idempotent(sql: &str) -> bool {
     !stmts.is_empty() && stmts.iter().all(|s| statement_is_read_only(s))
 }
 
-fn ident_text(tok: &Tok<'_>) -> Option<String> {
-    match tok {
-        Tok::Word(w) => Some(w.to_ascii_lowercase()),
-        Tok::Quoted(q) => Some(q.clone()),
-        _ => None,
-    }
-}
-
 /// Best effort: the one table a single-statement `SELECT … FROM <table> …` reads (no
 /// joins, no comma lists, no subquery in FROM), with the namespace filled from
 /// `namespace_id` (else `"default"`). Used to give FILE cells a download path. `None` when
 /// unsure.
 pub fn single_table(sql: &str, namespace_id: Option<&str>) -> Option<TableRef> {
-    let toks = lex(sql);
-    let stmts = statements(&toks);
-    let [stmt] = stmts.as_slice() else {
-        return None;
-    };
-    let stmt = unwrap_execute_as(stmt);
-    if !stmt.first()?.is_word("SELECT") {
-        return None;
-    }
-    let mut depth = 0i32;
-    let mut from_at = None;
-    for (i, t) in stmt.iter().enumerate() {
-        match t {
-            Tok::Punct('(') => depth += 1,
-            Tok::Punct(')') => depth -= 1,
-            _ if depth == 0 && t.is_word("FROM") => {
-                if from_at.is_some() {
-                    return None;
-                }
-                from_at = Some(i);
-            }
-            _ if depth == 0 && (t.is_word("JOIN") || t.is_word("UNION")) => return None,
-            _ => {}
-        }
-    }
-    let rest = &stmt[from_at? + 1..];
-    let first = ident_text(rest.first()?)?;
-    let (namespace, table, after) = match (rest.get(1), rest.get(2)) {
-        (Some(Tok::Punct('.')), Some(t)) => (Some(first), ident_text(t)?, &rest[3..]),
-        _ => (None, first, &rest[1..]),
-    };
-    if matches!(after.first(), Some(Tok::Punct('.'))) {
-        return None;
-    }
-    // A comma at depth 0 after FROM means several tables.
-    let mut depth = 0i32;
-    for t in after {
-        match t {
-            Tok::Punct('(') => depth += 1,
-            Tok::Punct(')') => depth -= 1,
-            Tok::Punct(',') if depth == 0 => return None,
-            _ => {}
-        }
-    }
+    let (namespace, table) = lexer::select_table(sql)?;
     Some(TableRef {
         namespace: Some(
             namespace.unwrap_or_else(|| namespace_id.unwrap_or(DEFAULT_NAMESPACE).to_string()),

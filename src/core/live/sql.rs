@@ -5,124 +5,33 @@
 //! one statement (a trailing `;` is allowed). Rejected: non-SELECT statements, `WITH`,
 //! `ORDER BY`, `LIMIT`/`OFFSET`/`FETCH`, `DISTINCT`, `GROUP BY`, `HAVING`, joins and
 //! multiple FROM items, set operations, subqueries, windows, an unqualified table, and
-//! projecting `_seq` or `_deleted`. A light tokenizer (string literals, quoted identifiers
-//! and comments are skipped correctly); not a SQL parser.
+//! projecting `_seq` or `_deleted`. Tokens come from the crate's one SQL lexer
+//! ([`crate::core::http::sql::lexer`]); not a SQL parser.
+
+use std::ops::Range;
 
 use crate::core::error::KalamError;
+use crate::core::http::sql::lexer::{self, Tok, Unterminated};
 use crate::core::live::ordered::LiveOrder;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    /// An unquoted word (identifier or keyword), as written.
-    Word(String),
-    /// A `"quoted"` or `` `quoted` `` identifier, unescaped.
-    Quoted(String),
-    /// A string or numeric literal (content irrelevant here).
-    Literal,
-    Punct(char),
-}
-
-impl Tok {
-    fn is_kw(&self, kw: &str) -> bool {
-        matches!(self, Tok::Word(w) if w.eq_ignore_ascii_case(kw))
-    }
-    fn ident(&self) -> Option<&str> {
-        match self {
-            Tok::Word(w) | Tok::Quoted(w) => Some(w),
-            _ => None,
-        }
-    }
-}
 
 fn invalid(message: impl Into<String>) -> KalamError {
     KalamError::invalid_argument(message)
 }
 
-fn tokenize(sql: &str) -> Result<Vec<Tok>, KalamError> {
+/// The tokens of live SQL: an unterminated quote or comment is refused (the server would
+/// refuse the query later, on the socket).
+fn tokenize(sql: &str) -> Result<Vec<Tok<'_>>, KalamError> {
     Ok(tokenize_spans(sql)?.into_iter().map(|(t, _)| t).collect())
 }
 
 /// Tokens with their byte range in `sql` (to cut a trailing ORDER BY / LIMIT off).
-fn tokenize_spans(sql: &str) -> Result<Vec<(Tok, std::ops::Range<usize>)>, KalamError> {
-    let offsets: Vec<usize> = sql
-        .char_indices()
-        .map(|(at, _)| at)
-        .chain([sql.len()])
-        .collect();
-    let chars: Vec<char> = sql.chars().collect();
-    let mut toks: Vec<Tok> = Vec::new();
-    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let start = i;
-        let before = toks.len();
-        let c = chars[i];
-        if c.is_whitespace() {
-            i += 1;
-        } else if c == '-' && chars.get(i + 1) == Some(&'-') {
-            while i < chars.len() && chars[i] != '\n' {
-                i += 1;
-            }
-        } else if c == '/' && chars.get(i + 1) == Some(&'*') {
-            i += 2;
-            loop {
-                if i + 1 >= chars.len() {
-                    return Err(invalid("unterminated /* comment in live SQL"));
-                }
-                if chars[i] == '*' && chars[i + 1] == '/' {
-                    i += 2;
-                    break;
-                }
-                i += 1;
-            }
-        } else if c == '\'' || c == '"' || c == '`' {
-            let mut text = String::new();
-            i += 1;
-            loop {
-                match chars.get(i) {
-                    None => return Err(invalid("unterminated quote in live SQL")),
-                    Some(&q) if q == c => {
-                        if chars.get(i + 1) == Some(&c) {
-                            text.push(c);
-                            i += 2;
-                        } else {
-                            i += 1;
-                            break;
-                        }
-                    }
-                    Some(&other) => {
-                        text.push(other);
-                        i += 1;
-                    }
-                }
-            }
-            toks.push(if c == '\'' {
-                Tok::Literal
-            } else {
-                Tok::Quoted(text)
-            });
-        } else if c.is_alphabetic() || c == '_' {
-            let start = i;
-            while i < chars.len()
-                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
-            {
-                i += 1;
-            }
-            toks.push(Tok::Word(chars[start..i].iter().collect()));
-        } else if c.is_ascii_digit() {
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                i += 1;
-            }
-            toks.push(Tok::Literal);
-        } else {
-            toks.push(Tok::Punct(c));
-            i += 1;
-        }
-        if toks.len() > before {
-            spans.push(offsets[start]..offsets[i]);
-        }
+fn tokenize_spans(sql: &str) -> Result<Vec<(Tok<'_>, Range<usize>)>, KalamError> {
+    let lexed = lexer::lex_spans(sql);
+    match lexed.unterminated {
+        Some(Unterminated::Quote) => Err(invalid("unterminated quote in live SQL")),
+        Some(Unterminated::Comment) => Err(invalid("unterminated /* comment in live SQL")),
+        None => Ok(lexed.toks.into_iter().zip(lexed.spans).collect()),
     }
-    Ok(toks.into_iter().zip(spans).collect())
 }
 
 const REJECTED: &[(&str, &str)] = &[
@@ -149,17 +58,17 @@ const SHAPE: &str =
 /// Checks `sql` against the live-query rules; `INVALID_ARGUMENT` explains a violation.
 pub fn validate_live_sql(sql: &str) -> Result<(), KalamError> {
     let mut toks = tokenize(sql)?;
-    while toks.last() == Some(&Tok::Punct(';')) {
+    while toks.last() == Some(&Tok::Semi) {
         toks.pop();
     }
     if toks.is_empty() {
         return Err(invalid("live SQL is empty"));
     }
-    if toks.contains(&Tok::Punct(';')) {
+    if toks.contains(&Tok::Semi) {
         return Err(invalid("live SQL must be exactly one statement"));
     }
-    if !toks[0].is_kw("SELECT") {
-        if toks[0].is_kw("WITH") {
+    if !toks[0].is_word("SELECT") {
+        if toks[0].is_word("WITH") {
             return Err(invalid(
                 "live queries do not support WITH (common table expressions)",
             ));
@@ -170,14 +79,14 @@ pub fn validate_live_sql(sql: &str) -> Result<(), KalamError> {
     }
     for tok in &toks {
         for (kw, what) in REJECTED {
-            if tok.is_kw(kw) {
+            if tok.is_word(kw) {
                 return Err(invalid(format!(
                     "live queries do not support {what}; {SHAPE}"
                 )));
             }
         }
     }
-    if toks.iter().skip(1).any(|t| t.is_kw("SELECT")) {
+    if toks.iter().skip(1).any(|t| t.is_word("SELECT")) {
         return Err(invalid(format!(
             "live queries do not support subqueries; {SHAPE}"
         )));
@@ -190,7 +99,7 @@ pub fn validate_live_sql(sql: &str) -> Result<(), KalamError> {
         match tok {
             Tok::Punct('(') => depth += 1,
             Tok::Punct(')') => depth -= 1,
-            t if depth == 0 && t.is_kw("FROM") => {
+            t if depth == 0 && t.is_word("FROM") => {
                 from = Some(i);
                 break;
             }
@@ -211,7 +120,7 @@ pub fn validate_live_sql(sql: &str) -> Result<(), KalamError> {
 /// without `ORDER BY` and `FETCH` are `INVALID_ARGUMENT`.
 pub fn split_live_order(sql: &str) -> Result<(String, Option<LiveOrder>), KalamError> {
     let mut toks = tokenize_spans(sql)?;
-    while toks.last().is_some_and(|(t, _)| *t == Tok::Punct(';')) {
+    while toks.last().is_some_and(|(t, _)| *t == Tok::Semi) {
         toks.pop();
     }
     let mut depth = 0i32;
@@ -221,10 +130,10 @@ pub fn split_live_order(sql: &str) -> Result<(String, Option<LiveOrder>), KalamE
         match tok {
             Tok::Punct('(') => depth += 1,
             Tok::Punct(')') => depth -= 1,
-            t if depth == 0 && t.is_kw("FROM") => seen_from = true,
+            t if depth == 0 && t.is_word("FROM") => seen_from = true,
             t if depth == 0
                 && seen_from
-                && (t.is_kw("ORDER") || t.is_kw("LIMIT") || t.is_kw("OFFSET")) =>
+                && (t.is_word("ORDER") || t.is_word("LIMIT") || t.is_word("OFFSET")) =>
             {
                 cut = Some(i);
                 break;
@@ -253,7 +162,7 @@ fn parse_order_tail(tail: &[(&Tok, &str)]) -> Result<LiveOrder, KalamError> {
         limit: None,
         offset: 0,
     };
-    let kw = |i: usize, k: &str| tail.get(i).is_some_and(|(t, _)| t.is_kw(k));
+    let kw = |i: usize, k: &str| tail.get(i).is_some_and(|(t, _)| t.is_word(k));
     let mut i = 0;
     if kw(0, "ORDER") {
         if !kw(1, "BY") {
@@ -330,7 +239,7 @@ fn parse_order_tail(tail: &[(&Tok, &str)]) -> Result<LiveOrder, KalamError> {
     while let Some((tok, text)) = tail.get(i) {
         let count = |what: &str| -> Result<usize, KalamError> {
             match tail.get(i + 1) {
-                Some((Tok::Literal, n)) if n.bytes().all(|b| b.is_ascii_digit()) => n
+                Some((Tok::Num(_), n)) if n.bytes().all(|b| b.is_ascii_digit()) => n
                     .parse::<usize>()
                     .map_err(|_| invalid(format!("live SQL {what} is too large"))),
                 other => Err(invalid(format!(
@@ -339,10 +248,10 @@ fn parse_order_tail(tail: &[(&Tok, &str)]) -> Result<LiveOrder, KalamError> {
                 ))),
             }
         };
-        if tok.is_kw("LIMIT") && !seen_limit {
+        if tok.is_word("LIMIT") && !seen_limit {
             seen_limit = true;
             order.limit = Some(count("LIMIT")?);
-        } else if tok.is_kw("OFFSET") && !seen_offset {
+        } else if tok.is_word("OFFSET") && !seen_offset {
             seen_offset = true;
             order.offset = count("OFFSET")?;
         } else {
@@ -369,28 +278,14 @@ fn is_order_word(w: &str) -> bool {
         .any(|k| w.eq_ignore_ascii_case(k))
 }
 
-/// The `(namespace, table)` a live query reads (the last two parts of the FROM name), for
-/// FILE cell download paths. `None` when the SQL has no recognisable qualified table.
+/// The `(namespace, table)` a live query reads, for FILE cell download paths: the one
+/// table rule of the crate ([`lexer::select_table`], unquoted names folded to lowercase
+/// like the server does), with the namespace required. `None` when the SQL has no
+/// recognisable qualified table.
 pub fn live_sql_table(sql: &str) -> Option<(String, String)> {
-    let toks = tokenize(sql).ok()?;
-    let mut depth = 0i32;
-    let from = toks.iter().position(|t| {
-        match t {
-            Tok::Punct('(') => depth += 1,
-            Tok::Punct(')') => depth -= 1,
-            _ => {}
-        }
-        depth == 0 && t.is_kw("FROM")
-    })?;
-    let mut parts: Vec<&str> = vec![toks.get(from + 1)?.ident()?];
-    let mut i = from + 2;
-    while toks.get(i) == Some(&Tok::Punct('.')) {
-        parts.push(toks.get(i + 1)?.ident()?);
-        i += 2;
-    }
-    match parts.as_slice() {
-        [.., ns, table] => Some((ns.to_string(), table.to_string())),
-        _ => None,
+    match lexer::select_table(sql)? {
+        (Some(namespace), table) => Some((namespace, table)),
+        (None, _) => None,
     }
 }
 
@@ -483,7 +378,7 @@ fn check_from_and_rest(rest: &[Tok]) -> Result<(), KalamError> {
                 "live queries do not support subqueries or table functions in FROM; {SHAPE}"
             )))
         }
-        Some(t) if t.ident().is_some() && !t.is_kw("WHERE") => {}
+        Some(t) if t.ident().is_some() && !t.is_word("WHERE") => {}
         _ => {
             return Err(invalid(format!(
                 "live SQL lacks a table after FROM; {SHAPE}"
@@ -511,7 +406,7 @@ fn check_from_and_rest(rest: &[Tok]) -> Result<(), KalamError> {
         ));
     }
     // Optional alias: [AS] ident (not a keyword that starts a clause).
-    if rest.get(i).is_some_and(|t| t.is_kw("AS")) {
+    if rest.get(i).is_some_and(|t| t.is_word("AS")) {
         i += 1;
         if rest.get(i).and_then(Tok::ident).is_none() {
             return Err(invalid(format!(
@@ -524,14 +419,14 @@ fn check_from_and_rest(rest: &[Tok]) -> Result<(), KalamError> {
             "WHERE", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "NATURAL", "ON",
         ]
         .iter()
-        .any(|kw| t.is_kw(kw));
+        .any(|kw| t.is_word(kw));
         if t.ident().is_some() && !clause {
             i += 1;
         }
     }
     match rest.get(i) {
         None => Ok(()),
-        Some(t) if t.is_kw("WHERE") => {
+        Some(t) if t.is_word("WHERE") => {
             if rest.len() == i + 1 {
                 Err(invalid("live SQL has an empty WHERE clause"))
             } else {
@@ -583,6 +478,12 @@ mod tests {
             t("app", "t")
         );
         assert_eq!(live_sql_table("SELECT * FROM inbox"), None);
+        // Unquoted names are case-insensitive on the server: the FILE path uses them
+        // folded (the old live-only rule kept "App"/"Orders" as written).
+        assert_eq!(
+            live_sql_table("SELECT * FROM App.Orders"),
+            t("app", "orders")
+        );
         assert_eq!(live_sql_table("SELECT 1"), None);
     }
 
