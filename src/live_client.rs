@@ -1,16 +1,15 @@
 //! `LiveClient`: the wasm shell around [`LiveCore`] (one WebSocket, every live
 //! subscription). It executes the core's commands with a WebSocket built from a JS
 //! constructor, `setTimeout` timers and a JS token provider, forwards page-lifecycle events,
-//! and hands everything meant for JS over in ONE call per drained burst: a JSON array (see
-//! [`LiveClient::new`] for its items), with row values decoded by column type
-//! ([`RowDecoder`]) exactly like HTTP rows, keys as strings and SeqIds as decimal strings.
+//! and hands everything meant for JS over in ONE call per drained burst: the JSON array of
+//! [`crate::core::live::payload`] (its format and writer live there, natively tested; the
+//! options parsing in [`crate::core::live::options`]).
 //!
 //! Re-entrancy: no JS is called while the state is borrowed, except the WebSocket
 //! constructor and `send`/`close` (which never call back synchronously). The token provider
 //! and the output callback run after the borrow is released, so they may call back into
 //! the client.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
@@ -21,21 +20,15 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::core::cells::{decode_cell_ref, FileTable, RowDecoder};
+use crate::core::cells::RowDecoder;
 use crate::core::error::{codes, KalamError};
-use crate::core::http::url::BaseUrl;
-use crate::core::live::connection::DEFAULT_COALESCE_MS;
-use crate::core::live::frames::{BatchControl, ChangeType, Row};
-use crate::core::live::materializer::{KeyedRow, RowsDelta};
-use crate::core::live::row::Column;
+use crate::core::live::frames::Row;
+use crate::core::live::options::{config_from_json, options_from_json};
+use crate::core::live::payload::{decode_row, event_json, seq_json, Items};
 use crate::core::live::sql::live_sql_table;
 use crate::core::live::verify;
-use crate::core::live::{
-    ConnectionState, LiveConfig, LiveCore, LiveEvent, Output, ReconnectConfig, RowKey,
-    SubscribeOptions, SubscriptionMode, TimerId,
-};
-use crate::core::schema::{DataType, SchemaField};
-use crate::core::seq_id::SeqId;
+use crate::core::live::{ConnectionState, LiveCore, Output, SubscriptionMode, TimerId};
+use crate::core::schema::SchemaField;
 use crate::net::socket::{describe, Socket, SocketEvent};
 use crate::net::timer::Timeout;
 
@@ -365,383 +358,6 @@ impl Inner {
     }
 }
 
-/// The JSON array handed to JS, written directly (no intermediate `Value` trees for rows).
-#[derive(Default)]
-struct Items {
-    buf: Vec<u8>,
-    count: usize,
-}
-
-impl Items {
-    fn begin(&mut self) {
-        self.buf.push(if self.count == 0 { b'[' } else { b',' });
-        self.count += 1;
-    }
-
-    fn value(&mut self, item: &Value) {
-        self.begin();
-        let _ = serde_json::to_writer(&mut self.buf, item);
-    }
-
-    fn string(&mut self, s: &str) {
-        let _ = serde_json::to_writer(&mut self.buf, s);
-    }
-
-    /// `{t:"rows", id, initial, loading?, reset?, resync, removed, cols, updated, inserted,
-    /// order?, invalid?}` (`order`: live ORDER BY, the window's keys in order).
-    fn rows(
-        &mut self,
-        id: &str,
-        delta: RowsDelta,
-        decoder: Option<&RowDecoder>,
-        table: FileTable<'_>,
-    ) {
-        self.begin();
-        self.buf.extend_from_slice(br#"{"t":"rows","id":"#);
-        self.string(id);
-        self.buf.extend_from_slice(if delta.initial {
-            br#","initial":true"#.as_slice()
-        } else {
-            br#","initial":false"#.as_slice()
-        });
-        if delta.loading {
-            self.buf.extend_from_slice(br#","loading":true"#);
-        }
-        if delta.reset {
-            self.buf.extend_from_slice(br#","reset":true"#);
-        }
-        self.buf.extend_from_slice(if delta.resync {
-            br#","resync":true,"removed":["#.as_slice()
-        } else {
-            br#","resync":false,"removed":["#.as_slice()
-        });
-        for (i, key) in delta.removed.iter().enumerate() {
-            if i > 0 {
-                self.buf.push(b',');
-            }
-            self.string(key.as_str());
-        }
-        let mut invalid = Vec::new();
-        // Rows whose columns are `cols` (in order) go positionally: `[key, v1, v2, …]`.
-        // Column names are written once per delta, and JS parses arrays faster than objects.
-        let cols: Vec<Column> = delta
-            .updated
-            .first()
-            .or(delta.inserted.first())
-            .map(|r| r.row.keys().cloned().collect())
-            .unwrap_or_default();
-        let types: Vec<Option<&DataType>> = cols
-            .iter()
-            .map(|c| decoder.and_then(|d| d.column_type(c)))
-            .collect();
-        self.buf.extend_from_slice(br#"],"cols":"#);
-        let _ = serde_json::to_writer(
-            &mut self.buf,
-            &cols.iter().map(|c| &**c).collect::<Vec<_>>(),
-        );
-        self.buf.extend_from_slice(br#","updated":"#);
-        self.keyed_rows(delta.updated, (&cols, &types), decoder, table, &mut invalid);
-        self.buf.extend_from_slice(br#","inserted":"#);
-        self.keyed_rows(
-            delta.inserted,
-            (&cols, &types),
-            decoder,
-            table,
-            &mut invalid,
-        );
-        if let Some(order) = &delta.order {
-            self.buf.extend_from_slice(br#","order":["#);
-            for (i, key) in order.iter().enumerate() {
-                if i > 0 {
-                    self.buf.push(b',');
-                }
-                self.string(key.as_str());
-            }
-            self.buf.push(b']');
-        }
-        if !invalid.is_empty() {
-            self.buf.extend_from_slice(br#","invalid":"#);
-            let _ = serde_json::to_writer(&mut self.buf, &invalid);
-        }
-        self.buf.push(b'}');
-    }
-
-    /// Each row as `[key, v1, …]` when its columns are `cols`, else `{"k": key, "r": {…}}`;
-    /// values decoded by column type as they are written.
-    fn keyed_rows(
-        &mut self,
-        rows: Vec<KeyedRow>,
-        (cols, types): (&[Column], &[Option<&DataType>]),
-        decoder: Option<&RowDecoder>,
-        table: FileTable<'_>,
-        invalid: &mut Vec<Value>,
-    ) {
-        self.buf.push(b'[');
-        for (i, KeyedRow { key, row }) in rows.into_iter().enumerate() {
-            if i > 0 {
-                self.buf.push(b',');
-            }
-            if row.has_columns(cols) {
-                self.buf.push(b'[');
-                self.string(key.as_str());
-                for ((column, value), ty) in row.iter().zip(types) {
-                    self.buf.push(b',');
-                    self.cell(&key, column, value, *ty, table, invalid);
-                }
-                self.buf.push(b']');
-            } else {
-                self.buf.extend_from_slice(br#"{"k":"#);
-                self.string(key.as_str());
-                self.buf.extend_from_slice(br#","r":{"#);
-                for (j, (column, value)) in row.iter().enumerate() {
-                    if j > 0 {
-                        self.buf.push(b',');
-                    }
-                    self.string(column);
-                    self.buf.push(b':');
-                    let ty = decoder.and_then(|d| d.column_type(column));
-                    self.cell(&key, column, value, ty, table, invalid);
-                }
-                self.buf.extend_from_slice(b"}}");
-            }
-        }
-        self.buf.push(b']');
-    }
-
-    /// One decoded value (a malformed cell is written raw and listed in `invalid`).
-    fn cell(
-        &mut self,
-        key: &RowKey,
-        column: &str,
-        value: &Value,
-        ty: Option<&DataType>,
-        table: FileTable<'_>,
-        invalid: &mut Vec<Value>,
-    ) {
-        let value = match ty {
-            None => Ok(Cow::Borrowed(value)),
-            Some(ty) => decode_cell_ref(ty, value, table),
-        };
-        match value {
-            Ok(v) => {
-                let _ = serde_json::to_writer(&mut self.buf, &*v);
-            }
-            Err((raw, reason)) => {
-                let _ = serde_json::to_writer(&mut self.buf, &raw);
-                invalid.push(json!({"key": key.as_str(), "column": column, "reason": reason}));
-            }
-        }
-    }
-
-    fn finish(mut self) -> Option<String> {
-        if self.count == 0 {
-            return None;
-        }
-        self.buf.push(b']');
-        // Only serde_json output and UTF-8 strings were written.
-        String::from_utf8(self.buf).ok()
-    }
-}
-
-/// A row with its values decoded (malformed cells kept raw and listed in `invalid`).
-fn decode_row(
-    decoder: Option<&RowDecoder>,
-    row: Row,
-    invalid: &mut Vec<Value>,
-    key: Option<&RowKey>,
-) -> Value {
-    let Some(decoder) = decoder else {
-        return Value::Object(row.into_map());
-    };
-    let decoded = decoder.decode_object(row.into_map());
-    for bad in decoded.invalid {
-        invalid.push(json!({
-            "key": key.map(|k| k.as_str()), "column": bad.column, "reason": bad.reason,
-        }));
-    }
-    Value::Object(decoded.values)
-}
-
-fn rows_json(decoder: Option<&RowDecoder>, rows: Vec<Row>, invalid: &mut Vec<Value>) -> Value {
-    Value::Array(
-        rows.into_iter()
-            .map(|r| decode_row(decoder, r, invalid, None))
-            .collect(),
-    )
-}
-
-fn seq_json(seq: Option<SeqId>) -> Value {
-    seq.map_or(Value::Null, |s| Value::String(s.to_string()))
-}
-
-fn batch_control_json(c: &BatchControl) -> Value {
-    json!({
-        "batch_num": c.batch_num, "has_more": c.has_more, "status": c.status,
-        "last_seq_id": seq_json(c.last_seq_id),
-    })
-}
-
-/// A raw event in its protocol shape (rows decoded, SeqIds as strings).
-fn event_json(decoder: Option<&RowDecoder>, event: LiveEvent) -> Value {
-    let mut invalid = Vec::new();
-    let mut value = match event {
-        LiveEvent::Ack(ack) => json!({
-            "type": "subscription_ack", "subscription_id": ack.subscription_id,
-            "total_rows": ack.total_rows, "batch_control": batch_control_json(&ack.batch_control),
-            "schema": ack.schema,
-        }),
-        LiveEvent::Batch(batch) => json!({
-            "type": "initial_data_batch", "subscription_id": batch.subscription_id,
-            "rows": rows_json(decoder, batch.rows, &mut invalid),
-            "batch_control": batch_control_json(&batch.batch_control),
-        }),
-        LiveEvent::Change(change) => {
-            let mut v = json!({
-                "type": "change", "subscription_id": change.subscription_id,
-                "change_type": change.change_type,
-            });
-            if change.change_type != ChangeType::Delete {
-                v["rows"] = rows_json(decoder, change.rows, &mut invalid);
-            }
-            if change.change_type != ChangeType::Insert {
-                v["old_values"] = rows_json(decoder, change.old_values, &mut invalid);
-            }
-            v
-        }
-    };
-    if !invalid.is_empty() {
-        value["invalid"] = Value::Array(invalid);
-    }
-    value
-}
-
-// ----- configuration ---------------------------------------------------------------------
-
-fn field<'a>(obj: &'a Value, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
-}
-
-fn uint(obj: &Value, key: &str) -> Result<Option<u64>, KalamError> {
-    match field(obj, key) {
-        None => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-            KalamError::invalid_argument(format!("{key} must be a non-negative integer"))
-        }),
-    }
-}
-
-fn config_from_json(text: &str) -> Result<LiveConfig, KalamError> {
-    let v: Value = serde_json::from_str(text)
-        .map_err(|e| KalamError::invalid_argument(format!("bad live options: {e}")))?;
-    let url = field(&v, "url")
-        .and_then(Value::as_str)
-        .ok_or_else(|| KalamError::invalid_argument("url is required"))?;
-    let base = BaseUrl::parse(url)?;
-    let mut config = LiveConfig::new(base.ws_url(true));
-    config.coalesce_ms = DEFAULT_COALESCE_MS;
-    config.disable_compression = field(&v, "disableCompression")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    if let Some(ms) = uint(&v, "pingIntervalMs")? {
-        config.ping_interval_ms = ms;
-    }
-    if let Some(ms) = uint(&v, "connectTimeoutMs")? {
-        config.connect_timeout_ms = ms;
-    }
-    if let Some(n) = uint(&v, "batchSize")? {
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
-        crate::core::live::connection::check_batch_size(n)?;
-        config.default_batch_size = n;
-    }
-    if let Some(r) = field(&v, "reconnect") {
-        let mut rc = ReconnectConfig::default();
-        if let Some(enabled) = field(r, "enabled").and_then(Value::as_bool) {
-            rc.enabled = enabled;
-        }
-        if let Some(ms) = uint(r, "initialDelayMs")? {
-            rc.base_delay_ms = ms.max(1);
-        }
-        if let Some(ms) = uint(r, "maxDelayMs")? {
-            rc.max_delay_ms = ms;
-        }
-        rc.max_attempts = uint(r, "maxAttempts")?.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-        config.reconnect = rc;
-    }
-    if let Some(l) = field(&v, "liveness") {
-        if let Some(ms) = uint(l, "idleMs")? {
-            config.liveness_idle_ms = ms;
-        }
-        if let Some(ms) = uint(l, "timeoutMs")? {
-            config.liveness_timeout_ms = ms.max(1);
-        }
-    }
-    if let Some(ms) = uint(&v, "snapshotTimeoutMs")? {
-        config.snapshot_step_timeout_ms = ms;
-    }
-    match field(&v, "verify") {
-        Some(Value::Bool(on)) => config.verify.enabled = *on,
-        Some(vf) if vf.is_object() => {
-            if let Some(on) = field(vf, "enabled").and_then(Value::as_bool) {
-                config.verify.enabled = on;
-            }
-            if let Some(ms) = uint(vf, "intervalMs")? {
-                config.verify.interval_ms = ms;
-            }
-            if let Some(n) = uint(vf, "afterBurst")? {
-                config.verify.after_burst = u32::try_from(n).unwrap_or(u32::MAX);
-            }
-        }
-        None => {}
-        Some(_) => {
-            return Err(KalamError::invalid_argument(
-                "verify must be a boolean or { enabled, intervalMs, afterBurst }",
-            ))
-        }
-    }
-    Ok(config)
-}
-
-fn options_from_json(text: &str) -> Result<SubscribeOptions, KalamError> {
-    let v: Value = serde_json::from_str(text)
-        .map_err(|e| KalamError::invalid_argument(format!("bad live options: {e}")))?;
-    let small = |key: &str| -> Result<Option<u32>, KalamError> {
-        uint(&v, key)?
-            .map(|n| {
-                u32::try_from(n)
-                    .map_err(|_| KalamError::invalid_argument(format!("{key} is too large")))
-            })
-            .transpose()
-    };
-    let from = match field(&v, "from") {
-        None => None,
-        Some(f) => Some(
-            SeqId::from_json(f)
-                .map_err(|e| KalamError::invalid_argument(format!("from: {}", e.message)))?,
-        ),
-    };
-    let key_columns = match field(&v, "keyColumns") {
-        None => Vec::new(),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|k| {
-                k.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| KalamError::invalid_argument("keyColumns must be column names"))
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(KalamError::invalid_argument("keyColumns must be an array")),
-    };
-    Ok(SubscribeOptions {
-        batch_size: small("batchSize")?,
-        last_rows: small("lastRows")?,
-        from,
-        key_columns,
-        limit: uint(&v, "limit")?.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-        verify: field(&v, "verify").and_then(Value::as_bool),
-    })
-}
-
 // ----- page hooks ------------------------------------------------------------------------
 
 /// One `addEventListener` registration, removed on drop.
@@ -872,13 +488,8 @@ impl LiveClient {
     /// self-verification checksums over HTTP as the same user (the SQL answer's JSON);
     /// without it (`undefined`) subscriptions do not verify themselves.
     ///
-    /// `on_output(json)` receives, once per drained burst, a JSON array of items:
-    /// `{t:"rows", id, initial, resync, removed:[key], updated:[[key,row]],
-    /// inserted:[[key,row]], invalid?}`, `{t:"event", id, event}` (protocol-shaped
-    /// `subscription_ack` / `initial_data_batch` / `change`), `{t:"checkpoint", id, seq}`,
-    /// `{t:"sub_error", id, error, fatal}`, `{t:"state", state, attempt?, delay_ms?}`,
-    /// `{t:"error", error}`. Rows are `{column: value}` decoded by type; keys are opaque
-    /// strings; `seq` and `last_seq_id` are exact decimal strings.
+    /// `on_output(json)` receives, once per drained burst, the JSON array of items defined
+    /// in [`crate::core::live::payload`].
     #[wasm_bindgen(constructor)]
     pub fn new(
         options_json: &str,

@@ -11,8 +11,13 @@ pub mod connection;
 pub mod frames;
 pub mod gzip;
 pub mod materializer;
+// The wasm shell's options and payload: pure, natively tested, used by `live_client.rs`.
+#[cfg(any(target_arch = "wasm32", test))]
+pub mod options;
 pub mod ordered;
 pub mod output;
+#[cfg(any(target_arch = "wasm32", test))]
+pub mod payload;
 pub mod reconnect;
 pub mod row;
 pub mod sql;
