@@ -25,6 +25,7 @@ try {
     const fx = await freshFixture(server);
     const t0 = Date.now();
     await insertRows(fx, 1, size, 1000);
+    const insertMs = Date.now() - t0;
     await call('setup', { url: fx.url, user: fx.user, password: fx.password });
     const ids = Array.from({ length: 40 }, (_, i) => 1 + Math.floor((i * size) / 40));
     const plain = `SELECT * FROM ${fx.table}`;
@@ -42,7 +43,7 @@ try {
     const pick = (xs) => ({ meanMs: (xs[0].meanMs + xs[1].meanMs) / 2, medianMs: Math.min(xs[0].medianMs, xs[1].medianMs), frames: xs[0].frames + xs[1].frames, windowSize: xs[0].windowSize });
     const o = pick(ordered);
     const b = pick(baseline);
-    console.log(`\n== ${size} rows (inserted in ${Date.now() - t0} ms)`);
+    console.log(`\n== ${size} rows (inserted in ${insertMs} ms)`);
     console.log(`ORDER BY n DESC, id LIMIT 50 (window ${o.windowSize} rows): mean ${fmt(o.meanMs)} ms median ${fmt(o.medianMs)} ms (${o.frames} frames)`);
     console.log(`unordered, rowMap only (${b.windowSize} rows):       mean ${fmt(b.meanMs)} ms median ${fmt(b.medianMs)} ms (${b.frames} frames)`);
     results.push({ size, o, b });
