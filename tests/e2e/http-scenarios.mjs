@@ -631,6 +631,24 @@ export const scenarios = {
     eq((await alice.queryOne('SELECT 2 AS two')).two.asInt(), 2);
   },
 
+  async 'an abort while parked on another call\'s sign-in rejects at once, uploads with progress too'(kalam, cfg) {
+    let release;
+    const gate = new Promise((resolve) => { release = resolve; });
+    const u = cfg.users.alice;
+    const client = kalam.createClient({ url: cfg.url, timeoutMs: 10_000, authProvider: async () => { await gate; return kalam.Auth.basic(u.id, u.password); } });
+    const first = client.query('SELECT 1 AS one'); // asks the provider, which hangs until released
+    for (const extra of [{}, { onProgress: () => {} }]) {
+      const ac = new AbortController();
+      const started = Date.now();
+      const up = client.queryWithFiles(`INSERT INTO ${cfg.ns}.docs (id, f) VALUES ($1, FILE('x'))`, { x: new Blob(['abc']) }, ['parked'], { ...extra, signal: ac.signal });
+      setTimeout(() => ac.abort(), 50);
+      await rejects(kalam, up, { code: 'ABORTED' }, `parked upload aborted (${Object.keys(extra)})`);
+      ok(Date.now() - started < 2_000, `rejected at once, not after the sign-in (${Date.now() - started} ms)`);
+    }
+    release();
+    eq((await first).status, 'success', 'the sign-in went on for the call that started it');
+  },
+
   async 'reads retry on 503; writes are not retried blindly'(kalam, cfg) {
     const alice = kalam.createClient({ url: cfg.proxyUrl, authProvider: async () => kalam.Auth.basic(cfg.users.alice.id, cfg.users.alice.password), maxRetries: 5 });
     await alice.query('SELECT 1'); // logged in before the fault
