@@ -29,18 +29,10 @@ use crate::core::live::sql::live_sql_table;
 use crate::core::live::verify;
 use crate::core::live::{ConnectionState, LiveCore, Output, SubscriptionMode, TimerId};
 use crate::core::schema::SchemaField;
+use crate::net::listener::Listener;
 use crate::net::socket::{describe, Socket, SocketEvent};
 use crate::net::timer::Timeout;
-
-fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
-}
-
-/// A `KalamError` as a plain JS object (`KalamError.from` on the TS side makes it an Error).
-fn js_error(error: &KalamError) -> JsValue {
-    let text = serde_json::to_string(error).unwrap_or_default();
-    js_sys::JSON::parse(&text).unwrap_or_else(|_| JsValue::from_str(&error.message))
-}
+use crate::net::{now_ms, to_js_error};
 
 /// A rejection from app code (the token provider, `runSql`) as a `KalamError`: its
 /// `code`/`message`/`retryable`/`status` when it gave a KalamError-like object, else a
@@ -360,27 +352,6 @@ impl Inner {
 
 // ----- page hooks ------------------------------------------------------------------------
 
-/// One `addEventListener` registration, removed on drop.
-struct PageHook {
-    target: JsValue,
-    event: &'static str,
-    listener: Closure<dyn FnMut(JsValue)>,
-}
-
-impl Drop for PageHook {
-    fn drop(&mut self) {
-        if let Ok(remove) = Reflect::get(&self.target, &"removeEventListener".into()) {
-            if let Some(remove) = remove.dyn_ref::<Function>() {
-                let _ = remove.call2(
-                    &self.target,
-                    &JsValue::from_str(self.event),
-                    self.listener.as_ref(),
-                );
-            }
-        }
-    }
-}
-
 fn has_listener_api(target: &JsValue) -> bool {
     !target.is_undefined()
         && !target.is_null()
@@ -393,11 +364,13 @@ fn hook(
     weak: Weak<RefCell<Inner>>,
     hint: fn(&mut LiveCore, u64),
     only_if_visible: Option<JsValue>,
-) -> Option<PageHook> {
+) -> Option<Listener> {
     if !has_listener_api(target) {
         return None;
     }
-    let listener = Closure::<dyn FnMut(JsValue)>::new(move |_event: JsValue| {
+    // Windows, worker scopes and documents are EventTargets (checked just above).
+    let target: &web_sys::EventTarget = target.unchecked_ref();
+    Some(Listener::new(target, event, move |_event| {
         if let Some(doc) = &only_if_visible {
             let state = Reflect::get(doc, &"visibilityState".into()).ok();
             if state.and_then(|s| s.as_string()).as_deref() != Some("visible") {
@@ -407,19 +380,10 @@ fn hook(
         if let Some(rc) = weak.upgrade() {
             pump(&rc, hint);
         }
-    });
-    let add = Reflect::get(target, &"addEventListener".into()).ok()?;
-    add.dyn_ref::<Function>()?
-        .call2(target, &JsValue::from_str(event), listener.as_ref())
-        .ok()?;
-    Some(PageHook {
-        target: target.clone(),
-        event,
-        listener,
-    })
+    }))
 }
 
-fn page_hooks(weak: &Weak<RefCell<Inner>>) -> Vec<PageHook> {
+fn page_hooks(weak: &Weak<RefCell<Inner>>) -> Vec<Listener> {
     let global: JsValue = js_sys::global().into();
     let mut hooks = Vec::new();
     // `online`: windows and workers.
@@ -466,14 +430,14 @@ fn random_seed() -> u64 {
 /// `INVALID_ARGUMENT` KalamError object for anything but `namespace.table` identifiers.
 #[wasm_bindgen(js_name = liveTableSql)]
 pub fn live_table_sql(name: &str) -> Result<String, JsValue> {
-    crate::core::live::sql::live_table_sql(name).map_err(|e| js_error(&e))
+    crate::core::live::sql::live_table_sql(name).map_err(to_js_error)
 }
 
 /// The live-query engine of one client: one WebSocket multiplexing every subscription.
 #[wasm_bindgen]
 pub struct LiveClient {
     inner: Rc<RefCell<Inner>>,
-    hooks: RefCell<Vec<PageHook>>,
+    hooks: RefCell<Vec<Listener>>,
 }
 
 #[wasm_bindgen]
@@ -498,7 +462,7 @@ impl LiveClient {
         web_socket: JsValue,
         run_sql: JsValue,
     ) -> Result<LiveClient, JsValue> {
-        let mut config = config_from_json(options_json).map_err(|e| js_error(&e))?;
+        let mut config = config_from_json(options_json).map_err(to_js_error)?;
         let run_sql: Option<Function> = run_sql.dyn_into().ok();
         if run_sql.is_none() {
             config.verify.enabled = false;
@@ -509,7 +473,7 @@ impl LiveClient {
             web_socket
         };
         let ctor: Function = ctor.dyn_into().map_err(|_| {
-            js_error(&KalamError::invalid_argument(
+            to_js_error(KalamError::invalid_argument(
                 "no WebSocket implementation: this runtime has no global WebSocket; pass one \
                  (e.g. the `ws` package) as the WebSocket option",
             ))
@@ -547,7 +511,7 @@ impl LiveClient {
         options_json: &str,
         events: bool,
     ) -> Result<String, JsValue> {
-        let options = options_from_json(options_json).map_err(|e| js_error(&e))?;
+        let options = options_from_json(options_json).map_err(to_js_error)?;
         let mode = if events {
             SubscriptionMode::Events
         } else {
@@ -556,9 +520,7 @@ impl LiveClient {
         let mut result = Err(JsValue::UNDEFINED);
         let table = live_sql_table(sql);
         pump(&self.inner, |core, now| {
-            result = core
-                .subscribe(now, sql, options, mode)
-                .map_err(|e| js_error(&e));
+            result = core.subscribe(now, sql, options, mode).map_err(to_js_error);
         });
         if let Ok(id) = &result {
             if let Ok(mut inner) = self.inner.try_borrow_mut() {

@@ -105,9 +105,12 @@ impl Backoff {
 
     /// The delay ceiling of 1-based attempt `n`: `min(max, base × 2^(n-1))`, saturating.
     pub fn ceiling_ms(&self, attempt: u32) -> u64 {
-        let shift = attempt.saturating_sub(1).min(63);
-        let raw = self.config.base_delay_ms.saturating_mul(1u64 << shift);
-        raw.min(self.config.max_delay_ms)
+        // The crate's one backoff formula; the jitter stays injected (deterministic tests).
+        crate::core::backoff::ceiling_ms(
+            attempt.saturating_sub(1),
+            self.config.base_delay_ms,
+            self.config.max_delay_ms,
+        )
     }
 
     /// Schedules the next attempt: `Some((attempt, delay_ms))`, or `None` when reconnecting

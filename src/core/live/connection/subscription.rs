@@ -84,7 +84,7 @@ pub(super) fn permanent_error(code: &str) -> bool {
 
 /// Backoff of subscription retries: 1 s, 2 s, 4 s … capped at 30 s.
 pub(super) fn retry_delay_ms(attempt: u32) -> u64 {
-    (1000u64 << attempt.saturating_sub(1).min(5)).min(30_000)
+    crate::core::backoff::ceiling_ms(attempt.saturating_sub(1), 1000, 30_000)
 }
 
 impl LiveCore {
