@@ -34,16 +34,19 @@ for b in "${bundles[@]}"; do
     --features "$features" --profile release 2>"$out/$b.cargo.log" || { cat "$out/$b.cargo.log"; exit 1; }
   rm -rf "$out/$b"; mkdir -p "$out/$b"
   wasm-bindgen --target web --out-dir "$out/$b" --out-name k \
-    "$target_dir/wasm32-unknown-unknown/release/kalam_wasm.wasm" ${SIZE_TOP:+--keep-debug}
+    "$target_dir/wasm32-unknown-unknown/release/kalam_wasm.wasm"
   # shellcheck disable=SC2086
   wasm-opt $opt_flags "$out/$b/k_bg.wasm" -o "$out/$b/opt.wasm"
   esbuild "$out/$b/k.js" --minify --format=esm --target=es2022 --log-level=warning >"$out/$b/k.min.js"
   printf '%-9s %10d %10d %10d\n' "$b" "$(wc -c <"$out/$b/opt.wasm")" "$(gz "$out/$b/opt.wasm")" "$(gz "$out/$b/k.min.js")"
   if [ -n "${SIZE_TOP:-}" ] && command -v twiggy >/dev/null; then
-    # Same passes, names kept (--debuginfo), so twiggy can attribute bytes to functions.
+    # Same passes, names kept (--keep-debug, --debuginfo), so twiggy can attribute bytes to
+    # functions.
+    wasm-bindgen --target web --keep-debug --out-dir "$out/$b/named" --out-name k \
+      "$target_dir/wasm32-unknown-unknown/release/kalam_wasm.wasm"
     # shellcheck disable=SC2086
     wasm-opt $(echo "$opt_flags" | sed 's/--strip-debug//; s/--strip-producers//') --debuginfo \
-      "$out/$b/k_bg.wasm" -o "$out/$b/named.wasm"
+      "$out/$b/named/k_bg.wasm" -o "$out/$b/named.wasm"
     twiggy top -n "$SIZE_TOP" "$out/$b/named.wasm" >"$out/$b/twiggy.txt"
     echo "  twiggy top $SIZE_TOP -> $out/$b/twiggy.txt"
   fi
