@@ -3,8 +3,8 @@
 // and turns its JSON answers into typed rows.
 import { HttpShell } from './wasm/kalam_wasm.js';
 import { initWasm } from './wasm-loader.js';
-import { KalamError, rethrowAsKalamError } from './errors.js';
-import { KalamCellValue, FileRef, type FileContext, type KalamDataType, type RowData, type SchemaField } from './cells.js';
+import { ErrorCode, KalamError, rethrowAsKalamError } from './errors.js';
+import { KalamCellValue, FileRef, tableLocation, type FileContext, type KalamDataType, type RowData, type SchemaField } from './cells.js';
 import type { AuthCredentials, AuthProvider, LoginResponse } from './auth.js';
 
 export enum LogLevel {
@@ -200,7 +200,7 @@ export class HttpClientBase {
   constructor(options: HttpClientOptions) {
     // Shape checks only (like the official SDK's constructor): the URL's syntax and every
     // value rule are the core's, checked when it loads (first call) with a typed error.
-    const invalid = (message: string) => new KalamError({ code: 'INVALID_ARGUMENT', message });
+    const invalid = (message: string) => new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message });
     if (!options || typeof options !== 'object') throw invalid('createClient needs an options object { url, authProvider }');
     if (typeof options.url !== 'string' || options.url.trim() === '') {
       throw invalid('createClient needs { url }: the server base URL, e.g. http://localhost:8080');
@@ -252,9 +252,7 @@ export class HttpClientBase {
 
   #tableRef(tableName: string | undefined, namespace: string | undefined): { namespace: string; table: string } | undefined {
     if (!tableName) return undefined;
-    const dot = tableName.indexOf('.');
-    if (dot >= 0) return { namespace: tableName.slice(0, dot), table: tableName.slice(dot + 1) };
-    return { namespace: namespace ?? this.options.namespace ?? 'default', table: tableName };
+    return tableLocation(tableName, namespace ?? this.options.namespace);
   }
 
   setLogLevel(level: LogLevel): void {
@@ -287,7 +285,7 @@ export class HttpClientBase {
   protected fileContext(core: HttpShell): FileContext {
     return {
       baseUrl: core.baseUrl,
-      download: () => Promise.reject(new KalamError({ code: 'INVALID_ARGUMENT', message: 'file downloads need @kalam-wasm/client' })),
+      download: () => Promise.reject(new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message: 'file downloads need @kalam-wasm/client' })),
     };
   }
 

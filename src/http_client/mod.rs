@@ -181,54 +181,6 @@ impl HttpShell {
             .await
             .map_err(to_js_error)
     }
-
-    /// Topic consume; `options_json` accepts the official consumer's spellings. Resolves
-    /// with the decoded batch JSON (payloads parsed). Kept for the consumer bindings, which
-    /// call it by name.
-    #[cfg(feature = "consumer")]
-    pub async fn consume(
-        &self,
-        options_json: String,
-        signal: Option<AbortSignal>,
-        timeout_ms: Option<u32>,
-    ) -> JsResult<String> {
-        let shell = self.shell.clone();
-        let value = shell
-            .run(
-                "consume",
-                Some(&options_json),
-                signal,
-                timeout_ms,
-                None,
-                None,
-            )
-            .await
-            .map_err(to_js_error)?;
-        Ok(value.as_string().unwrap_or_default())
-    }
-
-    /// Topic ack up to and including `upto_offset` (a decimal string: offsets are u64).
-    #[cfg(feature = "consumer")]
-    pub async fn ack(
-        &self,
-        topic: String,
-        group_id: String,
-        partition_id: u32,
-        upto_offset: String,
-        signal: Option<AbortSignal>,
-        timeout_ms: Option<u32>,
-    ) -> JsResult<String> {
-        let args = serde_json::json!({
-            "topic": topic, "groupId": group_id, "partitionId": partition_id, "upto": upto_offset,
-        })
-        .to_string();
-        let shell = self.shell.clone();
-        let value = shell
-            .run("ack", Some(&args), signal, timeout_ms, None, None)
-            .await
-            .map_err(to_js_error)?;
-        Ok(value.as_string().unwrap_or_default())
-    }
 }
 
 impl Shell {

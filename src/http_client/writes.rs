@@ -11,7 +11,7 @@ use crate::core::http::envelope::decode_sql_response;
 use crate::core::http::files;
 use crate::core::http::retry::RequestKind;
 use crate::core::http::sql;
-use crate::core::http::url::percent_encode;
+use crate::core::cells::file_ref::push_user_id;
 
 impl Shell {
     /// INSERT of one row given as JSON (BigInts tagged `{"$bigint": "…"}`), UPDATE or DELETE
@@ -79,9 +79,7 @@ impl Shell {
             .base()
             .endpoint(&args.required("path")?);
         if let Some(user) = args.text("userId") {
-            url.push_str(if url.contains('?') { "&" } else { "?" });
-            url.push_str("user_id=");
-            url.push_str(&percent_encode(&user));
+            push_user_id(&mut url, &user);
         }
         Ok(CallSpec::Request(RequestSpec {
             method: "GET",

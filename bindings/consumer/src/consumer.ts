@@ -202,14 +202,13 @@ export class KalamConsumerClient extends HttpClientBase {
 
   /** One poll of one partition; returns at once (the server does not long-poll). */
   async consumeBatch(request: ConsumeRequest): Promise<ConsumeResponse> {
-    const core = await this.core();
-    const body = JSON.stringify({
+    const options = {
       topic: request.topic, group_id: request.group_id, start: normaliseStart(request.start),
       batch_size: request.batch_size, partition_id: request.partition_id, timeout_seconds: request.timeout_seconds,
       probe: (request as { probe?: boolean }).probe === true ? true : undefined,
-    });
+    };
     try {
-      const json = await core.consume(body, request.signal, undefined);
+      const json = await this.run('consume', options, { signal: request.signal });
       const batch = JSON.parse(json) as ConsumeResponse;
       for (const m of batch.messages) m.value = m.payload;
       this.#reportOk();
@@ -230,9 +229,8 @@ export class KalamConsumerClient extends HttpClientBase {
       })()
       : [args[0] as string, args[1] as string, (args[2] as number | undefined) ?? 0, args[3] as number | bigint | string,
         (args[4] as RequestOptions | undefined)?.signal] as const;
-    const core = await this.core();
     try {
-      const json = await core.ack(topic, groupId, partitionId, String(upto), signal, undefined);
+      const json = await this.run('ack', { topic, groupId, partitionId, upto: String(upto) }, { signal });
       this.#reportOk();
       return JSON.parse(json) as AckResponse;
     } catch (err) {

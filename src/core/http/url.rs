@@ -25,7 +25,7 @@ pub mod paths {
     pub const TOPICS_CONSUME: &str = "/v1/api/topics/consume";
     pub const TOPICS_ACK: &str = "/v1/api/topics/ack";
     pub const WS: &str = "/v1/ws";
-    pub const FILES: &str = "/v1/files";
+    pub const FILES: &str = crate::core::cells::file_ref::FILES_PATH;
     pub const EXPORTS: &str = "/v1/exports";
 }
 
@@ -235,21 +235,8 @@ fn percent_escapes_ok(segment: &str) -> bool {
     true
 }
 
-/// Percent-encodes `s` for use as one URL path segment or query value: everything except
-/// RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`) is `%XX`-escaped (UTF-8 bytes).
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(char::from(b"0123456789ABCDEF"[(b >> 4) as usize]));
-            out.push(char::from(b"0123456789ABCDEF"[(b & 15) as usize]));
-        }
-    }
-    out
-}
+/// One encoder for the whole crate; it lives with the FILE references that need it most.
+pub use crate::core::cells::file_ref::percent_encode;
 
 #[cfg(test)]
 mod tests {
