@@ -5,13 +5,13 @@ use js_sys::{Array, Uint8Array};
 use web_sys::{Blob, BlobPropertyBag};
 
 use super::{Args, Shell};
+use crate::core::cells::file_ref::push_user_id;
 use crate::core::error::KalamError;
 use crate::core::http::driver::{Body, CallSpec, Decode, RequestSpec};
 use crate::core::http::envelope::decode_sql_response;
 use crate::core::http::files;
 use crate::core::http::retry::RequestKind;
 use crate::core::http::sql;
-use crate::core::cells::file_ref::push_user_id;
 
 impl Shell {
     /// INSERT of one row given as JSON (BigInts tagged `{"$bigint": "…"}`), UPDATE or DELETE
