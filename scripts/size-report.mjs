@@ -209,7 +209,13 @@ export function reportSizes(only, { gate = gateByDefault } = {}) {
 
 if (program === fileURLToPath(import.meta.url)) {
   const record = process.argv.includes('--record');
-  const rows = reportSizes(undefined, { gate: gateByDefault && !record });
+  let rows;
+  try {
+    rows = reportSizes(undefined, { gate: gateByDefault && !record });
+  } catch (e) {
+    console.error(e.message);
+    process.exit(1);
+  }
   if (record) {
     if (rows.some((r) => r.dev)) {
       console.error('not recording: dist/ holds a --dev build; run node scripts/build.mjs (release) first');
