@@ -7,6 +7,8 @@ pub mod error;
 pub mod live;
 pub mod schema;
 pub mod seq_id;
+// One SQL lexer for the HTTP and live SQL rules.
+pub(crate) mod sql_lexer;
 
 // HTTP half (sans-IO): URLs, SQL bodies, envelopes, auth, retries, cells, topics.
 pub mod backoff;

@@ -622,10 +622,8 @@ pub fn execute_as_user(sql: &str, user: &str) -> Result<String> {
     ))
 }
 
-// The SQL lexer is shared with the live SQL checks (one lexer, one table-name rule). It
-// lives in `src/core/sql_lexer.rs`; mounted here until `src/core/mod.rs` names it.
-#[path = "../sql_lexer.rs"]
-pub(crate) mod lexer;
+// The SQL lexer is shared with the live SQL checks (one lexer, one table-name rule).
+pub(crate) use crate::core::sql_lexer as lexer;
 use lexer::unwrap_execute_as;
 pub(crate) use lexer::{lex, statements, Tok};
 

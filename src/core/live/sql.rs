@@ -6,12 +6,12 @@
 //! `ORDER BY`, `LIMIT`/`OFFSET`/`FETCH`, `DISTINCT`, `GROUP BY`, `HAVING`, joins and
 //! multiple FROM items, set operations, subqueries, windows, an unqualified table, and
 //! projecting `_seq` or `_deleted`. Tokens come from the crate's one SQL lexer
-//! ([`crate::core::http::sql::lexer`]); not a SQL parser.
+//! ([`crate::core::sql_lexer`]); not a SQL parser.
 
 use std::ops::Range;
 
 use crate::core::error::KalamError;
-use crate::core::http::sql::lexer::{self, Tok, Unterminated};
+use crate::core::sql_lexer::{self as lexer, Tok, Unterminated};
 use crate::core::live::ordered::LiveOrder;
 
 fn invalid(message: impl Into<String>) -> KalamError {

@@ -12,7 +12,9 @@ import { root } from './server.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** The built client package to test (KALAM_CLIENT_DIR, see tests/support/testserver.mjs). */
-export { clientDir as clientDist } from '../../support/testserver.mjs';
+import { clientDir as clientDist } from '../../support/testserver.mjs';
+
+export { clientDist };
 
 export async function openBrowser() {
   const dir = mkdtempSync(join(tmpdir(), 'kalam-live-e2e-'));
