@@ -17,6 +17,10 @@ pub mod cells;
 pub mod http;
 pub mod topics;
 
+// Fails when core code names wasm-bindgen, web-sys, js-sys or gloo.
+#[cfg(test)]
+mod sans_io_tests;
+
 // Generates bindings/shared/core-constants.ts and checks the committed copy.
 #[cfg(test)]
 mod ts_constants;
