@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::error::KalamError;
 use crate::core::topics::{self, StartPosition, Step};
-use crate::http_client::to_js_error;
+use crate::shell::http_shell::to_js_error;
 
 fn offset(text: &str) -> Result<u64, JsValue> {
     text.trim().parse().map_err(|_| {

@@ -28,7 +28,9 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn the_core_never_names_a_browser_crate() {
-    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join("core");
+    let core = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join("core");
     let mut files = Vec::new();
     rust_files(&core, &mut files);
     assert!(files.len() > 20, "found only {} core files", files.len());

@@ -5,7 +5,7 @@
 use futures::channel::mpsc;
 use futures::StreamExt;
 use kalam_wasm::core::error::codes;
-use kalam_wasm::net::http::{send, Body, HttpRequest};
+use kalam_wasm::shell::net::http::{send, Body, HttpRequest};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;

@@ -29,10 +29,10 @@ use crate::core::live::sql::live_sql_table;
 use crate::core::live::verify;
 use crate::core::live::{ConnectionState, LiveCore, Output, SubscriptionMode, TimerId};
 use crate::core::schema::SchemaField;
-use crate::net::listener::Listener;
-use crate::net::socket::{describe, Socket, SocketEvent};
-use crate::net::timer::Timeout;
-use crate::net::{now_ms, to_js_error};
+use crate::shell::net::listener::Listener;
+use crate::shell::net::socket::{describe, Socket, SocketEvent};
+use crate::shell::net::timer::Timeout;
+use crate::shell::net::{now_ms, to_js_error};
 
 /// A rejection from app code (the token provider, `runSql`) as a `KalamError`: its
 /// `code`/`message`/`retryable`/`status` when it gave a KalamError-like object, else a

@@ -29,7 +29,7 @@ mod writes;
 
 use executor::{Executor, Upload};
 
-pub(crate) use crate::net::to_js_error;
+pub(crate) use crate::shell::net::to_js_error;
 
 pub(crate) type JsResult<T> = Result<T, JsValue>;
 

@@ -19,10 +19,10 @@ use crate::core::http::driver::{
     Body, CallId, CallSpec, Command, Outgoing, RequestDriver, Resolved, Response, SendId, TimerId,
 };
 use crate::core::http::files::FormPart;
-use crate::net::http::{send, Body as FetchBody, HttpRequest};
-use crate::net::listener::Listener;
-use crate::net::now_ms;
-use crate::net::timer::Timeout;
+use crate::shell::net::http::{send, Body as FetchBody, HttpRequest};
+use crate::shell::net::listener::Listener;
+use crate::shell::net::now_ms;
+use crate::shell::net::timer::Timeout;
 
 /// The files of a multipart call and, for upload progress, the app's transport:
 /// `(url, authorization, form, timeoutMs, signal) => Promise<{status, body}>` (XMLHttpRequest
