@@ -90,7 +90,7 @@
 //! `shutdown` forgets everything and refuses further use (`CLOSED`).
 
 use super::frames::{
-    self, BatchControl, ChangeEvent, ChangeType, ClientMessage, InitialDataBatch, Row, ServerError,
+    self, BatchControl, ChangeEvent, ChangeType, ClientMessage, InitialDataBatch, ServerError,
     ServerMessage, SubscriptionAck, SubscriptionRequest, WireSubscribeOptions,
 };
 use super::materializer::{self, row_seq, Materializer};
@@ -109,9 +109,10 @@ pub use super::config::{
 pub use super::output::{
     ConnectionState, LiveEvent, Output, SubscriptionInfo, SubscriptionMode, TimerId,
 };
-use subscription::Subscription;
+use subscription::{SubPhase, Subscription};
 
 mod link;
+mod replay;
 mod selfcheck;
 mod subscription;
 mod throttle;
@@ -281,7 +282,7 @@ impl LiveCore {
                 sql: s.sql.clone(),
                 mode: s.mode,
                 last_seq_id: s.checkpoint,
-                live: s.acked && !s.loading,
+                live: s.phase == SubPhase::Live,
             })
             .collect()
     }

@@ -72,13 +72,10 @@ impl LiveCore {
         self.auth_error = None;
         self.phase = Phase::Idle;
         for sub in &mut self.subs {
-            sub.sent = false;
-            sub.acked = false;
-            sub.loading = false;
+            sub.phase = SubPhase::Unsent { retry_at: None };
             sub.staging = None;
             sub.staging_checkpoint = None;
             sub.deadline = None;
-            sub.retry_at = None;
             sub.verify_inflight = None;
             sub.verify_due = None;
         }

@@ -29,7 +29,7 @@ impl LiveCore {
     /// Acknowledged on the current socket with a complete snapshot and nothing staging.
     pub(super) fn is_live(&self, i: usize) -> bool {
         let sub = &self.subs[i];
-        sub.sent && sub.acked && !sub.loading && sub.staging.is_none() && self.is_connected()
+        sub.phase == SubPhase::Live && sub.staging.is_none() && self.is_connected()
     }
 
     /// A change frame arrived: track runs that may have overflowed the server's queue.
@@ -56,7 +56,7 @@ impl LiveCore {
         let mut due = self.burst_check;
         for s in &self.subs {
             due = min_due(due, s.deadline);
-            due = min_due(due, s.retry_at);
+            due = min_due(due, s.retry_at());
             due = min_due(due, s.verify_due);
         }
         if due != self.subs_timer_due || (due.is_some() && !self.timers[TimerId::Subs as usize]) {
@@ -111,8 +111,8 @@ impl LiveCore {
             self.retry_sub(i, error);
             return;
         }
-        if self.subs[i].retry_at.is_some_and(|t| t <= now_ms) {
-            self.subs[i].retry_at = None;
+        if self.subs[i].retry_at().is_some_and(|t| t <= now_ms) {
+            self.subs[i].phase = SubPhase::Unsent { retry_at: None };
             // The server may still hold the failed subscription: replace it cleanly. Offline,
             // every subscription is sent after the next auth_success.
             self.replace_on_server(now_ms, i);

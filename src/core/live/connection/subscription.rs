@@ -1,6 +1,6 @@
 //! The subscription registry: a [`Subscription`]'s state, `subscribe`/`unsubscribe`, the
 //! server frames addressed to a subscription (ack, snapshot batches, changes, errors; resume
-//! replays dropped by `_seq`), its retries, and the flush of its deltas to the shell
+//! replays dropped by [`replay`]), its retries, and the flush of its deltas to the shell
 //! (coalesced per [`LiveConfig::coalesce_ms`]).
 
 use super::*;
@@ -11,14 +11,10 @@ pub(super) struct Subscription {
     pub(super) sql: String,
     pub(super) mode: SubscriptionMode,
     pub(super) options: SubscribeOptions,
-    /// `subscribe` sent on the current socket.
-    pub(super) sent: bool,
-    /// `subscription_ack` received on the current socket.
-    pub(super) acked: bool,
+    /// Where the subscription stands on the current socket.
+    pub(super) phase: SubPhase,
     /// Acknowledged at least once on any socket (exists server-side).
     pub(super) ever_acked: bool,
-    /// Snapshot paging in progress on the current socket.
-    pub(super) loading: bool,
     /// The active materializer holds a complete snapshot.
     pub(super) snapshot_done: bool,
     pub(super) initial_emitted: bool,
@@ -42,8 +38,6 @@ pub(super) struct Subscription {
     pub(super) parts_emitted: bool,
     /// The snapshot being loaded must make progress by then, else it is retried.
     pub(super) deadline: Option<u64>,
-    /// A failed subscription is subscribed again at this time.
-    pub(super) retry_at: Option<u64>,
     /// Consecutive failed attempts (reset when a snapshot completes).
     pub(super) retries: u32,
     /// Next self-verification (live subscriptions only).
@@ -58,7 +52,41 @@ pub(super) struct Subscription {
     pub(super) verify_failures: u32,
 }
 
+/// A subscription's progress on the current socket. History that outlives a socket
+/// (`ever_acked`, `snapshot_done`) stays in [`Subscription`]; a resync is `Loading` with a
+/// staging materializer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SubPhase {
+    /// Not subscribed on this socket: sent after the next `auth_success`, or at `retry_at`
+    /// after a failed attempt.
+    Unsent { retry_at: Option<u64> },
+    /// `subscribe` sent, no `subscription_ack` yet.
+    Subscribing,
+    /// Acknowledged; snapshot batches are being paged in.
+    Loading,
+    /// Acknowledged with the snapshot complete: changes apply as they arrive.
+    Live,
+}
+
 impl Subscription {
+    /// `subscribe` was sent on the current socket (frames for this id are ours).
+    pub(super) fn is_sent(&self) -> bool {
+        !matches!(self.phase, SubPhase::Unsent { .. })
+    }
+
+    /// `subscription_ack` received on the current socket (the server holds it).
+    pub(super) fn is_acked(&self) -> bool {
+        matches!(self.phase, SubPhase::Loading | SubPhase::Live)
+    }
+
+    /// When a failed subscription is subscribed again.
+    pub(super) fn retry_at(&self) -> Option<u64> {
+        match self.phase {
+            SubPhase::Unsent { retry_at } => retry_at,
+            _ => None,
+        }
+    }
+
     pub(super) fn advance(&mut self, seq: Option<SeqId>) {
         if self.staging.is_some() {
             self.staging_checkpoint = self.staging_checkpoint.max(seq);
@@ -143,10 +171,8 @@ impl LiveCore {
             staging_checkpoint: None,
             emitted_checkpoint: options.from,
             options,
-            sent: false,
-            acked: false,
+            phase: SubPhase::Unsent { retry_at: None },
             ever_acked: false,
-            loading: false,
             snapshot_done: false,
             initial_emitted: false,
             resync_pending: false,
@@ -158,7 +184,6 @@ impl LiveCore {
             prefetched: None,
             parts_emitted: false,
             deadline: None,
-            retry_at: None,
             retries: 0,
             verify_due: None,
             verify_inflight: None,
@@ -225,7 +250,7 @@ impl LiveCore {
             return false;
         };
         let sub = self.subs.remove(i);
-        if let (Phase::Connected { socket }, true) = (self.phase, sub.sent) {
+        if let (Phase::Connected { socket }, true) = (self.phase, sub.is_sent()) {
             let text = ClientMessage::Unsubscribe {
                 subscription_id: &sub.id,
             }
@@ -270,11 +295,8 @@ impl LiveCore {
                 sub.resume_from = sub.checkpoint;
             }
         }
-        sub.sent = true;
-        sub.acked = false;
-        sub.loading = true;
+        sub.phase = SubPhase::Subscribing;
         sub.prefetched = None;
-        sub.retry_at = None;
         sub.verify_inflight = None;
         sub.verify_due = None;
         let deadline = self.step_deadline(now_ms);
@@ -311,7 +333,7 @@ impl LiveCore {
 
     /// The subscription a frame is for, if registered and subscribed on this socket.
     pub(super) fn active_sub(&self, id: &str) -> Option<usize> {
-        self.find(id).filter(|&i| self.subs[i].sent)
+        self.find(id).filter(|&i| self.subs[i].is_sent())
     }
 
     pub(super) fn on_ack(&mut self, now_ms: u64, ack: SubscriptionAck) {
@@ -338,7 +360,9 @@ impl LiveCore {
             w.set_schema(&ack.schema);
         }
         sub.deadline = deadline;
-        sub.acked = true;
+        if sub.phase == SubPhase::Subscribing {
+            sub.phase = SubPhase::Loading; // a repeated ack leaves a live subscription live
+        }
         sub.ever_acked = true;
         if sub.schema != ack.schema {
             sub.schema = ack.schema.clone();
@@ -371,7 +395,7 @@ impl LiveCore {
         let Some(i) = self.active_sub(&batch.subscription_id) else {
             return;
         };
-        if !self.subs[i].acked || !self.subs[i].loading {
+        if self.subs[i].phase != SubPhase::Loading {
             return; // a batch of an earlier subscribe of this id (before a retry or heal)
         }
         self.subs[i].deadline = self.step_deadline(now_ms);
@@ -394,7 +418,7 @@ impl LiveCore {
             }
             SubscriptionMode::Events => {
                 if let Some(from) = sub.resume_from {
-                    batch.rows.retain(|r| row_seq(r).is_none_or(|s| s > from));
+                    replay::drop_replayed_rows(&mut batch.rows, from);
                 }
                 sub.advance(max_seq);
                 self.emit_event(i, LiveEvent::Batch(batch));
@@ -424,7 +448,7 @@ impl LiveCore {
             (interval > 0).then_some(now_ms + interval)
         });
         let sub = &mut self.subs[i];
-        sub.loading = false;
+        sub.phase = SubPhase::Live;
         sub.deadline = None;
         sub.retries = 0;
         sub.verify_due = verify_due;
@@ -465,22 +489,8 @@ impl LiveCore {
             }
             SubscriptionMode::Events => {
                 if let Some(from) = sub.resume_from {
-                    let fresh = |r: &Row| row_seq(r).is_none_or(|s| s > from);
-                    match change.change_type {
-                        ChangeType::Insert => change.rows.retain(fresh),
-                        ChangeType::Update => {
-                            if !change.rows.iter().any(fresh) {
-                                change.rows.clear();
-                            }
-                        }
-                        ChangeType::Delete => change.old_values.retain(fresh),
-                    }
-                    let replay = match change.change_type {
-                        ChangeType::Insert | ChangeType::Update => change.rows.is_empty(),
-                        ChangeType::Delete => change.old_values.is_empty(),
-                    };
-                    if replay {
-                        return;
+                    if !replay::drop_replayed_change(&mut change, from) {
+                        return; // already delivered before the resubscribe
                     }
                 }
                 sub.advance(max_seq);
@@ -513,7 +523,7 @@ impl LiveCore {
     pub(super) fn drop_sub_fatal(&mut self, i: usize, error: KalamError) {
         self.sub_error(i, error, true);
         let sub = self.subs.remove(i);
-        if let (Phase::Connected { socket }, true) = (self.phase, sub.acked) {
+        if let (Phase::Connected { socket }, true) = (self.phase, sub.is_acked()) {
             let text = ClientMessage::Unsubscribe {
                 subscription_id: &sub.id,
             }
@@ -537,16 +547,15 @@ impl LiveCore {
             self.drop_sub_fatal(i, fatal);
             return;
         }
-        sub.sent = false;
-        sub.acked = false;
-        sub.loading = false;
+        sub.phase = SubPhase::Unsent {
+            retry_at: Some(now + retry_delay_ms(sub.retries)),
+        };
         sub.staging = None;
         sub.staging_checkpoint = None;
         sub.prefetched = None;
         sub.deadline = None;
         sub.verify_inflight = None;
         sub.verify_due = None;
-        sub.retry_at = Some(now + retry_delay_ms(sub.retries));
         self.sub_error(i, error, false);
     }
 
