@@ -11,8 +11,8 @@
 use std::ops::Range;
 
 use crate::core::error::KalamError;
-use crate::core::sql_lexer::{self as lexer, Tok, Unterminated};
 use crate::core::live::ordered::LiveOrder;
+use crate::core::sql_lexer::{self as lexer, Tok, Unterminated};
 
 fn invalid(message: impl Into<String>) -> KalamError {
     KalamError::invalid_argument(message)
