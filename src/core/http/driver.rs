@@ -17,155 +17,27 @@
 //! timeout rejects only that caller. Replacing the credentials supersedes the flight: the
 //! answer to a login for the old identity is dropped, and its waiters continue with the new
 //! credentials.
+//!
+//! The boundary types (call specs, commands, responses) are in `driver/types.rs`; the
+//! sign-in flights in `driver/flight.rs`.
 
 use std::collections::HashMap;
 
 use crate::core::error::{codes, KalamError};
 use crate::core::http::auth::{AuthState, AuthStep, Credentials};
 use crate::core::http::envelope::{is_token_expired, parse_error_body};
-use crate::core::http::files::FormPart;
-use crate::core::http::retry::{
-    parse_retry_after, RequestKind, RetryDecision, RetryPolicy, RetryState,
+use crate::core::http::retry::{parse_retry_after, RetryDecision, RetryState};
+use crate::core::http::url::BaseUrl;
+
+mod flight;
+mod types;
+
+use flight::{Exchange, Flight, Pending};
+
+pub use types::{
+    ok_text, Body, CallId, CallSpec, Command, Decode, DriverConfig, FlightId, Outgoing,
+    RequestSpec, Resolved, Response, SendId, TextDecoder, TimerId,
 };
-use crate::core::http::url::{paths, BaseUrl};
-
-/// The shell's number for a call (it settles the call's promise).
-pub type CallId = u64;
-/// Numbers the driver gives its requests, timers and sign-in flights (one sequence).
-pub type SendId = u64;
-pub type TimerId = u64;
-pub type FlightId = u64;
-
-/// Turns a final answer (status, body text) into what the call resolves with, or the error
-/// it describes (which the driver may retry on).
-pub type TextDecoder = Box<dyn Fn(u16, &str) -> Result<String, KalamError>>;
-
-/// How a request's answer is decoded.
-pub enum Decode {
-    /// Through a decoder (SQL envelope, consume/ack, or [`ok_text`] for plain endpoints).
-    Text(TextDecoder),
-    /// The raw bytes of a 2xx answer (downloads); other statuses become errors.
-    Bytes,
-}
-
-/// `2xx` → the body text, else the error the body describes (auth/diagnostic endpoints).
-pub fn ok_text(status: u16, body: &str) -> Result<String, KalamError> {
-    if (200..300).contains(&status) {
-        Ok(body.to_string())
-    } else {
-        Err(parse_error_body(status, body))
-    }
-}
-
-/// A request body.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Body {
-    None,
-    Json(String),
-    /// Multipart parts in order; file parts name the caller's file, which the shell holds.
-    Form(Vec<FormPart>),
-}
-
-/// One HTTP request a call makes (sent again as it is on a retry).
-pub struct RequestSpec {
-    pub method: &'static str,
-    pub url: String,
-    pub body: Body,
-    /// Carries the Bearer token (and is renewed once on `TOKEN_EXPIRED`).
-    pub authenticated: bool,
-    /// Only `Read` is retried on transport errors and overload answers.
-    pub kind: RequestKind,
-    pub decode: Decode,
-}
-
-/// What a call does.
-pub enum CallSpec {
-    Request(RequestSpec),
-    /// `login()`: a login with basic credentials; resolves with the login response JSON.
-    Login,
-    /// `refreshToken()`: with this refresh token, or the one from the last login.
-    Refresh {
-        refresh_token: Option<String>,
-    },
-    /// `accessToken(force)`: the current token, obtained or renewed first.
-    AccessToken {
-        force: bool,
-    },
-}
-
-/// What a call resolves with.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Resolved {
-    Text(String),
-    Bytes {
-        content_type: Option<String>,
-        body: Vec<u8>,
-    },
-}
-
-/// An answer to a [`Command::Send`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Response {
-    pub status: u16,
-    /// The `Retry-After` header, if any.
-    pub retry_after: Option<String>,
-    pub content_type: Option<String>,
-    pub body: Vec<u8>,
-}
-
-/// A request for the shell to send.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outgoing {
-    /// The call it belongs to; `None` for sign-in exchanges (login/refresh).
-    pub call: Option<CallId>,
-    pub method: &'static str,
-    pub url: String,
-    /// The full `Authorization` value (`Bearer …`), when the request carries one.
-    pub authorization: Option<String>,
-    pub body: Body,
-    /// Abort the exchange and report `TIMEOUT` after this long (0: no limit).
-    pub timeout_ms: u32,
-}
-
-/// What the shell must do, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    Send {
-        send: SendId,
-        request: Outgoing,
-    },
-    /// Abort a request whose answer nobody waits for any more (its call was aborted).
-    CancelSend {
-        send: SendId,
-    },
-    Sleep {
-        timer: TimerId,
-        ms: u32,
-    },
-    CancelTimer {
-        timer: TimerId,
-    },
-    /// Call the app's authProvider, then [`RequestDriver::provider_result`] with `flight`.
-    AskProvider {
-        flight: FlightId,
-    },
-    Resolve {
-        call: CallId,
-        value: Resolved,
-    },
-    Reject {
-        call: CallId,
-        error: KalamError,
-    },
-}
-
-/// Client-wide settings.
-pub struct DriverConfig {
-    pub base: BaseUrl,
-    /// Default per-call timeout (0: none).
-    pub timeout_ms: u32,
-    pub retry: RetryPolicy,
-}
 
 enum Phase {
     /// Just created; every path out of `call` replaces it.
@@ -190,27 +62,6 @@ struct Call {
     timeout_ms: u32,
     retry: RetryState,
     phase: Phase,
-}
-
-enum Exchange {
-    Login,
-    Refresh,
-}
-
-enum Pending {
-    Send(SendId),
-    /// The provider was asked; `timer` fails the flight if it never settles.
-    Provider {
-        timer: Option<TimerId>,
-    },
-    Nothing,
-}
-
-struct Flight {
-    waiters: Vec<CallId>,
-    /// The timeout of the call that started it: bounds its exchanges and provider asks.
-    timeout_ms: u32,
-    pending: Pending,
 }
 
 enum SendOwner {
@@ -648,150 +499,6 @@ impl RequestDriver {
         if self.calls.remove(&call).is_some() {
             self.out.push(Command::Reject { call, error });
         }
-    }
-
-    // --- flights -----------------------------------------------------------------------
-
-    /// A renewal step starts a flight that `waiters` park on; `Ready`/`Fail` settle them.
-    fn start_flight_or_settle(
-        &mut self,
-        now_ms: i64,
-        step: AuthStep,
-        waiters: Vec<CallId>,
-        timeout_ms: u32,
-        shared: bool,
-    ) {
-        let flight = self.id();
-        self.flights.insert(
-            flight,
-            Flight {
-                waiters: Vec::new(),
-                timeout_ms,
-                pending: Pending::Nothing,
-            },
-        );
-        if shared {
-            self.current = Some(flight);
-        }
-        for call in waiters {
-            self.park(call, flight);
-        }
-        self.advance_flight(now_ms, flight, step);
-    }
-
-    /// Runs the flight's next step; a final step settles its waiters.
-    fn advance_flight(&mut self, now_ms: i64, flight: FlightId, step: AuthStep) {
-        let Some(timeout_ms) = self.flights.get(&flight).map(|f| f.timeout_ms) else {
-            return;
-        };
-        let pending = match step {
-            AuthStep::Login { body } => {
-                self.exchange(flight, Exchange::Login, None, Body::Json(body), timeout_ms)
-            }
-            AuthStep::Refresh { authorization } => self.exchange(
-                flight,
-                Exchange::Refresh,
-                Some(authorization),
-                Body::None,
-                timeout_ms,
-            ),
-            AuthStep::CallProvider => {
-                self.out.push(Command::AskProvider { flight });
-                let timer =
-                    (timeout_ms > 0).then(|| self.sleep(timeout_ms, TimerOwner::Provider(flight)));
-                Pending::Provider { timer }
-            }
-            AuthStep::Fail(err) => {
-                for call in self.finish_flight(flight) {
-                    self.reject(call, err.clone());
-                }
-                return;
-            }
-            // Every waiter goes on with the flight's token (re-preparing could start another
-            // flight for a token that is due for renewal as it arrives, forever).
-            AuthStep::Ready {
-                authorization,
-                generation,
-            } => {
-                for call in self.finish_flight(flight) {
-                    self.proceed(call, authorization.clone(), generation);
-                }
-                return;
-            }
-            // Another flight runs: re-preparing parks the waiters on it.
-            AuthStep::Wait => {
-                for call in self.finish_flight(flight) {
-                    let step = self.auth.prepare(now_ms);
-                    self.authorize(now_ms, call, step, true);
-                }
-                return;
-            }
-        };
-        if let Some(f) = self.flights.get_mut(&flight) {
-            f.pending = pending;
-        }
-    }
-
-    fn exchange(
-        &mut self,
-        flight: FlightId,
-        exchange: Exchange,
-        authorization: Option<String>,
-        body: Body,
-        timeout_ms: u32,
-    ) -> Pending {
-        let path = match exchange {
-            Exchange::Login => paths::LOGIN,
-            Exchange::Refresh => paths::REFRESH,
-        };
-        let send = self.id();
-        self.sends.insert(send, SendOwner::Flight(flight, exchange));
-        self.out.push(Command::Send {
-            send,
-            request: Outgoing {
-                call: None,
-                method: "POST",
-                url: self.config.base.endpoint(path),
-                authorization,
-                body,
-                timeout_ms,
-            },
-        });
-        Pending::Send(send)
-    }
-
-    /// Ends a flight; its waiters, unparked, are returned to be settled.
-    fn finish_flight(&mut self, flight: FlightId) -> Vec<CallId> {
-        if self.current == Some(flight) {
-            self.current = None;
-        }
-        let waiters = self.drop_flight(flight);
-        for call in &waiters {
-            if let Some(Call {
-                phase: Phase::Parked { timer, .. },
-                ..
-            }) = self.calls.get_mut(call)
-            {
-                let timer = timer.take();
-                self.cancel_timer(timer);
-            }
-        }
-        waiters
-    }
-
-    /// Forgets a flight and whatever it waits for (a late answer is then ignored).
-    fn drop_flight(&mut self, flight: FlightId) -> Vec<CallId> {
-        let Some(f) = self.flights.remove(&flight) else {
-            return Vec::new();
-        };
-        match f.pending {
-            Pending::Send(send) => {
-                self.sends.remove(&send);
-            }
-            Pending::Provider { timer } => self.cancel_timer(timer),
-            Pending::Nothing => {}
-        }
-        f.waiters
     }
 
     // --- ids and timers ----------------------------------------------------------------

@@ -4,6 +4,9 @@
 use super::*;
 use crate::core::http::auth::parse_rfc3339_ms;
 use crate::core::http::envelope::decode_sql_response;
+use crate::core::http::files::FormPart;
+use crate::core::http::retry::{RequestKind, RetryPolicy};
+use crate::core::http::url::paths;
 
 const T0: &str = "2026-12-01T12:00:00Z";
 const DML: &str =
