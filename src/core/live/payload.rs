@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use crate::core::cells::{decode_cell_ref, FileTable, RowDecoder};
 use crate::core::live::frames::{BatchControl, ChangeType, Row};
 use crate::core::live::materializer::{KeyedRow, RowsDelta};
-use crate::core::live::row::Column;
+use crate::core::live::row::ColumnName;
 use crate::core::live::{LiveEvent, RowKey};
 use crate::core::schema::DataType;
 use crate::core::seq_id::SeqId;
@@ -93,7 +93,7 @@ impl Items {
         let mut invalid = Vec::new();
         // Rows whose columns are `cols` (in order) go positionally: `[key, v1, v2, …]`.
         // Column names are written once per delta, and JS parses arrays faster than objects.
-        let cols: Vec<Column> = delta
+        let cols: Vec<ColumnName> = delta
             .updated
             .first()
             .or(delta.inserted.first())
@@ -140,7 +140,7 @@ impl Items {
     fn keyed_rows(
         &mut self,
         rows: Vec<KeyedRow>,
-        (cols, types): (&[Column], &[Option<&DataType>]),
+        (cols, types): (&[ColumnName], &[Option<&DataType>]),
         decoder: Option<&RowDecoder>,
         table: FileTable<'_>,
         invalid: &mut Vec<Value>,

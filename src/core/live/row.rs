@@ -14,13 +14,14 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-/// A column name, shared between rows.
-pub type Column = Rc<str>;
+/// A column name, shared between rows (not [`crate::core::cells::Column`], which describes
+/// a result column: name, type, flags).
+pub type ColumnName = Rc<str>;
 
 /// One row: `(column, value)` pairs in the order the server sent them; names are unique.
 #[derive(Clone, Default)]
 pub struct Row {
-    cells: Vec<(Column, Value)>,
+    cells: Vec<(ColumnName, Value)>,
 }
 
 impl Row {
@@ -54,7 +55,7 @@ impl Row {
     }
 
     /// Sets `column` (in place when present, else appended); returns the previous value.
-    pub fn insert(&mut self, column: impl Into<Column>, value: Value) -> Option<Value> {
+    pub fn insert(&mut self, column: impl Into<ColumnName>, value: Value) -> Option<Value> {
         let column = column.into();
         match self.cells.iter_mut().find(|(c, _)| *c == column) {
             Some((_, held)) => Some(std::mem::replace(held, value)),
@@ -70,16 +71,16 @@ impl Row {
         Some(self.cells.remove(at).1)
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Column, &Value)> {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&ColumnName, &Value)> {
         self.cells.iter().map(|(c, v)| (c, v))
     }
 
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = &Column> {
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &ColumnName> {
         self.cells.iter().map(|(c, _)| c)
     }
 
     /// Whether the columns are exactly `columns`, in that order.
-    pub fn has_columns(&self, columns: &[Column]) -> bool {
+    pub fn has_columns(&self, columns: &[ColumnName]) -> bool {
         self.cells.len() == columns.len()
             && self
                 .cells
@@ -107,8 +108,8 @@ impl std::ops::Index<&str> for Row {
 }
 
 impl IntoIterator for Row {
-    type Item = (Column, Value);
-    type IntoIter = std::vec::IntoIter<(Column, Value)>;
+    type Item = (ColumnName, Value);
+    type IntoIter = std::vec::IntoIter<(ColumnName, Value)>;
     fn into_iter(self) -> Self::IntoIter {
         self.cells.into_iter()
     }
@@ -117,7 +118,10 @@ impl IntoIterator for Row {
 impl From<Map<String, Value>> for Row {
     fn from(map: Map<String, Value>) -> Row {
         Row {
-            cells: map.into_iter().map(|(c, v)| (Column::from(c), v)).collect(),
+            cells: map
+                .into_iter()
+                .map(|(c, v)| (ColumnName::from(c), v))
+                .collect(),
         }
     }
 }
@@ -153,7 +157,7 @@ impl<'de> Deserialize<'de> for Row {
 
 /// Decodes a row, reusing the names of `like` (the previous row) where they match.
 struct RowSeed<'a> {
-    like: &'a [(Column, Value)],
+    like: &'a [(ColumnName, Value)],
 }
 
 impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
@@ -192,25 +196,25 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
 
 /// A column name: the expected shared name when the text matches, else a new one.
 struct ColumnSeed<'a> {
-    expected: Option<&'a Column>,
+    expected: Option<&'a ColumnName>,
 }
 
 impl<'de> DeserializeSeed<'de> for ColumnSeed<'_> {
-    type Value = Column;
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Column, D::Error> {
+    type Value = ColumnName;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<ColumnName, D::Error> {
         de.deserialize_str(self)
     }
 }
 
 impl<'de> Visitor<'de> for ColumnSeed<'_> {
-    type Value = Column;
+    type Value = ColumnName;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a column name")
     }
-    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Column, E> {
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<ColumnName, E> {
         Ok(match self.expected {
             Some(expected) if &**expected == name => expected.clone(),
-            _ => Column::from(name),
+            _ => ColumnName::from(name),
         })
     }
 }
@@ -264,7 +268,7 @@ mod tests {
             names(&rows[3]),
         );
         assert!(Rc::ptr_eq(&a[0], &b[0]) && Rc::ptr_eq(&a[1], &b[1]));
-        assert_eq!(c, [Column::from("t"), Column::from("id")]); // other order: new names
+        assert_eq!(c, [ColumnName::from("t"), ColumnName::from("id")]); // other order: new names
         assert!(!Rc::ptr_eq(&c[0], &b[1]) && !Rc::ptr_eq(&c[1], &b[0]));
         assert_eq!(d.len(), 3);
         assert_eq!(rows[2].get("id"), Some(&json!("3")));
