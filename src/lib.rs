@@ -8,6 +8,3 @@ pub mod core;
 
 #[cfg(target_arch = "wasm32")]
 pub mod shell;
-
-#[cfg(all(target_arch = "wasm32", feature = "consumer"))]
-mod consumer;

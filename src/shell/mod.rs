@@ -13,3 +13,6 @@ pub(crate) mod http_shell;
 
 #[cfg(feature = "client")]
 mod live_client;
+
+#[cfg(feature = "consumer")]
+mod consumer_ledger;

@@ -1,4 +1,4 @@
-//! Consumer-bundle exports beyond `HttpCore`: the ledger of `core::topics` (which offsets
+//! Consumer-bundle exports beyond `HttpShell`: the ledger of `core::topics` (which offsets
 //! may be acked, when to probe the committed offset, which redeliveries to skip) and the
 //! backoff rule, so the TypeScript run loop only moves data and sleeps. Calls are per batch.
 
