@@ -172,9 +172,10 @@ fn parse_order_tail(tail: &[(&Tok, &str)]) -> Result<LiveOrder, KalamError> {
         }
         i = 2;
         loop {
-            // ident (. ident)*: the last part is the column.
+            // ident (. ident)*: the last part is the column. Unquoted names fold to ASCII
+            // lowercase, as DataFusion folds them (and no Unicode case tables ship).
             let mut column = match tail.get(i) {
-                Some((Tok::Word(w), _)) if !is_order_word(w) => w.to_lowercase(),
+                Some((Tok::Word(w), _)) if !is_order_word(w) => w.to_ascii_lowercase(),
                 Some((Tok::Quoted(q), _)) => q.clone(),
                 other => {
                     let got = other.map_or("nothing", |(_, text)| text);
@@ -186,7 +187,7 @@ fn parse_order_tail(tail: &[(&Tok, &str)]) -> Result<LiveOrder, KalamError> {
             i += 1;
             while tail.get(i).is_some_and(|(t, _)| **t == Tok::Punct('.')) {
                 column = match tail.get(i + 1) {
-                    Some((Tok::Word(w), _)) => w.to_lowercase(),
+                    Some((Tok::Word(w), _)) => w.to_ascii_lowercase(),
                     Some((Tok::Quoted(q), _)) => q.clone(),
                     _ => {
                         return Err(invalid(format!(
