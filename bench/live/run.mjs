@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Live-query benchmark in headless Chromium: our LiveManager (dist/client, or
-// KALAM_CLIENT_DIST) against a bare WebSocket + JSON.parse + Map client, same server, same
+// KALAM_CLIENT_DIR) against a bare WebSocket + JSON.parse + Map client, same server, same
 // frames (compression off for both, so the bare client needs no gzip). Prints figures and
 // ratios from one run. Server: KALAMDB_URL (+ KALAMDB_TEST_ROOT_PASSWORD) or a
 // kalam-testserver started here. Usage: node bench/live/run.mjs [--quick]

@@ -3,7 +3,7 @@
 // rows, against an unordered subscription of the same table measured in the same run (the
 // baseline: `rowsArray: false`, the O(changes) path). Every change sets `n` above all others,
 // so each one moves a row into the window and another out. Prints figures and ratios.
-// Usage: node bench/ordered/run.mjs [--quick]   (KALAM_CLIENT_DIST, KALAMDB_URL as bench/live)
+// Usage: node bench/ordered/run.mjs [--quick]   (KALAM_CLIENT_DIR, KALAMDB_URL as bench/live)
 import { readFileSync } from 'node:fs';
 import { freshFixture, insertRows } from '../../tests/e2e/support/server.mjs';
 import { clientDist } from '../../tests/e2e/support/browser.mjs';

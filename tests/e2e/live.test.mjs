@@ -1,4 +1,4 @@
-// Live queries end to end: the built @kalam-wasm/client (dist/client, or KALAM_CLIENT_DIST)
+// Live queries end to end: the built @kalam-wasm/client (dist/client, or KALAM_CLIENT_DIR)
 // in headless Chromium, on a page and in a dedicated worker, against kalam-testserver
 // (KALAMDB_URL, or one started here). Run: node --test tests/e2e/
 import { after, before, describe, test } from 'node:test';
