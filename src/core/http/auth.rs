@@ -277,20 +277,14 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
 }
 
 /// The JWT claims a client reads (no signature check, §3.2).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct JwtClaims {
-    #[serde(default)]
     pub sub: Option<String>,
-    #[serde(default)]
     pub iss: Option<String>,
     /// Unix seconds.
-    #[serde(default)]
     pub exp: Option<f64>,
-    #[serde(default)]
     pub iat: Option<f64>,
-    #[serde(default)]
     pub role: Option<String>,
-    #[serde(default)]
     pub token_type: Option<String>,
 }
 
@@ -315,8 +309,39 @@ pub fn jwt_claims(token: &str) -> Result<JwtClaims> {
     let bytes = base64::decode_url(payload).map_err(|e| {
         KalamError::invalid_argument(format!("the JWT payload is not base64url: {e}"))
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| KalamError::invalid_argument(format!("the JWT payload is not JSON: {e}")))
+    // Read from a `Value` (no serde derive: it pulls the typed deserializer and float
+    // formatting into the .wasm). Absent or `null` claims are `None`; a claim of the wrong
+    // type rejects the payload, as the derive did.
+    let bad = |what: &str| KalamError::invalid_argument(format!("the JWT payload {what}"));
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| KalamError::invalid_argument(format!("the JWT payload is not JSON: {e}")))?;
+    let Value::Object(mut map) = value else {
+        return Err(bad("is not a JSON object"));
+    };
+    let mut text = |key: &str| match map.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(bad(&format!("claim `{key}` is not a string"))),
+    };
+    let (sub, iss, role, token_type) = (
+        text("sub")?,
+        text("iss")?,
+        text("role")?,
+        text("token_type")?,
+    );
+    let number = |key: &str| match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(_) => Err(bad(&format!("claim `{key}` is not a number"))),
+    };
+    Ok(JwtClaims {
+        sub,
+        iss,
+        exp: number("exp")?,
+        iat: number("iat")?,
+        role,
+        token_type,
+    })
 }
 
 // ------------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ pub fn whole_number_option(name: &str, value: f64, max: u32) -> Result<u32, Kala
         Ok(value as u32)
     } else {
         Err(KalamError::invalid_argument(format!(
-            "{name} must be a whole number from 0 to {max}, got {value}"
+            "{name} must be a whole number from 0 to {max}"
         )))
     }
 }
