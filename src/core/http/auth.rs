@@ -22,7 +22,7 @@
 //! and a call that failed with an old generation just retries with the newer token instead
 //! of refreshing again. Basic credentials are only ever sent to the login endpoint.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::core::base64;
@@ -34,32 +34,27 @@ use crate::core::http::envelope::parse_error_body;
 // ------------------------------------------------------------------------------------------
 
 /// The user object of login / refresh / me / setup answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserInfo {
     pub id: String,
     /// Lowercase: `user`, `service`, `dba`, `system`.
     pub role: String,
-    #[serde(default)]
     pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
 }
 
 /// `POST /v1/api/auth/login` and `/refresh` 200 body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoginResponse {
     pub user: UserInfo,
-    #[serde(default)]
     pub admin_ui_access: bool,
     pub access_token: String,
-    #[serde(default)]
     pub refresh_token: Option<String>,
     /// RFC 3339.
-    #[serde(default)]
     pub expires_at: Option<String>,
-    #[serde(default)]
     pub refresh_expires_at: Option<String>,
 }
 
@@ -82,38 +77,32 @@ impl LoginResponse {
 }
 
 /// `GET /v1/api/auth/me` 200 body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MeResponse {
     pub user: UserInfo,
-    #[serde(default)]
     pub admin_ui_access: bool,
 }
 
 /// `GET /v1/api/auth/status` 200 body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SetupStatus {
     pub needs_setup: bool,
-    #[serde(default)]
     pub message: Option<String>,
 }
 
 /// `POST /v1/api/auth/setup` 200 body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SetupResponse {
     pub user: UserInfo,
-    #[serde(default)]
     pub message: Option<String>,
 }
 
 /// `GET /health` and `/v1/api/healthcheck` 200 body (loopback peers only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HealthInfo {
     pub status: String,
-    #[serde(default)]
     pub version: Option<String>,
-    #[serde(default)]
     pub api_version: Option<String>,
-    #[serde(default)]
     pub build_date: Option<String>,
 }
 
@@ -163,24 +152,96 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-fn parse_json_answer<T: for<'de> Deserialize<'de>>(
+/// A JSON object read field by field (hand-written readers instead of serde derives: a
+/// derive pulls serde's typed deserializer and float formatting into the .wasm). Absent or
+/// `null` optional fields are `None`; a field of the wrong type is an error naming it.
+struct Fields(serde_json::Map<String, Value>);
+
+type Field<T> = std::result::Result<T, String>;
+
+impl Fields {
+    fn of(value: Value) -> Field<Fields> {
+        match value {
+            Value::Object(map) => Ok(Fields(map)),
+            _ => Err("not a JSON object".into()),
+        }
+    }
+
+    fn opt_str(&mut self, key: &str) -> Field<Option<String>> {
+        match self.0.remove(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(format!("`{key}` is not a string")),
+        }
+    }
+
+    fn str(&mut self, key: &str) -> Field<String> {
+        self.opt_str(key)?
+            .ok_or_else(|| format!("`{key}` is missing"))
+    }
+
+    /// `default`: the value when the field is absent (`None`: it is required).
+    fn bool(&mut self, key: &str, default: Option<bool>) -> Field<bool> {
+        match self.0.remove(key) {
+            Some(Value::Bool(b)) => Ok(b),
+            None => default.ok_or_else(|| format!("`{key}` is missing")),
+            Some(_) => Err(format!("`{key}` is not a boolean")),
+        }
+    }
+
+    fn opt_f64(&mut self, key: &str) -> Field<Option<f64>> {
+        match self.0.remove(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(_) => Err(format!("`{key}` is not a number")),
+        }
+    }
+
+    fn user(&mut self) -> Field<UserInfo> {
+        let mut u = Fields::of(self.0.remove("user").unwrap_or(Value::Null))
+            .map_err(|_| String::from("`user` is not a JSON object"))?;
+        Ok(UserInfo {
+            id: u.str("id")?,
+            role: u.str("role")?,
+            email: u.opt_str("email")?,
+            created_at: u.opt_str("created_at")?,
+            updated_at: u.opt_str("updated_at")?,
+        })
+    }
+}
+
+fn parse_json_answer<T>(
     status: u16,
     body: &str,
     what: &str,
+    read: fn(&mut Fields) -> Field<T>,
 ) -> Result<T> {
     if !(200..300).contains(&status) {
         return Err(parse_error_body(status, body));
     }
-    serde_json::from_str(body).map_err(|e| {
-        KalamError::protocol(format!("unexpected {what} response: {e}")).with_status(status)
-    })
+    serde_json::from_str(body)
+        .map_err(|e| e.to_string())
+        .and_then(Fields::of)
+        .and_then(|mut f| read(&mut f))
+        .map_err(|e| {
+            KalamError::protocol(format!("unexpected {what} response: {e}")).with_status(status)
+        })
 }
 
 /// Login or refresh answer. Errors: `{"error":"unauthorized",…}` → `UNAUTHORIZED`,
 /// `ACCOUNT_LOCKED`, `RATE_LIMITED` (retryable), `FORBIDDEN`, `SETUP_REQUIRED`, … with the
 /// HTTP status; text/plain 400 → `HTTP_ERROR`.
 pub fn parse_login_response(status: u16, body: &str) -> Result<LoginResponse> {
-    let resp: LoginResponse = parse_json_answer(status, body, "login")?;
+    let resp = parse_json_answer(status, body, "login", |f| {
+        Ok(LoginResponse {
+            user: f.user()?,
+            admin_ui_access: f.bool("admin_ui_access", Some(false))?,
+            access_token: f.str("access_token")?,
+            refresh_token: f.opt_str("refresh_token")?,
+            expires_at: f.opt_str("expires_at")?,
+            refresh_expires_at: f.opt_str("refresh_expires_at")?,
+        })
+    })?;
     if resp.access_token.is_empty() {
         return Err(KalamError::protocol("login response without access_token").with_status(status));
     }
@@ -188,19 +249,41 @@ pub fn parse_login_response(status: u16, body: &str) -> Result<LoginResponse> {
 }
 
 pub fn parse_me_response(status: u16, body: &str) -> Result<MeResponse> {
-    parse_json_answer(status, body, "me")
+    parse_json_answer(status, body, "me", |f| {
+        Ok(MeResponse {
+            user: f.user()?,
+            admin_ui_access: f.bool("admin_ui_access", Some(false))?,
+        })
+    })
 }
 
 pub fn parse_status_response(status: u16, body: &str) -> Result<SetupStatus> {
-    parse_json_answer(status, body, "status")
+    parse_json_answer(status, body, "status", |f| {
+        Ok(SetupStatus {
+            needs_setup: f.bool("needs_setup", None)?,
+            message: f.opt_str("message")?,
+        })
+    })
 }
 
 pub fn parse_setup_response(status: u16, body: &str) -> Result<SetupResponse> {
-    parse_json_answer(status, body, "setup")
+    parse_json_answer(status, body, "setup", |f| {
+        Ok(SetupResponse {
+            user: f.user()?,
+            message: f.opt_str("message")?,
+        })
+    })
 }
 
 pub fn parse_health_response(status: u16, body: &str) -> Result<HealthInfo> {
-    parse_json_answer(status, body, "health")
+    parse_json_answer(status, body, "health", |f| {
+        Ok(HealthInfo {
+            status: f.str("status")?,
+            version: f.opt_str("version")?,
+            api_version: f.opt_str("api_version")?,
+            build_date: f.opt_str("build_date")?,
+        })
+    })
 }
 
 // ------------------------------------------------------------------------------------------
@@ -309,39 +392,21 @@ pub fn jwt_claims(token: &str) -> Result<JwtClaims> {
     let bytes = base64::decode_url(payload).map_err(|e| {
         KalamError::invalid_argument(format!("the JWT payload is not base64url: {e}"))
     })?;
-    // Read from a `Value` (no serde derive: it pulls the typed deserializer and float
-    // formatting into the .wasm). Absent or `null` claims are `None`; a claim of the wrong
-    // type rejects the payload, as the derive did.
-    let bad = |what: &str| KalamError::invalid_argument(format!("the JWT payload {what}"));
     let value: Value = serde_json::from_slice(&bytes)
         .map_err(|e| KalamError::invalid_argument(format!("the JWT payload is not JSON: {e}")))?;
-    let Value::Object(mut map) = value else {
-        return Err(bad("is not a JSON object"));
+    let read = |mut f: Fields| -> Field<JwtClaims> {
+        Ok(JwtClaims {
+            sub: f.opt_str("sub")?,
+            iss: f.opt_str("iss")?,
+            exp: f.opt_f64("exp")?,
+            iat: f.opt_f64("iat")?,
+            role: f.opt_str("role")?,
+            token_type: f.opt_str("token_type")?,
+        })
     };
-    let mut text = |key: &str| match map.remove(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(bad(&format!("claim `{key}` is not a string"))),
-    };
-    let (sub, iss, role, token_type) = (
-        text("sub")?,
-        text("iss")?,
-        text("role")?,
-        text("token_type")?,
-    );
-    let number = |key: &str| match map.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(_) => Err(bad(&format!("claim `{key}` is not a number"))),
-    };
-    Ok(JwtClaims {
-        sub,
-        iss,
-        exp: number("exp")?,
-        iat: number("iat")?,
-        role,
-        token_type,
-    })
+    Fields::of(value)
+        .and_then(read)
+        .map_err(|e| KalamError::invalid_argument(format!("the JWT payload: {e}")))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -911,6 +976,33 @@ mod tests {
             parse_login_response(200, "{}").unwrap_err().code,
             codes::PROTOCOL
         );
+        // Hand-written readers: a field of the wrong type, a missing required field or a
+        // non-object body is PROTOCOL with the status, naming the field.
+        for (body, names) in [
+            (
+                r#"{"user":{"id":"a","role":"user"},"access_token":7}"#,
+                "access_token",
+            ),
+            (r#"{"user":{"id":"a"},"access_token":"t"}"#, "role"),
+            (r#"{"user":1,"access_token":"t"}"#, "user"),
+            (
+                r#"{"user":{"id":"a","role":"user"},"access_token":"t","admin_ui_access":null}"#,
+                "admin_ui_access",
+            ),
+            ("[]", "object"),
+        ] {
+            let e = parse_login_response(200, body).unwrap_err();
+            assert_eq!(
+                (e.code.as_str(), e.status),
+                (codes::PROTOCOL, Some(200)),
+                "{body}"
+            );
+            assert!(e.message.contains(names), "{}", e.message);
+        }
+        assert!(parse_status_response(200, "{}").is_err());
+        let c = jwt_claims(&jwt(r#"{"sub":null,"exp":5}"#)).unwrap();
+        assert_eq!((c.exp_ms(), c.sub), (Some(5000), None));
+        assert!(jwt_claims(&jwt(r#"{"exp":"soon"}"#)).is_err());
     }
 
     #[test]
