@@ -129,17 +129,67 @@ impl Serialize for DataType {
 }
 
 /// One column of a result or subscription schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SchemaField {
     pub name: String,
     pub data_type: DataType,
     pub index: u32,
     /// `"pk"`, `"nn"`, `"uq"` in that order; omitted on the wire when empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
 }
 
+/// Read by hand from a `Value` (a derive pulls serde's typed deserializer and float
+/// formatting into the .wasm): `name`, `data_type` and `index` required, `flags` an array of
+/// strings or absent; other keys ignored.
+impl<'de> Deserialize<'de> for SchemaField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        SchemaField::from_value(Value::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+}
+
 impl SchemaField {
+    pub fn from_value(value: Value) -> Result<SchemaField, String> {
+        let Value::Object(mut map) = value else {
+            return Err("a schema field is not a JSON object".into());
+        };
+        let name = match map.remove("name") {
+            Some(Value::String(s)) => s,
+            _ => return Err("`name` is missing or not a string".into()),
+        };
+        let data_type = DataType::from_wire(map.get("data_type").unwrap_or(&Value::Null))?;
+        let index = map
+            .get("index")
+            .and_then(Value::as_u64)
+            .and_then(|i| u32::try_from(i).ok())
+            .ok_or_else(|| format!("`index` of `{name}` is missing or not a u32"))?;
+        let flags = match map.remove("flags") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|f| match f {
+                    Value::String(s) => Ok(s),
+                    _ => Err(format!("`flags` of `{name}` holds a non-string")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(format!("`flags` of `{name}` is not an array")),
+        };
+        Ok(SchemaField {
+            name,
+            data_type,
+            index,
+            flags,
+        })
+    }
+
+    /// A schema array (`null` is not one).
+    pub fn list_from_value(value: Value) -> Result<Vec<SchemaField>, String> {
+        match value {
+            Value::Array(items) => items.into_iter().map(SchemaField::from_value).collect(),
+            _ => Err("not an array".into()),
+        }
+    }
+
     pub fn is_primary_key(&self) -> bool {
         self.flags.iter().any(|f| f == "pk")
     }
@@ -201,5 +251,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("Embedding"));
+        for (bad, names) in [
+            (r#"{"name":"x","data_type":"Int","index":-1}"#, "index"),
+            (r#"{"name":"x","data_type":"Int","index":1.5}"#, "index"),
+            (
+                r#"{"name":"x","data_type":"Int","index":0,"flags":[1]}"#,
+                "flags",
+            ),
+            (
+                r#"{"name":"x","data_type":"Int","index":0,"flags":null}"#,
+                "flags",
+            ),
+            (r#"{"data_type":"Int","index":0}"#, "name"),
+        ] {
+            let err = serde_json::from_str::<SchemaField>(bad).unwrap_err();
+            assert!(err.to_string().contains(names), "{bad}: {err}");
+        }
     }
 }

@@ -16,7 +16,6 @@
 //! A 2xx body that is not valid JSON is a SELECT whose stream broke off mid-way (§1.4): it
 //! becomes `INTERNAL_ERROR` (not retryable) with the parse error in `details`.
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::core::cells::{self, DecodedResult};
@@ -112,7 +111,7 @@ impl QueryResult {
         let mut map = object(value, "results[]")?;
         let schema = match map.remove("schema") {
             None => Vec::new(),
-            Some(v) => Vec::<SchemaField>::deserialize(v).map_err(|e| format!("`schema`: {e}"))?,
+            Some(v) => SchemaField::list_from_value(v).map_err(|e| format!("`schema`: {e}"))?,
         };
         let rows = match map.remove("rows") {
             None | Some(Value::Null) => None,
