@@ -11,7 +11,7 @@
 //
 // Usage:
 //   node scripts/size-report.mjs            report + gate on what is in dist/
-//   node scripts/size-report.mjs --record   report, then write the current gzip bytes into
+//   node scripts/size-report.mjs --record [bundle ...]   report, then write the current gzip bytes into
 //                                           `[bundles.<name>.size]` of wasm-pack.toml (after a
 //                                           release build, when a change is meant to move them)
 //   node scripts/size-report.mjs --no-gate  report only
@@ -211,7 +211,9 @@ if (program === fileURLToPath(import.meta.url)) {
   const record = process.argv.includes('--record');
   let rows;
   try {
-    rows = reportSizes(undefined, { gate: gateByDefault && !record });
+    // Bundle names (the wasm-pack.toml keys) limit the report and the recording to them.
+    const names = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+    rows = reportSizes(names.length ? names : undefined, { gate: gateByDefault && !record });
   } catch (e) {
     console.error(e.message);
     process.exit(1);
