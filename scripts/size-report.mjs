@@ -165,9 +165,11 @@ export function measureSizes(only, matrix = parse(readFileSync(matrixFile, 'utf8
     const js = jsFiles.map((f) => readFileSync(f));
     const kinds = [['wasm', wasm], ['js', js]].filter(([, bufs]) => bufs.length);
     // A dev build is flagged on both rows of its package: by the wasm's name section, or for
-    // a TypeScript-only package by its JavaScript not being minified (esbuild writes a few
-    // long lines, tsc short ones).
-    const dev = hasWasm ? hasNameSection(wasm[0]) : js.some((b) => b.length > 2000 && b.length / (b.toString('latin1').split('\n').length) < 200);
+    // a TypeScript-only package by its JavaScript not being minified: esbuild writes a few
+    // long lines, tsc short ones. Measured over the whole package, since one minified file
+    // can still have many short lines (the CLI's help text).
+    const lines = js.reduce((n, b) => n + b.toString('latin1').split('\n').length, 0);
+    const dev = hasWasm ? hasNameSection(wasm[0]) : js.reduce((n, b) => n + b.length, 0) / lines < 200;
     for (const [kind, bufs] of kinds) {
       rows.push({ name, bundle: bundle.package, kind, ...sizes(bufs), budget: bundle.budget[sizeKey(kind)], recorded: bundle.size?.[sizeKey(kind)], dev });
     }
