@@ -143,18 +143,8 @@ pub fn params_from_json(text: &str) -> Result<Vec<Param>> {
     }
 }
 
-/// Strict decimal i64: optional `-`, digits only, no `+`, no spaces, no leading zeros
-/// beyond a single `0`.
-pub(crate) fn parse_i64_strict(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if digits.len() > 1 && digits.starts_with('0') {
-        return None;
-    }
-    s.parse().ok()
-}
+/// Strict decimal i64 (one rule for SQL params and cells).
+pub(crate) use crate::core::cells::parse_i64_strict;
 
 // ------------------------------------------------------------------------------------------
 // Limits and the request
