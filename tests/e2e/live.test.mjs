@@ -243,6 +243,8 @@ for (const where of ['page', 'worker']) {
         const info = await h.call('info');
         assert.ok(info.sockets >= 2);
         assert.ok(info.connects >= 2 && info.disconnects >= 1, JSON.stringify(info));
+        // The close code reaches onDisconnect as a field (not parsed out of a message).
+        assert.ok(info.disconnectReasons.some((r) => Number.isInteger(r.code) && typeof r.message === 'string'), JSON.stringify(info.disconnectReasons));
       } finally {
         await h.close();
       }

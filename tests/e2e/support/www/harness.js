@@ -27,6 +27,7 @@ export class Harness {
     this.connErrors = [];
     this.connects = 0;
     this.disconnects = 0;
+    this.disconnectReasons = [];
   }
 
   /**
@@ -52,7 +53,7 @@ export class Harness {
         ...rest,
         onConnectionStateChange: (s) => { this.states.push(s.state); this.stateLog.push({ state: s.state, at: Date.now() }); },
         onConnect: () => { this.connects += 1; },
-        onDisconnect: () => { this.disconnects += 1; },
+        onDisconnect: (r) => { this.disconnects += 1; this.disconnectReasons.push(r); },
         onConnectionError: (e) => this.connErrors.push({ ...errorInfo(e), recoverable: e.recoverable, at: Date.now() }),
       });
       return true;
@@ -78,7 +79,7 @@ export class Harness {
       ...options,
       onStateChange: (s) => { this.states.push(s.state); this.stateLog.push({ state: s.state, at: Date.now() }); },
       onConnect: () => { this.connects += 1; },
-      onDisconnect: () => { this.disconnects += 1; },
+      onDisconnect: (r) => { this.disconnects += 1; this.disconnectReasons.push(r); },
       onConnectionError: (e) => this.connErrors.push({ ...errorInfo(e), recoverable: e.recoverable }),
     });
     return true;
@@ -173,7 +174,7 @@ export class Harness {
   info() {
     return {
       state: this.manager.state, connected: this.manager.isConnected(), sockets: this.sockets, tokenCalls: this.tokenCalls,
-      states: this.states, stateLog: this.stateLog, connErrors: this.connErrors, connects: this.connects, disconnects: this.disconnects,
+      states: this.states, stateLog: this.stateLog, connErrors: this.connErrors, connects: this.connects, disconnects: this.disconnects, disconnectReasons: this.disconnectReasons,
       subscriptions: this.manager.getSubscriptions().map((s) => ({ ...s, lastSeqId: s.lastSeqId?.toString() ?? null, createdAt: undefined })),
     };
   }
