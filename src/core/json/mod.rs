@@ -181,6 +181,14 @@ impl Number {
         self.as_u64().is_some()
     }
 
+    /// Integer grammar: no fraction, no exponent (whatever its size).
+    pub fn is_integer(&self) -> bool {
+        match &self.0 {
+            N::Int(_) => true,
+            N::Text(t) => !t.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')),
+        }
+    }
+
     /// serde_json's meaning: neither an `i64` nor a `u64` (a fraction, an exponent, `-0`,
     /// or an integer beyond 64 bits).
     pub fn is_f64(&self) -> bool {
