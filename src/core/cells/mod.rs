@@ -113,7 +113,7 @@ fn float_text(s: &str) -> Option<Number> {
             text.push('0');
         }
     }
-    Number::from_text(&text).filter(|n| n.as_f64().is_some())
+    Number::from_text(&text).filter(Number::is_finite_f64)
 }
 
 fn bad(value: Value, ty: &str) -> Result<Value, (Value, String)> {
