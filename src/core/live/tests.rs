@@ -392,6 +392,7 @@ impl Harness {
     }
 }
 
+mod bench;
 mod coalesce;
 mod connection;
 mod recorded;
