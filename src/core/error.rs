@@ -3,7 +3,7 @@
 //! and optional details. Server codes are passed through verbatim; ours are listed in
 //! [`codes`].
 
-use serde::Serialize;
+use crate::core::json::{ObjectWriter, ToJson};
 
 /// Declares the client's codes once: each a `pub const`, plus (tests only) the list with its
 /// documentation, from which the TypeScript `ErrorCode` is generated (`core::ts_constants`).
@@ -42,17 +42,15 @@ pub mod codes {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct KalamError {
     pub code: String,
     pub message: String,
     /// HTTP status, when the failure came with one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Whether the same call may succeed if tried again unchanged.
     pub retryable: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<String>,
 }
 
@@ -105,6 +103,20 @@ impl KalamError {
     }
 }
 
+/// `{"code","message","status"?,"retryable","details"?}`: what the TypeScript `KalamError`
+/// is built from (absent fields omitted).
+impl ToJson for KalamError {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        w.field("code", &self.code)
+            .field("message", &self.message)
+            .opt_field("status", &self.status)
+            .field("retryable", &self.retryable)
+            .opt_field("details", &self.details);
+        w.finish();
+    }
+}
+
 pub type Result<T, E = KalamError> = std::result::Result<T, E>;
 
 #[cfg(test)]
@@ -114,10 +126,14 @@ mod tests {
     #[test]
     fn serializes_without_absent_fields() {
         let err = KalamError::new("SQL_EXECUTION_ERROR", "SQL statement failed").with_status(400);
-        let json = serde_json::to_value(&err).unwrap();
         assert_eq!(
-            json,
-            serde_json::json!({"code":"SQL_EXECUTION_ERROR","message":"SQL statement failed","status":400,"retryable":false})
+            err.to_json(),
+            r#"{"code":"SQL_EXECUTION_ERROR","message":"SQL statement failed","status":400,"retryable":false}"#
+        );
+        let full = KalamError::network("a\"b").with_details("d");
+        assert_eq!(
+            full.to_json(),
+            r#"{"code":"NETWORK","message":"a\"b","retryable":true,"details":"d"}"#
         );
         assert_eq!(err.to_string(), "SQL_EXECUTION_ERROR: SQL statement failed");
     }

@@ -2,6 +2,8 @@
 //! unit-tested natively with recorded frames and a fake clock.
 
 pub mod error;
+// Our own exact JSON (replaces serde_json).
+pub mod json;
 // The live WebSocket core (client bundle only: needs miniz_oxide for gzip frames).
 #[cfg(feature = "client")]
 pub mod live;

@@ -1,9 +1,7 @@
 //! Column schemas as the server sends them (PROTOCOL.md §1.5): `schema` in SQL results and
 //! in `subscription_ack`. Shared by the HTTP decoder, the live materializer and topics.
 
-use serde::de::{Deserializer, Error as _};
-use serde::{Deserialize, Serialize, Serializer};
-use serde_json::Value;
+use crate::core::json::{json, ObjectWriter, ToJson, Value};
 
 /// A column type, as serde's external tagging of KalamDB's `KalamDataType` (PascalCase).
 ///
@@ -89,7 +87,18 @@ impl DataType {
 
     /// The wire form, the inverse of [`DataType::from_wire`].
     pub fn to_wire(&self) -> Value {
-        let name = match self {
+        match self {
+            DataType::Embedding(dim) => json!({ "Embedding": *dim }),
+            DataType::Decimal { precision, scale } => {
+                json!({ "Decimal": { "precision": *precision, "scale": *scale } })
+            }
+            _ => Value::String(self.name().to_string()),
+        }
+    }
+
+    /// The plain type name (`Embedding`/`Decimal` for the tagged forms).
+    fn name(&self) -> &str {
+        match self {
             DataType::Boolean => "Boolean",
             DataType::SmallInt => "SmallInt",
             DataType::Int => "Int",
@@ -105,50 +114,59 @@ impl DataType {
             DataType::Bytes => "Bytes",
             DataType::Uuid => "Uuid",
             DataType::File => "File",
-            DataType::Embedding(dim) => return serde_json::json!({ "Embedding": dim }),
-            DataType::Decimal { precision, scale } => {
-                return serde_json::json!({ "Decimal": { "precision": precision, "scale": scale } })
-            }
+            DataType::Embedding(_) => "Embedding",
+            DataType::Decimal { .. } => "Decimal",
             DataType::Other(name) => name.as_str(),
-        };
-        Value::String(name.to_string())
+        }
     }
 }
 
-impl<'de> Deserialize<'de> for DataType {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        DataType::from_wire(&value).map_err(D::Error::custom)
-    }
-}
-
-impl Serialize for DataType {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_wire().serialize(serializer)
+/// The wire form ([`DataType::to_wire`]) without building a `Value`.
+impl ToJson for DataType {
+    fn write_json(&self, out: &mut String) {
+        match self {
+            DataType::Embedding(dim) => {
+                let mut w = ObjectWriter::new(out);
+                w.field("Embedding", dim);
+                w.finish();
+            }
+            DataType::Decimal { precision, scale } => {
+                let mut w = ObjectWriter::new(out);
+                let mut inner = ObjectWriter::new(w.key("Decimal"));
+                inner.field("precision", precision).field("scale", scale);
+                inner.finish();
+                w.finish();
+            }
+            _ => self.name().write_json(out),
+        }
     }
 }
 
 /// One column of a result or subscription schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaField {
     pub name: String,
     pub data_type: DataType,
     pub index: u32,
     /// `"pk"`, `"nn"`, `"uq"` in that order; omitted on the wire when empty.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
 }
 
-/// Read by hand from a `Value` (a derive pulls serde's typed deserializer and float
-/// formatting into the .wasm): `name`, `data_type` and `index` required, `flags` an array of
-/// strings or absent; other keys ignored.
-impl<'de> Deserialize<'de> for SchemaField {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        SchemaField::from_value(Value::deserialize(deserializer)?).map_err(D::Error::custom)
+/// `{"name","data_type","index","flags"?}` (`flags` omitted when empty).
+impl ToJson for SchemaField {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        w.field("name", &self.name)
+            .field("data_type", &self.data_type)
+            .field("index", &self.index)
+            .nonempty_field("flags", &self.flags);
+        w.finish();
     }
 }
 
 impl SchemaField {
+    /// `name`, `data_type` and `index` required, `flags` an array of strings or absent;
+    /// other keys ignored.
     pub fn from_value(value: Value) -> Result<SchemaField, String> {
         let Value::Object(mut map) = value else {
             return Err("a schema field is not a JSON object".into());
@@ -214,14 +232,22 @@ pub fn primary_key_columns(schema: &[SchemaField]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::json::parse;
+
+    fn field(text: &str) -> Result<SchemaField, String> {
+        SchemaField::from_value(parse(text).map_err(|e| e.to_string())?)
+    }
 
     #[test]
     fn parses_every_recorded_type_form() {
-        let schema: Vec<SchemaField> = serde_json::from_str(
-            r#"[{"name":"id","data_type":"BigInt","index":0,"flags":["pk","nn","uq"]},
+        let schema = SchemaField::list_from_value(
+            parse(
+                r#"[{"name":"id","data_type":"BigInt","index":0,"flags":["pk","nn","uq"]},
                 {"name":"vec","data_type":{"Embedding":384},"index":1,"flags":["nn"]},
                 {"name":"price","data_type":{"Decimal":{"precision":10,"scale":2}},"index":2},
                 {"name":"future","data_type":"Geometry","index":3}]"#,
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(schema[0].data_type, DataType::BigInt);
@@ -236,21 +262,35 @@ mod tests {
         );
         assert_eq!(schema[3].data_type, DataType::Other("Geometry".into()));
         assert_eq!(primary_key_columns(&schema), vec!["id".to_string()]);
-        let back = serde_json::to_value(&schema[2]).unwrap();
+        let back = parse(&schema[2].to_json()).unwrap();
         assert_eq!(
             back["data_type"],
-            serde_json::json!({"Decimal":{"precision":10,"scale":2}})
+            json!({"Decimal":{"precision":10,"scale":2}})
         );
         assert!(back.get("flags").is_none());
+        // Written form = the wire form, byte for byte (the TypeScript side parses it).
+        assert_eq!(
+            schema[0].to_json(),
+            r#"{"name":"id","data_type":"BigInt","index":0,"flags":["pk","nn","uq"]}"#
+        );
+        assert_eq!(
+            schema[1].to_json(),
+            r#"{"name":"vec","data_type":{"Embedding":384},"index":1,"flags":["nn"]}"#
+        );
+        for f in &schema {
+            assert_eq!(f.data_type.to_json(), f.data_type.to_wire().to_string());
+            assert_eq!(
+                DataType::from_wire(&f.data_type.to_wire()).unwrap(),
+                f.data_type
+            );
+        }
+        assert!(SchemaField::list_from_value(Value::Null).is_err());
     }
 
     #[test]
     fn rejects_malformed_types_with_a_message() {
-        let err = serde_json::from_str::<SchemaField>(
-            r#"{"name":"x","data_type":{"Embedding":"big"},"index":0}"#,
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("Embedding"));
+        let err = field(r#"{"name":"x","data_type":{"Embedding":"big"},"index":0}"#).unwrap_err();
+        assert!(err.contains("Embedding"));
         for (bad, names) in [
             (r#"{"name":"x","data_type":"Int","index":-1}"#, "index"),
             (r#"{"name":"x","data_type":"Int","index":1.5}"#, "index"),
@@ -264,8 +304,8 @@ mod tests {
             ),
             (r#"{"data_type":"Int","index":0}"#, "name"),
         ] {
-            let err = serde_json::from_str::<SchemaField>(bad).unwrap_err();
-            assert!(err.to_string().contains(names), "{bad}: {err}");
+            let err = field(bad).unwrap_err();
+            assert!(err.contains(names), "{bad}: {err}");
         }
     }
 }

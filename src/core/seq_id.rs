@@ -12,11 +12,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize, Serializer};
-use serde_json::Value;
-
 use crate::core::error::KalamError;
+use crate::core::json::{Kind, Reader, ToJson, Value};
 
 /// A KalamDB sequence id. Total order = numeric order of the `i64`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -63,7 +60,7 @@ impl SeqId {
     pub fn parse(text: &str) -> Result<SeqId, KalamError> {
         let digits = text.strip_prefix('-').unwrap_or(text);
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(KalamError::protocol(format!("invalid SeqId {text:?}")));
+            return Err(KalamError::protocol(format!("invalid SeqId \"{text}\"")));
         }
         text.parse::<i64>()
             .map(SeqId)
@@ -91,9 +88,35 @@ impl SeqId {
         }
     }
 
+    /// Reads a SeqId from the next value of `reader`, with the rules of
+    /// [`SeqId::from_json`] (an integer or a decimal string, never a float).
+    pub fn read(reader: &mut Reader<'_>) -> Result<SeqId, KalamError> {
+        let kind = reader.peek().map_err(json_error)?;
+        match kind {
+            Kind::Number | Kind::String => {}
+            _ => {
+                return Err(KalamError::protocol(
+                    "SeqId must be an integer or a decimal string",
+                ))
+            }
+        }
+        SeqId::from_json(&reader.value().map_err(json_error)?)
+    }
+
     /// The JSON integer form used in protocol fields.
-    pub fn to_json(self) -> Value {
+    pub fn to_value(self) -> Value {
         Value::from(self.0)
+    }
+}
+
+fn json_error(e: crate::core::json::JsonError) -> KalamError {
+    KalamError::protocol(e.to_string())
+}
+
+/// A JSON integer (the protocol-field form).
+impl ToJson for SeqId {
+    fn write_json(&self, out: &mut String) {
+        self.0.write_json(out);
     }
 }
 
@@ -122,53 +145,30 @@ impl fmt::Display for SeqId {
     }
 }
 
-/// Serializes as a JSON integer (the protocol-field form).
-impl Serialize for SeqId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_i64(self.0)
-    }
-}
-
-/// Accepts a JSON integer or a decimal string; rejects floats.
-impl<'de> Deserialize<'de> for SeqId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SeqIdVisitor;
-        impl Visitor<'_> for SeqIdVisitor {
-            type Value = SeqId;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a 64-bit integer or a decimal string")
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SeqId, E> {
-                Ok(SeqId(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SeqId, E> {
-                i64::try_from(v)
-                    .map(SeqId)
-                    .map_err(|_| E::custom(format!("SeqId out of range: {v}")))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<SeqId, E> {
-                SeqId::parse(v).map_err(|e| E::custom(e.message))
-            }
-        }
-        deserializer.deserialize_any(SeqIdVisitor)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::json::{json, parse};
+
+    fn read(text: &str) -> Result<SeqId, KalamError> {
+        let mut r = Reader::new(text.as_bytes());
+        let seq = SeqId::read(&mut r)?;
+        r.end().map_err(json_error)?;
+        Ok(seq)
+    }
 
     #[test]
     fn parses_exactly_from_numbers_and_strings() {
         // Above 2^53: an f64 round-trip would change the last digits.
         let big = 383_266_655_613_849_601_i64;
-        assert_eq!(
-            SeqId::from_json(&serde_json::json!(big)).unwrap().as_i64(),
-            big
-        );
+        assert_eq!(SeqId::from_json(&json!(big)).unwrap().as_i64(), big);
         assert_eq!(SeqId::parse("383266655613849601").unwrap().as_i64(), big);
-        let from_text: SeqId = serde_json::from_str("383266655613849601").unwrap();
-        let from_string: SeqId = serde_json::from_str("\"383266655613849601\"").unwrap();
+        let from_text = read("383266655613849601").unwrap();
+        let from_string = read("\"383266655613849601\"").unwrap();
+        assert_eq!(
+            SeqId::from_json(&parse("383266655613849601").unwrap()).unwrap(),
+            from_text
+        );
         assert_eq!(from_text, from_string);
         assert_eq!(from_text.as_i64(), big);
         assert_eq!(from_text.to_string(), "383266655613849601");
@@ -194,20 +194,31 @@ mod tests {
             let err = SeqId::parse(bad).unwrap_err();
             assert_eq!(err.code, "PROTOCOL", "{bad:?}");
         }
-        assert!(serde_json::from_str::<SeqId>("1.5").is_err());
-        assert!(serde_json::from_str::<SeqId>("1e3").is_err());
-        assert!(serde_json::from_str::<SeqId>("18446744073709551615").is_err());
-        assert!(serde_json::from_str::<SeqId>("null").is_err());
-        assert!(SeqId::from_json(&serde_json::json!(1.5)).is_err());
-        assert!(SeqId::from_json(&serde_json::json!(u64::MAX)).is_err());
-        assert!(SeqId::from_json(&serde_json::json!(true)).is_err());
+        for bad in [
+            "1.5",
+            "1e3",
+            "18446744073709551615",
+            "null",
+            "true",
+            "[1]",
+            "\"1.0\"",
+        ] {
+            let err = read(bad).unwrap_err();
+            assert_eq!(err.code, "PROTOCOL", "{bad}");
+            let value = parse(bad).unwrap();
+            assert_eq!(SeqId::from_json(&value).unwrap_err().code, "PROTOCOL");
+        }
+        assert!(SeqId::from_json(&json!(1.5)).is_err());
+        assert!(SeqId::from_json(&json!(u64::MAX)).is_err());
+        assert!(SeqId::from_json(&json!(true)).is_err());
     }
 
     #[test]
     fn serializes_as_a_json_integer() {
         let seq = SeqId::new(383_266_668_372_922_368);
-        assert_eq!(serde_json::to_string(&seq).unwrap(), "383266668372922368");
-        assert_eq!(seq.to_json().to_string(), "383266668372922368");
+        assert_eq!(seq.to_json(), "383266668372922368");
+        assert_eq!(seq.to_value().to_string(), "383266668372922368");
+        assert_eq!(SeqId::new(-2).to_json(), "-2");
     }
 
     #[test]

@@ -9,8 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use crate::core::json::{json, parse, Map, ObjectWriter, ToJson, Value};
 
 use crate::core::error::{KalamError, Result};
 use crate::core::http::envelope::parse_error_body;
@@ -74,7 +73,7 @@ impl StartPosition {
                     offset_of(&Value::String(t.to_string())).map(StartPosition::Offset)
                 } else {
                     Err(KalamError::invalid_argument(format!(
-                        "invalid consume start {s:?} (use 'earliest', 'latest' or an offset)"
+                        "invalid consume start \"{s}\" (use 'earliest', 'latest' or an offset)"
                     )))
                 }
             }
@@ -94,7 +93,7 @@ impl StartPosition {
         match self {
             StartPosition::Earliest => Value::String("Earliest".into()),
             StartPosition::Latest => Value::String("Latest".into()),
-            StartPosition::Offset(n) => serde_json::json!({ "Offset": n }),
+            StartPosition::Offset(n) => json!({ "Offset": n }),
         }
     }
 }
@@ -111,14 +110,14 @@ pub struct ConsumeRequest {
     pub timeout_seconds: Option<u64>,
 }
 
-fn pick<'a>(map: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
+fn pick<'a>(map: &'a Map, names: &[&str]) -> Option<&'a Value> {
     names
         .iter()
-        .find_map(|n| map.get(*n))
+        .find_map(|n| map.get(n))
         .filter(|v| !v.is_null())
 }
 
-fn u64_option(map: &Map<String, Value>, names: &[&str]) -> Result<Option<u64>> {
+fn u64_option(map: &Map, names: &[&str]) -> Result<Option<u64>> {
     match pick(map, names) {
         None => Ok(None),
         Some(v) => v
@@ -142,7 +141,7 @@ impl ConsumeRequest {
     /// `timeoutSeconds`, `probe` (true: `limit: 0`). Unknown keys (e.g. `auto_ack`) are
     /// ignored.
     pub fn from_options_json(text: &str) -> Result<ConsumeRequest> {
-        let v: Value = serde_json::from_str(text).map_err(|e| {
+        let v = parse(text).map_err(|e| {
             KalamError::invalid_argument(format!("consume options are not JSON: {e}"))
         })?;
         let map = v
@@ -181,9 +180,9 @@ impl ConsumeRequest {
     }
 
     pub fn body_json(&self) -> String {
-        let mut body = serde_json::json!({
-            "topic_id": self.topic_id,
-            "group_id": self.group_id,
+        let mut body = json!({
+            "topic_id": &self.topic_id,
+            "group_id": &self.group_id,
             "start": self.start.to_wire(),
             "limit": self.limit,
             "partition_id": self.partition_id,
@@ -197,7 +196,7 @@ impl ConsumeRequest {
 
 /// The body of `POST /v1/api/topics/ack` (`upto_offset` inclusive, exact integer).
 pub fn ack_body(topic_id: &str, group_id: &str, partition_id: u32, upto_offset: u64) -> String {
-    serde_json::json!({
+    json!({
         "topic_id": topic_id, "group_id": group_id,
         "partition_id": partition_id, "upto_offset": upto_offset
     })
@@ -205,10 +204,9 @@ pub fn ack_body(topic_id: &str, group_id: &str, partition_id: u32, upto_offset: 
 }
 
 /// One consumed message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TopicMessage {
     /// The topic id (`topic` in the official consumer's message shape).
-    #[serde(rename = "topic")]
     pub topic_id: String,
     pub group_id: String,
     pub partition_id: u32,
@@ -216,18 +214,34 @@ pub struct TopicMessage {
     /// The decoded payload: the row object (fallbacks: the decoded text, then the raw
     /// base64 string).
     pub payload: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub op: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
 }
 
+/// `{"topic","group_id","partition_id","offset","payload","key"?,"op"?,"timestamp_ms"?,
+/// "user"?,"offset_exact"}`: the offset also as an exact decimal string (JS numbers are
+/// exact only below 2^53).
+impl ToJson for TopicMessage {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        w.field("topic", &self.topic_id)
+            .field("group_id", &self.group_id)
+            .field("partition_id", &self.partition_id)
+            .field("offset", &self.offset)
+            .field("payload", &self.payload)
+            .opt_field("key", &self.key)
+            .opt_field("op", &self.op)
+            .opt_field("timestamp_ms", &self.timestamp_ms)
+            .opt_field("user", &self.user)
+            .field("offset_exact", &self.offset.to_string());
+        w.finish();
+    }
+}
+
 /// A consume answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConsumeResponse {
     pub messages: Vec<TopicMessage>,
     pub next_offset: u64,
@@ -240,14 +254,14 @@ impl ConsumeResponse {
     /// Offsets are also given as exact decimal strings (`offset_exact`,
     /// `next_offset_exact`): JS numbers are exact only below 2^53.
     pub fn to_json(&self) -> String {
-        let mut value = serde_json::to_value(self).expect("plain values serialize");
-        if let Some(messages) = value["messages"].as_array_mut() {
-            for (json, message) in messages.iter_mut().zip(&self.messages) {
-                json["offset_exact"] = Value::String(message.offset.to_string());
-            }
-        }
-        value["next_offset_exact"] = Value::String(self.next_offset.to_string());
-        value.to_string()
+        let mut out = String::new();
+        let mut w = ObjectWriter::new(&mut out);
+        w.field("messages", &self.messages)
+            .field("next_offset", &self.next_offset)
+            .field("has_more", &self.has_more)
+            .field("next_offset_exact", &self.next_offset.to_string());
+        w.finish();
+        out
     }
 }
 
@@ -260,7 +274,7 @@ pub fn decode_payload(b64: &str) -> Value {
     let Ok(text) = String::from_utf8(bytes) else {
         return Value::String(b64.to_string());
     };
-    serde_json::from_str(&text).unwrap_or(Value::String(text))
+    parse(&text).unwrap_or(Value::String(text))
 }
 
 fn protocol(what: &str) -> KalamError {
@@ -272,7 +286,9 @@ fn exact_u64(v: Option<&Value>, what: &str) -> Result<u64> {
         Some(Value::Number(n)) => n
             .as_u64()
             .ok_or_else(|| protocol(&format!("{what} is {n}"))),
-        Some(Value::String(s)) => s.parse().map_err(|_| protocol(&format!("{what} is {s:?}"))),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| protocol(&format!("{what} is \"{s}\""))),
         _ => Err(protocol(&format!("{what} missing"))),
     }
 }
@@ -313,8 +329,7 @@ fn success_json(status: u16, body: &str) -> Result<Value> {
     if !(200..300).contains(&status) {
         return Err(parse_error_body(status, body));
     }
-    let v: Value =
-        serde_json::from_str(body).map_err(|e| protocol(&e.to_string()).with_status(status))?;
+    let v = parse(body).map_err(|e| protocol(&e.to_string()).with_status(status))?;
     if v.get("error").is_some() {
         return Err(parse_error_body(status, body));
     }
@@ -344,7 +359,7 @@ pub fn parse_consume_response(status: u16, body: &str, group_id: &str) -> Result
 }
 
 /// An ack answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AckResponse {
     pub success: bool,
     pub acknowledged_offset: u64,
@@ -711,7 +726,7 @@ mod tests {
     use super::*;
     use crate::core::error::codes;
     use crate::core::http::envelope::tests::http_exchanges;
-    use serde_json::json;
+    use crate::core::json::json;
 
     #[test]
     fn start_positions() {
@@ -760,13 +775,13 @@ mod tests {
             r#"{"topic":"wire445072.inbox_events","group_id":"g1","start":"earliest","batch_size":2,"auto_ack":true}"#,
         )
         .unwrap();
-        let body: Value = serde_json::from_str(&req.body_json()).unwrap();
+        let body = parse(&req.body_json()).unwrap();
         assert_eq!(
             body,
             json!({"topic_id": "wire445072.inbox_events", "group_id": "g1", "start": "Earliest", "limit": 2, "partition_id": 0})
         );
         let req = ConsumeRequest::from_options_json(r#"{"topicId":"t","groupId":"g","start":{"offset":2},"partitionId":1,"timeoutSeconds":5}"#).unwrap();
-        let body: Value = serde_json::from_str(&req.body_json()).unwrap();
+        let body = parse(&req.body_json()).unwrap();
         assert_eq!(
             body,
             json!({"group_id":"g","limit":10,"partition_id":1,"start":{"Offset":2},"timeout_seconds":5,"topic_id":"t"})
@@ -786,8 +801,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((probe.limit, probe.start), (0, StartPosition::Offset(7)));
-        let ack: Value =
-            serde_json::from_str(&ack_body("wire445072.inbox_events", "g1", 0, 1)).unwrap();
+        let ack = parse(&ack_body("wire445072.inbox_events", "g1", 0, 1)).unwrap();
         assert_eq!(
             ack,
             json!({"group_id":"g1","partition_id":0,"topic_id":"wire445072.inbox_events","upto_offset":1})
@@ -819,7 +833,7 @@ mod tests {
         assert_eq!(m.payload["body"], "t1");
         assert_eq!(m.payload["_seq"], "383266715344932864");
         assert_eq!(m.payload["_table"], "wire445072:inbox");
-        let js: Value = serde_json::from_str(&resp.to_json()).unwrap();
+        let js = parse(&resp.to_json()).unwrap();
         assert_eq!(js["messages"][0]["topic"], "wire445072.inbox_events");
         assert_eq!(js["messages"][0]["group_id"], "g1");
         assert_eq!(consumes[1].1, 200);

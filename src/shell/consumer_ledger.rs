@@ -5,13 +5,14 @@
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::KalamError;
+use crate::core::json::{json, Value};
 use crate::core::topics::{self, StartPosition, Step};
 use crate::shell::http_shell::to_js_error;
 
 fn offset(text: &str) -> Result<u64, JsValue> {
     text.trim().parse().map_err(|_| {
         to_js_error(KalamError::invalid_argument(format!(
-            "an offset must be a non-negative integer, got {text:?}"
+            "an offset must be a non-negative integer, got \"{text}\""
         )))
     })
 }
@@ -35,7 +36,7 @@ impl ConsumerLedger {
     /// `start_json`: the configured start (`"earliest"`, `"latest"`, `{"offset":"n"}`, ...).
     #[wasm_bindgen(constructor)]
     pub fn new(start_json: &str, visibility_timeout_ms: f64) -> Result<ConsumerLedger, JsValue> {
-        let start: serde_json::Value = serde_json::from_str(start_json).map_err(|e| {
+        let start = crate::core::json::parse(start_json).map_err(|e| {
             to_js_error(KalamError::invalid_argument(format!(
                 "start is not JSON: {e}"
             )))
@@ -115,16 +116,16 @@ impl ConsumerLedger {
 
     /// What to send now, as JSON `[[partition, "ack", "upto"] | [partition, "probe"], ...]`.
     pub fn steps(&mut self, now_ms: f64) -> String {
-        let steps: Vec<serde_json::Value> = self
+        let steps: Vec<Value> = self
             .inner
             .steps(millis(now_ms))
             .into_iter()
             .map(|(p, s)| match s {
-                Step::Ack(x) => serde_json::json!([p, "ack", x.to_string()]),
-                _ => serde_json::json!([p, "probe"]),
+                Step::Ack(x) => json!([p, "ack", x.to_string()]),
+                _ => json!([p, "probe"]),
             })
             .collect();
-        serde_json::Value::Array(steps).to_string()
+        Value::Array(steps).to_string()
     }
 
     /// Whether processed offsets wait for a commit this consumer cannot prove yet.

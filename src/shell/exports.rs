@@ -8,6 +8,7 @@ use super::net::to_js_error;
 use crate::core::cells::{file_ref, FileRef};
 use crate::core::http::sql::TableRef;
 use crate::core::http::url::BaseUrl;
+use crate::core::json::Value;
 
 /// Runs once when the module is instantiated: Rust panics become readable JS errors.
 #[wasm_bindgen(start)]
@@ -30,7 +31,7 @@ pub fn file_ref_json(
     namespace: Option<String>,
     table: Option<String>,
 ) -> Option<String> {
-    let file = FileRef::from_value(&serde_json::Value::String(text)).ok()?;
+    let file = FileRef::from_value(&Value::String(text)).ok()?;
     let table = namespace.as_deref().zip(table.as_deref());
     Some(file.to_js_value(table).to_string())
 }

@@ -2,7 +2,7 @@
 //! file name the download route wants (not the FileRef id) and the download path. The one
 //! copy of these rules: the TypeScript `FileRef` asks the exports in `lib.rs`.
 
-use serde_json::{Map, Value};
+use crate::core::json::{parse, Map, Value};
 
 use crate::core::error::{KalamError, Result};
 
@@ -25,11 +25,7 @@ pub struct FileRef {
     pub shard: Option<u32>,
 }
 
-fn text_field(
-    map: &Map<String, Value>,
-    key: &str,
-    required: bool,
-) -> std::result::Result<String, String> {
+fn text_field(map: &Map, key: &str, required: bool) -> std::result::Result<String, String> {
     match map.get(key) {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(Value::Number(n)) if key == "id" => Ok(n.to_string()),
@@ -48,8 +44,7 @@ impl FileRef {
         let map = match value {
             Value::Object(map) => map,
             Value::String(text) => {
-                parsed = serde_json::from_str::<Value>(text)
-                    .map_err(|e| format!("FILE cell is not FileRef JSON: {e}"))?;
+                parsed = parse(text).map_err(|e| format!("FILE cell is not FileRef JSON: {e}"))?;
                 match &parsed {
                     Value::Object(map) => map,
                     _ => return Err("FILE cell JSON is not an object".into()),
@@ -67,7 +62,7 @@ impl FileRef {
                 .ok_or_else(|| format!("FileRef.size is {n}, expected an unsigned integer"))?,
             Some(Value::String(s)) => s
                 .parse()
-                .map_err(|_| format!("FileRef.size is {s:?}, expected an unsigned integer"))?,
+                .map_err(|_| format!("FileRef.size is \"{s}\", expected an unsigned integer"))?,
             None | Some(Value::Null) => 0,
             Some(other) => return Err(format!("FileRef.size is {other}")),
         };
@@ -194,7 +189,7 @@ fn check_segment(what: &str, value: &str) -> Result<()> {
         || value.contains('\0')
     {
         return Err(KalamError::invalid_argument(format!(
-            "invalid {what} for a file download: {value:?}"
+            "invalid {what} for a file download: \"{value}\""
         )));
     }
     Ok(())
@@ -216,7 +211,7 @@ pub fn download_path(
     check_segment("file name", stored_name)?;
     if !is_valid_subfolder(sub) {
         return Err(KalamError::invalid_argument(format!(
-            "invalid file subfolder {sub:?} (expected f + 4 digits)"
+            "invalid file subfolder \"{sub}\" (expected f + 4 digits)"
         )));
     }
     let mut path = format!(
@@ -264,7 +259,7 @@ pub fn percent_encode(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::core::error::codes;
-    use serde_json::json;
+    use crate::core::json::json;
 
     #[test]
     fn stored_names_match_the_server() {

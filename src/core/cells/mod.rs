@@ -34,8 +34,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use serde::Serialize;
-use serde_json::{Map, Number, Value};
+use crate::core::json::{parse, ArrayWriter, Map, Number, ObjectWriter, ToJson, Value};
 
 use crate::core::schema::{DataType, SchemaField, SYSTEM_COLUMNS};
 
@@ -82,6 +81,36 @@ fn is_decimal_number(s: &str) -> bool {
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.bytes().all(|b| b.is_ascii_digit())
         && !(d.contains('.') && frac.is_empty())
+}
+
+/// A float cell sent as text: JSON number text, plus the spellings Rust's float parser
+/// takes too (`+1`, `.5`, `5.`), written back as a JSON number; non-finite is refused.
+fn float_text(s: &str) -> Option<Number> {
+    let t = s.trim();
+    let (neg, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mantissa = body.split(['e', 'E']).next().unwrap_or("");
+    if !mantissa.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut text = String::with_capacity(body.len() + 3);
+    if neg {
+        text.push('-');
+    }
+    if body.starts_with('.') {
+        text.push('0');
+    }
+    let mut chars = body.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        text.push(c);
+        if c == '.' && !chars.peek().is_some_and(|(_, n)| n.is_ascii_digit()) {
+            text.push('0');
+        }
+    }
+    Number::from_text(&text).filter(|n| n.as_f64().is_some())
 }
 
 fn bad(value: Value, ty: &str) -> Result<Value, (Value, String)> {
@@ -154,9 +183,9 @@ pub fn decode_cell(
         },
         DataType::Float | DataType::Double => match value {
             Value::Number(_) => Ok(value),
-            Value::String(ref s) => match s.trim().parse::<f64>().ok().and_then(Number::from_f64) {
-                Some(n) if !s.trim().is_empty() => Ok(Value::Number(n)),
-                _ => bad(value, "a finite number"),
+            Value::String(ref s) => match float_text(s) {
+                Some(n) => Ok(Value::Number(n)),
+                None => bad(value, "a finite number"),
             },
             other => bad(other, "a number"),
         },
@@ -185,7 +214,7 @@ pub fn decode_cell(
             None => bad(value, "days since the epoch"),
         },
         DataType::Json => match value {
-            Value::String(ref s) => match serde_json::from_str::<Value>(s) {
+            Value::String(ref s) => match parse(s) {
                 Ok(parsed) => Ok(parsed),
                 Err(_) => bad(value, "JSON text"),
             },
@@ -221,37 +250,73 @@ pub fn decode_cell(
 }
 
 /// A column in the normalised output.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Column {
     pub name: String,
-    /// The wire `data_type` (`"BigInt"`, `{"Decimal":{…}}`, …).
-    #[serde(rename = "type")]
+    /// The wire `data_type` (`"BigInt"`, `{"Decimal":{…}}`, …), written as `type`.
     pub data_type: DataType,
     pub flags: Vec<String>,
 }
 
+/// `{"name","type","flags"}`.
+impl ToJson for Column {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        w.field("name", &self.name)
+            .field("type", &self.data_type)
+            .field("flags", &self.flags);
+        w.finish();
+    }
+}
+
 /// A malformed cell in an HTTP result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidCell {
     pub row: usize,
     pub column: usize,
     pub reason: String,
 }
 
+/// `{"row","column","reason"}`.
+impl ToJson for InvalidCell {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        w.field("row", &self.row)
+            .field("column", &self.column)
+            .field("reason", &self.reason);
+        w.finish();
+    }
+}
+
 /// One normalised statement result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DecodedResult {
     /// Empty for DDL/DML.
     pub columns: Vec<Column>,
     /// Positional, in `columns` order; empty for DDL/DML.
     pub rows: Vec<Vec<Value>>,
     pub row_count: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub as_user: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub invalid: Vec<InvalidCell>,
+}
+
+/// `{"columns","rows","row_count","message"?,"as_user"?,"invalid"?}` (absent/empty omitted).
+impl ToJson for DecodedResult {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        w.field("columns", &self.columns);
+        let mut rows = ArrayWriter::new(w.key("rows"));
+        for row in &self.rows {
+            rows.item(row);
+        }
+        rows.finish();
+        w.field("row_count", &self.row_count)
+            .opt_field("message", &self.message)
+            .opt_field("as_user", &self.as_user)
+            .nonempty_field("invalid", &self.invalid);
+        w.finish();
+    }
 }
 
 /// Schema fields in row-position order: by `index` when the indexes are exactly
@@ -322,18 +387,37 @@ pub fn decode_result(
 }
 
 /// A malformed cell in a live row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidField {
     pub column: String,
     pub reason: String,
 }
 
+/// `{"column","reason"}`.
+impl ToJson for InvalidField {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        w.field("column", &self.column)
+            .field("reason", &self.reason);
+        w.finish();
+    }
+}
+
 /// A decoded `{column: value}` row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DecodedRow {
-    pub values: Map<String, Value>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Map,
     pub invalid: Vec<InvalidField>,
+}
+
+/// `{"values":{…},"invalid"?}` (`invalid` omitted when empty).
+impl ToJson for DecodedRow {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        w.field("values", &self.values)
+            .nonempty_field("invalid", &self.invalid);
+        w.finish();
+    }
 }
 
 /// Decodes `{column: value}` row objects (WebSocket rows, `old_values`) against a
@@ -379,7 +463,7 @@ impl RowDecoder {
 
     /// Decodes a whole row object (keys kept, values normalised, malformed cells kept raw
     /// and listed).
-    pub fn decode_object(&self, row: Map<String, Value>) -> DecodedRow {
+    pub fn decode_object(&self, row: Map) -> DecodedRow {
         let mut invalid = Vec::new();
         let values = row
             .into_iter()
@@ -404,7 +488,11 @@ impl RowDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::core::json::json;
+
+    fn schema(v: Value) -> Vec<SchemaField> {
+        SchemaField::list_from_value(v).unwrap()
+    }
 
     fn dec(ty: DataType, v: Value) -> Result<Value, (Value, String)> {
         decode_cell(&ty, v, None)
@@ -597,19 +685,19 @@ mod tests {
 
     #[test]
     fn decodes_a_result_with_invalid_cells_listed() {
-        let schema: Vec<SchemaField> = serde_json::from_value(json!([
+        let schema = schema(json!([
             {"name": "id", "data_type": "BigInt", "index": 0, "flags": ["pk", "nn", "uq"]},
             {"name": "meta", "data_type": "Json", "index": 1},
             {"name": "n", "data_type": "Int", "index": 2}
-        ]))
-        .unwrap();
+        ]));
         let rows = vec![
             vec![json!("1"), json!("{\"a\":1}"), json!(3)],
             vec![json!("2"), json!("{oops"), Value::Null, json!("extra")],
         ];
         let out = decode_result(&schema, rows, 2, None, Some("alice".into()), None);
+        // Byte for byte what the serde derive wrote (field order, omitted fields).
         assert_eq!(
-            serde_json::to_value(&out).unwrap(),
+            out.to_json(),
             json!({
                 "columns": [
                     {"name": "id", "type": "BigInt", "flags": ["pk", "nn", "uq"]},
@@ -621,16 +709,49 @@ mod tests {
                 "as_user": "alice",
                 "invalid": [{"row": 1, "column": 1, "reason": "meta: expected JSON text, got \"{oops\""}]
             })
+            .to_string()
         );
     }
 
     #[test]
+    fn float_cells_sent_as_text_become_numbers() {
+        use DataType::*;
+        for (text, want) in [
+            ("2.25", "2.25"),
+            (" -1.50 ", "-1.50"),
+            ("1e3", "1e3"),
+            ("+1", "1"),
+            (".5", "0.5"),
+            ("-.5", "-0.5"),
+            ("5.", "5.0"),
+            ("7", "7"),
+        ] {
+            let out = dec(Double, json!(text)).unwrap();
+            assert_eq!(out.to_string(), want, "{text}");
+            assert!(out.is_number());
+        }
+        for bad in [
+            "",
+            " ",
+            "NaN",
+            "inf",
+            "-infinity",
+            "1e400",
+            "1.2.3",
+            "0x10",
+            "1_0",
+            ".",
+        ] {
+            assert!(dec(Float, json!(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn schema_out_of_index_order_is_reordered() {
-        let schema: Vec<SchemaField> = serde_json::from_value(json!([
+        let schema = schema(json!([
             {"name": "b", "data_type": "Int", "index": 1},
             {"name": "a", "data_type": "BigInt", "index": 0}
-        ]))
-        .unwrap();
+        ]));
         let out = decode_result(&schema, vec![vec![json!(5), json!(6)]], 1, None, None, None);
         assert_eq!(out.columns[0].name, "a");
         assert_eq!(out.rows[0], vec![json!("5"), json!(6)]);
@@ -638,12 +759,11 @@ mod tests {
 
     #[test]
     fn decodes_live_row_objects() {
-        let schema: Vec<SchemaField> = serde_json::from_value(json!([
+        let schema = schema(json!([
             {"name": "id", "data_type": "BigInt", "index": 0, "flags": ["pk", "nn", "uq"]},
             {"name": "doc", "data_type": "File", "index": 1},
             {"name": "at", "data_type": "Timestamp", "index": 2}
-        ]))
-        .unwrap();
+        ]));
         let decoder = RowDecoder::new(&schema, Some(("app".into(), "docs".into())));
         let row = json!({
             "id": 383266589782310912u64,
@@ -665,6 +785,11 @@ mod tests {
         assert_eq!(out.values["extra"], json!([1]));
         assert_eq!(out.invalid.len(), 1);
         assert_eq!(out.invalid[0].column, "at");
+        let text = out.to_json();
+        assert!(text.starts_with(r#"{"values":{"id":"383266589782310912","doc":{"id":"9","#));
+        assert!(text.ends_with(r#""extra":[1]},"invalid":[{"column":"at","reason":"expected microseconds since the epoch, got \"bad\""}]}"#));
+        let clean = decoder.decode_object(json!({"id": 1}).as_object().unwrap().clone());
+        assert_eq!(clean.to_json(), r#"{"values":{"id":"1"}}"#);
         assert_eq!(decoder.column_type("_commit_seq"), Some(&DataType::BigInt));
         assert_eq!(decoder.column_type("nope"), None);
     }

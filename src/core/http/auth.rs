@@ -22,8 +22,7 @@
 //! and a call that failed with an old generation just retries with the newer token instead
 //! of refreshing again. Basic credentials are only ever sent to the login endpoint.
 
-use serde::Serialize;
-use serde_json::Value;
+use crate::core::json::{json, parse, parse_slice, Map, ObjectWriter, ToJson, Value};
 
 use crate::core::base64;
 use crate::core::error::{codes, KalamError, Result};
@@ -34,20 +33,31 @@ use crate::core::http::envelope::parse_error_body;
 // ------------------------------------------------------------------------------------------
 
 /// The user object of login / refresh / me / setup answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
     pub id: String,
     /// Lowercase: `user`, `service`, `dba`, `system`.
     pub role: String,
     pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
 }
 
+/// `{"id","role","email","created_at"?,"updated_at"?}` (`email` written as `null`).
+impl ToJson for UserInfo {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        w.field("id", &self.id)
+            .field("role", &self.role)
+            .field("email", &self.email)
+            .opt_field("created_at", &self.created_at)
+            .opt_field("updated_at", &self.updated_at);
+        w.finish();
+    }
+}
+
 /// `POST /v1/api/auth/login` and `/refresh` 200 body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginResponse {
     pub user: UserInfo,
     pub admin_ui_access: bool,
@@ -56,6 +66,20 @@ pub struct LoginResponse {
     /// RFC 3339.
     pub expires_at: Option<String>,
     pub refresh_expires_at: Option<String>,
+}
+
+/// Every field, absent ones as `null` (what the TypeScript `LoginResponse` reads).
+impl ToJson for LoginResponse {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        w.field("user", &self.user)
+            .field("admin_ui_access", &self.admin_ui_access)
+            .field("access_token", &self.access_token)
+            .field("refresh_token", &self.refresh_token)
+            .field("expires_at", &self.expires_at)
+            .field("refresh_expires_at", &self.refresh_expires_at);
+        w.finish();
+    }
 }
 
 impl LoginResponse {
@@ -77,28 +101,28 @@ impl LoginResponse {
 }
 
 /// `GET /v1/api/auth/me` 200 body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeResponse {
     pub user: UserInfo,
     pub admin_ui_access: bool,
 }
 
 /// `GET /v1/api/auth/status` 200 body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetupStatus {
     pub needs_setup: bool,
     pub message: Option<String>,
 }
 
 /// `POST /v1/api/auth/setup` 200 body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetupResponse {
     pub user: UserInfo,
     pub message: Option<String>,
 }
 
 /// `GET /health` and `/v1/api/healthcheck` 200 body (loopback peers only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthInfo {
     pub status: String,
     pub version: Option<String>,
@@ -130,7 +154,7 @@ fn check_user_password(user: &str, password: &str) -> Result<()> {
 /// `{"user":…,"password":…}` for `POST /v1/api/auth/login`.
 pub fn login_body(user: &str, password: &str) -> Result<String> {
     check_user_password(user, password)?;
-    Ok(serde_json::json!({ "user": user, "password": password }).to_string())
+    Ok(json!({ "user": user, "password": password }).to_string())
 }
 
 /// Body for `POST /v1/api/auth/setup` (first-run; does not log in).
@@ -141,7 +165,7 @@ pub fn setup_body(
     email: Option<&str>,
 ) -> Result<String> {
     check_user_password(user, password)?;
-    Ok(serde_json::json!({
+    Ok(json!({
         "user": user, "password": password, "root_password": root_password, "email": email
     })
     .to_string())
@@ -155,7 +179,7 @@ pub fn bearer(token: &str) -> String {
 /// A JSON object read field by field (hand-written readers instead of serde derives: a
 /// derive pulls serde's typed deserializer and float formatting into the .wasm). Absent or
 /// `null` optional fields are `None`; a field of the wrong type is an error naming it.
-struct Fields(serde_json::Map<String, Value>);
+struct Fields(Map);
 
 type Field<T> = std::result::Result<T, String>;
 
@@ -219,7 +243,7 @@ fn parse_json_answer<T>(
     if !(200..300).contains(&status) {
         return Err(parse_error_body(status, body));
     }
-    serde_json::from_str(body)
+    parse(body)
         .map_err(|e| e.to_string())
         .and_then(Fields::of)
         .and_then(|mut f| read(&mut f))
@@ -392,7 +416,7 @@ pub fn jwt_claims(token: &str) -> Result<JwtClaims> {
     let bytes = base64::decode_url(payload).map_err(|e| {
         KalamError::invalid_argument(format!("the JWT payload is not base64url: {e}"))
     })?;
-    let value: Value = serde_json::from_slice(&bytes)
+    let value = parse_slice(&bytes)
         .map_err(|e| KalamError::invalid_argument(format!("the JWT payload is not JSON: {e}")))?;
     let read = |mut f: Fields| -> Field<JwtClaims> {
         Ok(JwtClaims {
@@ -431,7 +455,7 @@ impl Credentials {
     /// From the JS `Auth.*` object: `{"type":"basic","username"|"user":…,"password":…}`,
     /// `{"type":"jwt","token":…}`, `{"type":"none"}` (or `null`).
     pub fn from_json(text: &str) -> Result<Credentials> {
-        let v: Value = serde_json::from_str(text)
+        let v = parse(text)
             .map_err(|e| KalamError::invalid_argument(format!("credentials are not JSON: {e}")))?;
         if v.is_null() {
             return Ok(Credentials::None);
@@ -847,7 +871,7 @@ mod tests {
     }
 
     fn login_json(access: &str, refresh: &str, exp: &str) -> String {
-        serde_json::json!({
+        json!({
             "user": {"id": "alice", "role": "user", "email": null},
             "admin_ui_access": false,
             "expires_at": exp,
@@ -1006,20 +1030,28 @@ mod tests {
     }
 
     #[test]
-    fn bodies() {
-        let login: Value = serde_json::from_str(&login_body("alice", "p\"w").unwrap()).unwrap();
+    fn login_responses_are_written_back_like_the_derive() {
+        let body = r#"{"user":{"id":"alice","role":"user","email":null,"created_at":"c"},"admin_ui_access":true,"expires_at":"2026-11-30T14:44:35Z","access_token":"a","refresh_token":"r"}"#;
+        let resp = parse_login_response(200, body).unwrap();
         assert_eq!(
-            login,
-            serde_json::json!({"user": "alice", "password": "p\"w"})
+            resp.to_json(),
+            r#"{"user":{"id":"alice","role":"user","email":null,"created_at":"c"},"admin_ui_access":true,"access_token":"a","refresh_token":"r","expires_at":"2026-11-30T14:44:35Z","refresh_expires_at":null}"#
         );
+    }
+
+    #[test]
+    fn bodies() {
+        let text = login_body("alice", "p\"w").unwrap();
+        assert_eq!(text, r#"{"user":"alice","password":"p\"w"}"#);
+        let login = parse(&text).unwrap();
+        assert_eq!(login, json!({"user": "alice", "password": "p\"w"}));
         assert!(login_body("", "x").is_err());
         assert!(login_body(&"u".repeat(129), "x").is_err());
         assert!(login_body("u", &"p".repeat(257)).is_err());
-        let v: Value =
-            serde_json::from_str(&setup_body("admin", "pw", "root", None).unwrap()).unwrap();
+        let v = parse(&setup_body("admin", "pw", "root", None).unwrap()).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"user": "admin", "password": "pw", "root_password": "root", "email": null})
+            json!({"user": "admin", "password": "pw", "root_password": "root", "email": null})
         );
         assert_eq!(bearer("t"), "Bearer t");
         assert_eq!(

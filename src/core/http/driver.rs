@@ -28,6 +28,7 @@ use crate::core::http::auth::{AuthState, AuthStep, Credentials};
 use crate::core::http::envelope::{is_token_expired, parse_error_body};
 use crate::core::http::retry::{parse_retry_after, RetryDecision, RetryState};
 use crate::core::http::url::BaseUrl;
+use crate::core::json::ToJson;
 
 mod flight;
 mod types;
@@ -390,7 +391,7 @@ impl RequestDriver {
                 "no login happened: login() needs Auth.basic credentials",
             )
         })?;
-        Ok(serde_json::to_string(login).expect("login responses serialize"))
+        Ok(login.to_json())
     }
 
     fn call_answered(&mut self, now_ms: i64, call: CallId, response: Response) {

@@ -20,7 +20,7 @@ fn t0() -> i64 {
 
 /// A login answer whose access token is `access`, expiring `exp` (RFC 3339).
 fn login(access: &str, exp: &str) -> Response {
-    let body = serde_json::json!({
+    let body = crate::core::json::json!({
         "user": {"id": "alice", "role": "user", "email": null, "created_at": T0, "updated_at": T0},
         "admin_ui_access": false,
         "expires_at": exp,

@@ -16,11 +16,10 @@
 //! A 2xx body that is not valid JSON is a SELECT whose stream broke off mid-way (§1.4): it
 //! becomes `INTERNAL_ERROR` (not retryable) with the parse error in `details`.
 
-use serde_json::{Map, Value};
-
 use crate::core::cells::{self, DecodedResult};
 use crate::core::error::{codes, KalamError, Result};
 use crate::core::http::sql::TableRef;
+use crate::core::json::{parse, JsonError, Map, Number, ObjectWriter, ToJson, Value};
 use crate::core::schema::SchemaField;
 
 /// The server code that means "refresh the access token and retry once".
@@ -58,8 +57,8 @@ pub struct QueryResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SqlResponse {
     pub results: Vec<QueryResult>,
-    /// Server time in ms.
-    pub took: Option<f64>,
+    /// Server time in ms (kept as the server wrote it: passed through, never formatted).
+    pub took: Option<Number>,
 }
 
 struct ErrorObject {
@@ -74,7 +73,7 @@ struct ErrorObject {
 struct Envelope {
     status: Option<String>,
     results: Option<Vec<QueryResult>>,
-    took: Option<f64>,
+    took: Option<Number>,
     error: Option<ErrorObject>,
 }
 
@@ -86,10 +85,7 @@ fn shape(what: &str, expected: &str) -> Shape {
 }
 
 /// `map[key]` as an optional string (absent or `null`: `None`).
-fn opt_string(
-    map: &mut Map<String, Value>,
-    key: &str,
-) -> std::result::Result<Option<String>, Shape> {
+fn opt_string(map: &mut Map, key: &str) -> std::result::Result<Option<String>, Shape> {
     match map.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -97,7 +93,7 @@ fn opt_string(
     }
 }
 
-fn object(value: Value, what: &str) -> std::result::Result<Map<String, Value>, Shape> {
+fn object(value: Value, what: &str) -> std::result::Result<Map, Shape> {
     match value {
         Value::Object(map) => Ok(map),
         _ => Err(shape(what, "an object")),
@@ -154,7 +150,8 @@ impl Envelope {
         };
         let took = match map.remove("took") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_f64().ok_or_else(|| shape("took", "a number"))?),
+            Some(Value::Number(n)) => Some(n),
+            Some(_) => return Err(shape("took", "a number")),
         };
         let error = match map.remove("error") {
             None | Some(Value::Null) => None,
@@ -264,7 +261,7 @@ fn error_from_value(status: u16, value: &Value, body: &str) -> KalamError {
 
 /// The error for a non-2xx answer (or a 2xx whose JSON says error) from any endpoint.
 pub fn parse_error_body(status: u16, body: &str) -> KalamError {
-    match serde_json::from_str::<Value>(body) {
+    match parse(body) {
         Ok(value) => error_from_value(status, &value, body),
         Err(_) => http_error(status, body),
     }
@@ -272,7 +269,7 @@ pub fn parse_error_body(status: u16, body: &str) -> KalamError {
 
 /// Parses a `POST /v1/api/sql` answer (status code + body text).
 pub fn parse_sql_response(status: u16, body: &str) -> Result<SqlResponse> {
-    let parsed = serde_json::from_str::<Value>(body);
+    let parsed = parse(body);
     let envelope = match parsed {
         Ok(value) => Envelope::from_json(value).map_err(ParseFailure::Shape),
         Err(e) => Err(ParseFailure::Json(e)),
@@ -322,16 +319,25 @@ pub fn parse_sql_response(status: u16, body: &str) -> Result<SqlResponse> {
 /// Why a body is not a SQL envelope: not JSON (a broken-off stream on 2xx) or JSON of
 /// another shape.
 enum ParseFailure {
-    Json(serde_json::Error),
+    Json(JsonError),
     Shape(Shape),
 }
 
 /// The normalised response handed to JS (see `cells` for the value rules).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DecodedResponse {
     pub results: Vec<DecodedResult>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub took: Option<f64>,
+    pub took: Option<Number>,
+}
+
+/// `{"results":[…],"took"?}`.
+impl ToJson for DecodedResponse {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        w.field("results", &self.results)
+            .opt_field("took", &self.took);
+        w.finish();
+    }
 }
 
 impl SqlResponse {
@@ -373,13 +379,16 @@ pub fn decode_sql_response(
     file_table: Option<&TableRef>,
 ) -> Result<String> {
     let decoded = parse_sql_response(status, body)?.decode(file_table);
-    Ok(serde_json::to_string(&decoded).expect("JSON values always serialize"))
+    // Output is about the size of the input.
+    let mut out = String::with_capacity(body.len() + body.len() / 8);
+    decoded.write_json(&mut out);
+    Ok(out)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::core::json::json;
 
     /// The recorded exchanges of one scenario file (None when `shared/` is not beside the
     /// repo).
@@ -389,7 +398,7 @@ pub(crate) mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         let text = std::fs::read_to_string(&path).ok()?;
-        let v: Value = serde_json::from_str(&text).expect("recording is JSON");
+        let v = parse(&text).expect("recording is JSON");
         Some(v["exchanges"].as_array().unwrap().clone())
     }
 
@@ -472,8 +481,7 @@ pub(crate) mod tests {
         else {
             return;
         };
-        let out: Value =
-            serde_json::from_str(&decode_sql_response(*status, body, None).unwrap()).unwrap();
+        let out = parse(&decode_sql_response(*status, body, None).unwrap()).unwrap();
         let r = &out["results"][0];
         assert_eq!(
             r["columns"][0],
@@ -496,9 +504,7 @@ pub(crate) mod tests {
             .find(|(r, _, _)| r["sql"] == "SELECT name, attachment FROM wire445072.docs")
             .unwrap();
         let table = crate::core::http::sql::single_table(req["sql"].as_str().unwrap(), None);
-        let out: Value =
-            serde_json::from_str(&decode_sql_response(*status, body, table.as_ref()).unwrap())
-                .unwrap();
+        let out = parse(&decode_sql_response(*status, body, table.as_ref()).unwrap()).unwrap();
         let file = &out["results"][0]["rows"][0][1];
         assert_eq!(
             file["stored_name"],
@@ -520,8 +526,7 @@ pub(crate) mod tests {
             r#"{"results":[{"columns":[],"rows":[],"row_count":1,"message":"Inserted 1 row(s)","as_user":"alice"}],"took":7.264}"#
         );
         let big = r#"{"status":"success","results":[{"schema":[{"name":"big","data_type":"BigInt","index":0},{"name":"d","data_type":{"Decimal":{"precision":10,"scale":3}},"index":1}],"rows":[["9007199254740993","1.250"],[9223372036854775807,1.25]],"row_count":2,"as_user":"root"}],"took":0.944,"error":null}"#;
-        let out: Value =
-            serde_json::from_str(&decode_sql_response(200, big, None).unwrap()).unwrap();
+        let out = parse(&decode_sql_response(200, big, None).unwrap()).unwrap();
         assert_eq!(
             out["results"][0]["rows"],
             json!([

@@ -2,10 +2,9 @@
 //! `FormData` builds the body in the shell; this module decides its parts and validates the
 //! `FILE("x")` placeholders. The FileRef a FILE cell holds is `core::cells::file_ref`.
 
-use serde::Serialize;
-
 use crate::core::error::{KalamError, Result};
 use crate::core::http::sql::{self, Param, SqlLimits, SqlRequest, Tok};
+use crate::core::json::{ObjectWriter, ToJson};
 
 // Transitional: `core/fuzz_tests.rs` still names the FileRef here.
 #[cfg(test)]
@@ -31,8 +30,7 @@ pub fn file_placeholders(sql: &str) -> Vec<String> {
 }
 
 /// One multipart part.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormPart {
     /// A text part: `formData.append(name, value)`.
     Text { name: String, value: String },
@@ -41,13 +39,35 @@ pub enum FormPart {
     File { name: String, file: String },
 }
 
+/// Untagged: `{"name","value"}` or `{"name","file"}`.
+impl ToJson for FormPart {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        match self {
+            FormPart::Text { name, value } => w.field("name", name).field("value", value),
+            FormPart::File { name, file } => w.field("name", name).field("file", file),
+        };
+        w.finish();
+    }
+}
+
 /// What the shell sends for `queryWithFiles`, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadForm {
     pub parts: Vec<FormPart>,
     /// Files given but not referenced by any placeholder (the server would drop them;
     /// they are not uploaded).
     pub unused_files: Vec<String>,
+}
+
+/// `{"parts":[…],"unused_files":[…]}`.
+impl ToJson for UploadForm {
+    fn write_json(&self, out: &mut String) {
+        let mut w = ObjectWriter::new(out);
+        w.field("parts", &self.parts)
+            .field("unused_files", &self.unused_files);
+        w.finish();
+    }
 }
 
 /// Multipart part names.
@@ -141,7 +161,7 @@ pub fn upload_form(
 mod tests {
     use super::*;
     use crate::core::error::codes;
-    use serde_json::json;
+    use crate::core::json::{json, ToJson};
 
     #[test]
     fn plans_uploads_and_checks_placeholders() {
@@ -162,7 +182,7 @@ mod tests {
         .unwrap();
         assert_eq!(form.unused_files, vec!["extra"]);
         assert_eq!(
-            serde_json::to_value(&form.parts).unwrap(),
+            form.parts.to_json(),
             json!([
                 {"name": "sql", "value": sql},
                 {"name": "params", "value": "[\"n\"]"},
@@ -170,7 +190,9 @@ mod tests {
                 {"name": "file:doc", "file": "doc"},
                 {"name": "file:img", "file": "img"}
             ])
+            .to_string()
         );
+        assert!(form.to_json().ends_with(r#"}],"unused_files":["extra"]}"#));
         let err = upload_form(sql, &[], None, &["doc".into()], &l).unwrap_err();
         assert_eq!(err.code, codes::INVALID_ARGUMENT);
         assert!(err.message.contains("img"));

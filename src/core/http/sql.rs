@@ -6,10 +6,8 @@
 //! only literal the builders emit is the keyword `NULL` for null values (constant text,
 //! avoids binding a text-typed NULL into a typed column).
 
-use serde::ser::{Serialize, Serializer};
-use serde_json::{Map, Value};
-
 use crate::core::error::{KalamError, Result};
+use crate::core::json::{parse, ArrayWriter, Map, Number, ObjectWriter, ToJson, Value};
 
 // ------------------------------------------------------------------------------------------
 // Parameters
@@ -23,8 +21,9 @@ pub enum Param {
     Bool(bool),
     /// Written as an exact JSON integer (never through f64).
     Int(i64),
-    /// Written as a JSON number with a fraction or exponent (`2.0`, `1e300`); must be finite.
-    Float(f64),
+    /// Written as a JSON number with a fraction or exponent (`2.0`, `1e300`): the caller's
+    /// number text, kept exact (never formatted from an `f64`); must be finite.
+    Float(Number),
     Text(String),
 }
 
@@ -39,7 +38,7 @@ impl Param {
     pub fn big_int(decimal: &str) -> Result<Param> {
         parse_i64_strict(decimal).map(Param::Int).ok_or_else(|| {
             KalamError::invalid_argument(format!(
-                "{decimal:?} is not a 64-bit signed integer (BIGINT range)"
+                "\"{decimal}\" is not a 64-bit signed integer (BIGINT range)"
             ))
         })
     }
@@ -67,7 +66,7 @@ impl Param {
                     Param::Int(i)
                 } else {
                     // u64 above i64::MAX (it came from a JS double anyway) or a fraction.
-                    Param::Float(n.as_f64().unwrap_or(f64::NAN))
+                    Param::Float(n.clone())
                 }
             }
             Value::String(s) => Param::Text(s.clone()),
@@ -108,14 +107,20 @@ impl Param {
     }
 }
 
-impl Serialize for Param {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+impl ToJson for Param {
+    fn write_json(&self, out: &mut String) {
         match self {
-            Param::Null => s.serialize_unit(),
-            Param::Bool(b) => s.serialize_bool(*b),
-            Param::Int(i) => s.serialize_i64(*i),
-            Param::Float(f) => s.serialize_f64(*f),
-            Param::Text(t) => s.serialize_str(t),
+            Param::Null => out.push_str("null"),
+            Param::Bool(b) => b.write_json(out),
+            Param::Int(i) => i.write_json(out),
+            Param::Float(n) => {
+                n.write_json(out);
+                // An integer beyond i64 stays a DOUBLE for the server (serde wrote it as one).
+                if n.is_integer() {
+                    out.push_str(".0");
+                }
+            }
+            Param::Text(t) => t.write_json(out),
         }
     }
 }
@@ -127,7 +132,7 @@ pub fn params_from_json(text: &str) -> Result<Vec<Param>> {
     if text.is_empty() || text == "null" {
         return Ok(Vec::new());
     }
-    let value: Value = serde_json::from_str(text)
+    let value = parse(text)
         .map_err(|e| KalamError::invalid_argument(format!("params are not valid JSON: {e}")))?;
     match value {
         Value::Array(items) => items
@@ -179,15 +184,6 @@ pub struct SqlRequest {
     pub params: Vec<Param>,
     /// Namespace for unqualified table names (server default `"default"`).
     pub namespace_id: Option<String>,
-}
-
-#[derive(serde::Serialize)]
-struct SqlBody<'a> {
-    sql: &'a str,
-    #[serde(skip_serializing_if = "<[Param]>::is_empty")]
-    params: &'a [Param],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    namespace_id: Option<&'a str>,
 }
 
 impl SqlRequest {
@@ -243,7 +239,8 @@ impl SqlRequest {
         }
         for (i, p) in self.params.iter().enumerate() {
             if let Param::Float(f) = p {
-                if !f.is_finite() {
+                // The only float parse on this path: `1e400` would reach the server as inf.
+                if f.as_f64().is_none() {
                     return Err(KalamError::invalid_argument(format!(
                         "parameter ${} is {f}; only finite numbers can be sent",
                         i + 1
@@ -308,8 +305,8 @@ impl SqlRequest {
 
 /// Parses a `{column: value}` row given as JSON text (for the JSON-text variants of the
 /// builders below).
-pub fn row_from_json(text: &str) -> Result<Map<String, Value>> {
-    match serde_json::from_str::<Value>(text) {
+pub fn row_from_json(text: &str) -> Result<Map> {
+    match parse(text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(KalamError::invalid_argument("a row must be a JSON object")),
         Err(e) => Err(KalamError::invalid_argument(format!(
@@ -339,23 +336,30 @@ pub fn delete_json(table: &str, key_json: &str) -> Result<SqlRequest> {
 
 /// [`key_from_json`] from JSON text.
 pub fn key_from_json_text(text: &str) -> Result<Key> {
-    let value: Value = serde_json::from_str(text)
+    let value = parse(text)
         .map_err(|e| KalamError::invalid_argument(format!("the row key is not valid JSON: {e}")))?;
     key_from_json(&value)
 }
 
 fn params_body(sql: &str, params: &[Param], namespace_id: Option<&str>) -> String {
-    serde_json::to_string(&SqlBody {
-        sql,
-        params,
-        namespace_id,
-    })
-    .expect("serializing strings and finite numbers cannot fail")
+    let mut out = String::with_capacity(sql.len() + 16 + params.len() * 8);
+    let mut w = ObjectWriter::new(&mut out);
+    w.field("sql", sql)
+        .nonempty_field("params", params)
+        .opt_field("namespace_id", &namespace_id);
+    w.finish();
+    out
 }
 
 /// The JSON text of a parameter array (the multipart `params` part).
 pub fn params_json(params: &[Param]) -> String {
-    serde_json::to_string(params).expect("serializing params cannot fail")
+    let mut out = String::new();
+    let mut w = ArrayWriter::new(&mut out);
+    for p in params {
+        w.item(p);
+    }
+    w.finish();
+    out
 }
 
 // ------------------------------------------------------------------------------------------
@@ -379,12 +383,12 @@ pub fn quote_ident(name: &str) -> Result<String> {
     }
     if name.contains('"') || name.chars().any(char::is_control) {
         return Err(KalamError::invalid_argument(format!(
-            "identifier {name:?} contains a double quote or control character"
+            "identifier \"{name}\" contains a double quote or control character"
         )));
     }
     if name.trim() != name {
         return Err(KalamError::invalid_argument(format!(
-            "identifier {name:?} has leading or trailing whitespace"
+            "identifier \"{name}\" has leading or trailing whitespace"
         )));
     }
     Ok(format!("\"{}\"", name.to_ascii_lowercase()))
@@ -413,7 +417,7 @@ impl TableRef {
             },
             _ => {
                 return Err(KalamError::invalid_argument(format!(
-                    "table name {name:?} must be `table` or `namespace.table`"
+                    "table name \"{name}\" must be `table` or `namespace.table`"
                 )))
             }
         };
@@ -466,7 +470,7 @@ pub fn key_from_json(value: &Value) -> Result<Key> {
         .map(|(col, v)| {
             if v.is_null() {
                 return Err(KalamError::invalid_argument(format!(
-                    "key column {col:?} is null; a key needs a value"
+                    "key column \"{col}\" is null; a key needs a value"
                 )));
             }
             Ok((col, Param::from_json(v)?))
@@ -484,20 +488,19 @@ fn push_param(sql: &mut String, params: &mut Vec<Param>, value: Param) {
     }
 }
 
-fn row_pairs(row: &Map<String, Value>, what: &str) -> Result<Vec<(String, Param)>> {
+fn row_pairs(row: &Map, what: &str) -> Result<Vec<(String, Param)>> {
     if row.is_empty() {
         return Err(KalamError::invalid_argument(format!(
             "{what} has no columns"
         )));
     }
-    // Sorted by column name: the same SQL text whichever map order serde_json was built
-    // with (workspace builds may enable its `preserve_order`).
+    // Sorted by column name: the same SQL text whatever order the caller's object had.
     let mut pairs = row
         .iter()
         .map(|(k, v)| {
             Param::from_row_value(v)
                 .map(|p| (k.clone(), p))
-                .map_err(|e| KalamError::invalid_argument(format!("column {k:?}: {}", e.message)))
+                .map_err(|e| KalamError::invalid_argument(format!("column \"{k}\": {}", e.message)))
         })
         .collect::<Result<Vec<_>>>()?;
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
@@ -515,7 +518,7 @@ fn where_clause(sql: &mut String, params: &mut Vec<Param>, key: &Key) -> Result<
         }
         if *value == Param::Null {
             return Err(KalamError::invalid_argument(format!(
-                "key column {col:?} is null; a key needs a value"
+                "key column \"{col}\" is null; a key needs a value"
             )));
         }
         sql.push_str(&quote_ident(col)?);
@@ -527,7 +530,7 @@ fn where_clause(sql: &mut String, params: &mut Vec<Param>, key: &Key) -> Result<
 
 /// `INSERT INTO "ns"."t" ("a", "b") VALUES ($1, $2)` from a `{column: value}` row (JSON
 /// object; objects/arrays become JSON text, see [`Param::from_row_value`]).
-pub fn insert(table: &str, row: &Map<String, Value>) -> Result<SqlRequest> {
+pub fn insert(table: &str, row: &Map) -> Result<SqlRequest> {
     let table = TableRef::parse(table)?;
     let pairs = row_pairs(row, "the row")?;
     let mut sql = format!("INSERT INTO {} (", table.sql()?);
@@ -550,7 +553,7 @@ pub fn insert(table: &str, row: &Map<String, Value>) -> Result<SqlRequest> {
 }
 
 /// `UPDATE "ns"."t" SET "a" = $1, "b" = NULL WHERE "id" = $2`.
-pub fn update(table: &str, key: &Key, changes: &Map<String, Value>) -> Result<SqlRequest> {
+pub fn update(table: &str, key: &Key, changes: &Map) -> Result<SqlRequest> {
     let table = TableRef::parse(table)?;
     let pairs = row_pairs(changes, "the update")?;
     let mut sql = format!("UPDATE {} SET ", table.sql()?);
@@ -603,7 +606,7 @@ pub fn execute_as_user(sql: &str, user: &str) -> Result<String> {
     // KalamDB user ids (PROTOCOL.md §9.4): no `..`, `/` or `\` (they name storage paths).
     if user.contains("..") || user.contains('/') || user.contains('\\') {
         return Err(KalamError::invalid_argument(format!(
-            "the user id {user:?} contains `..`, `/` or `\\`, which KalamDB user ids never do"
+            "the user id \"{user}\" contains `..`, `/` or `\\`, which KalamDB user ids never do"
         )));
     }
     Ok(format!(
@@ -673,9 +676,9 @@ pub fn single_table(sql: &str, namespace_id: Option<&str>) -> Option<TableRef> {
 mod tests {
     use super::*;
     use crate::core::error::codes;
-    use serde_json::json;
+    use crate::core::json::json;
 
-    fn obj(v: Value) -> Map<String, Value> {
+    fn obj(v: Value) -> Map {
         v.as_object().unwrap().clone()
     }
 
@@ -719,7 +722,7 @@ mod tests {
                 Param::Int(i64::MIN),
                 Param::Int(9007199254740993),
                 Param::Null,
-                Param::Float(2.0)
+                Param::Float(Number::from_text("2.0").unwrap())
             ]
         );
         assert_eq!(
@@ -780,8 +783,15 @@ mod tests {
         let big =
             SqlRequest::new("SELECT $1").with_params(vec![Param::Text("x".repeat(512 * 1024 + 1))]);
         assert!(big.validate(&l).is_err());
-        let nan = SqlRequest::new("SELECT $1").with_params(vec![Param::Float(f64::NAN)]);
-        assert!(nan.validate(&l).is_err());
+        let inf = params_from_json("[1e400]").unwrap();
+        let inf = SqlRequest::new("SELECT $1").with_params(inf);
+        assert!(inf.validate(&l).is_err());
+        let exact = params_from_json("[1.50, -2.5e-3, 18446744073709551615]").unwrap();
+        assert_eq!(params_json(&exact), "[1.50,-2.5e-3,18446744073709551615.0]");
+        assert!(SqlRequest::new("SELECT $1, $2, $3")
+            .with_params(exact)
+            .validate(&l)
+            .is_ok());
         assert!(SqlRequest::new("  ").validate(&l).is_err());
         assert!(SqlRequest::new("x".repeat(1024 * 1024 + 1))
             .validate(&l)

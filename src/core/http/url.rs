@@ -42,12 +42,15 @@ impl BaseUrl {
     /// Validates and normalises `input` (surrounding whitespace is ignored).
     pub fn parse(input: &str) -> Result<BaseUrl> {
         let raw = input.trim();
-        let bad = |why: &str| KalamError::invalid_url(format!("{why}: {raw:?}"));
+        let bad = |why: &str| KalamError::invalid_url(format!("{why}: \"{raw}\""));
         if raw.is_empty() {
             return Err(KalamError::invalid_url("the server URL is empty"));
         }
         if let Some(c) = raw.chars().find(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad(&format!("the server URL contains {c:?}")));
+            return Err(bad(&format!(
+                "the server URL contains U+{:04X} (whitespace or a control character)",
+                c as u32
+            )));
         }
         if raw.contains('\\') {
             return Err(bad("the server URL contains a backslash"));
@@ -93,7 +96,7 @@ impl BaseUrl {
             }
             if let Some(c) = segment.chars().find(|c| !is_path_char(*c)) {
                 return Err(bad(&format!(
-                    "the server URL path contains {c:?}; percent-encode it"
+                    "the server URL path contains '{c}'; percent-encode it"
                 )));
             }
             if !percent_escapes_ok(segment) {

@@ -9,7 +9,6 @@
 use std::rc::Rc;
 
 use js_sys::{Array, Function};
-use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
@@ -22,6 +21,7 @@ use crate::core::http::envelope::decode_sql_response;
 use crate::core::http::retry::{whole_number_option, RequestKind, RetryPolicy};
 use crate::core::http::sql::{self, params_from_json, SqlLimits, SqlRequest};
 use crate::core::http::url::{paths, BaseUrl};
+use crate::core::json::{parse, Value};
 
 mod executor;
 #[cfg(feature = "client")]
@@ -40,7 +40,7 @@ impl Args {
     fn parse(json: Option<&str>) -> Result<Args, KalamError> {
         match json {
             None => Ok(Args(Value::Null)),
-            Some(text) => serde_json::from_str(text)
+            Some(text) => parse(text)
                 .map(Args)
                 .map_err(|_| KalamError::invalid_argument("operation arguments must be JSON")),
         }
@@ -259,7 +259,7 @@ impl Shell {
             "download" => self.download_call(&args)?,
             _ => {
                 return Err(KalamError::invalid_argument(format!(
-                    "unknown operation {op:?}"
+                    "unknown operation \"{op}\""
                 )))
             }
         };
@@ -368,7 +368,7 @@ impl Shell {
         let upto_text = args.required("upto")?;
         let upto: u64 = upto_text.trim().parse().map_err(|_| {
             KalamError::invalid_argument(format!(
-                "upto_offset must be a non-negative integer, got {upto_text:?}"
+                "upto_offset must be a non-negative integer, got \"{upto_text}\""
             ))
         })?;
         let partition = args

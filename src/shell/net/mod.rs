@@ -10,12 +10,12 @@ pub mod timer;
 use wasm_bindgen::JsValue;
 
 use crate::core::error::KalamError;
+use crate::core::json::ToJson;
 
 /// The plain `{code, message, status?, retryable, details?}` object JS receives for a core
 /// error; the TypeScript turns it into a `KalamError`.
 pub fn to_js_error(err: KalamError) -> JsValue {
-    let json = serde_json::to_string(&err).expect("errors serialize");
-    js_sys::JSON::parse(&json).unwrap_or_else(|_| JsValue::from_str(&err.to_string()))
+    js_sys::JSON::parse(&err.to_json()).unwrap_or_else(|_| JsValue::from_str(&err.to_string()))
 }
 
 /// Wall-clock milliseconds (`Date.now()`): the `now_ms` every core state machine is fed.
