@@ -16,7 +16,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use crate::core::json::{json, Value};
 
 use super::error::KalamError;
 use super::live::connection::{LiveConfig, LiveCore, Output, SubscribeOptions, SubscriptionMode};
@@ -76,7 +76,8 @@ fn load_corpus() -> Corpus {
         .collect();
     names.sort();
     for path in names {
-        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let doc: Value =
+            crate::core::json::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for ex in doc["exchanges"].as_array().into_iter().flatten() {
             if ex["kind"] == "ws" {
                 for ev in ex["events"].as_array().into_iter().flatten() {
@@ -291,9 +292,9 @@ fn mutate_json_text(rng: &mut Rng, text: &[u8], others: &[Vec<u8>]) -> Vec<u8> {
     // Mostly structured edits, so that many mutants still parse and reach the code behind
     // the parser; byte-level damage for the rest.
     if !others.is_empty() && !rng.chance(4) {
-        if let Ok(mut v) = serde_json::from_slice::<Value>(text) {
+        if let Ok(mut v) = crate::core::json::parse_slice(text) {
             let donor: &Vec<u8> = rng.pick(others);
-            let donor = serde_json::from_slice::<Value>(donor).unwrap_or(Value::Null);
+            let donor = crate::core::json::parse_slice(donor).unwrap_or(Value::Null);
             for _ in 0..=rng.below(2) {
                 mutate_value(rng, &mut v, &donor, 0);
             }
@@ -396,7 +397,7 @@ impl Fuzzer {
             .ws
             .iter()
             .map(|f| {
-                let mut v: Value = serde_json::from_slice(f).unwrap_or(Value::Null);
+                let mut v: Value = crate::core::json::parse_slice(f).unwrap_or(Value::Null);
                 if v.get("subscription_id").is_some() {
                     v["subscription_id"] = json!("sub-1");
                 }
@@ -522,7 +523,7 @@ impl Fuzzer {
                 a && b
             }
             7 => {
-                let Ok(pair) = serde_json::from_slice::<Value>(input) else {
+                let Ok(pair) = crate::core::json::parse_slice(input) else {
                     return true;
                 };
                 let (ty, cell) = match pair {
@@ -543,7 +544,7 @@ impl Fuzzer {
             }
             8 => {
                 let _ = SeqId::parse(&text);
-                match serde_json::from_slice::<Value>(input) {
+                match crate::core::json::parse_slice(input) {
                     Ok(v) => {
                         let seq = SeqId::from_json(&v);
                         self.hit(target, seq.is_ok());

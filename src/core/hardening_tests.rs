@@ -1,7 +1,7 @@
 //! Regression tests of issue 13 (hardening) that need the whole live core: recorded-style
 //! frames through `LiveCore` on a fake clock.
 
-use serde_json::{json, Value};
+use crate::core::json::{json, Value};
 
 use super::live::connection::{LiveConfig, LiveCore, Output, SubscribeOptions, SubscriptionMode};
 use super::live::TimerId;
@@ -63,7 +63,7 @@ impl Core {
         let control = json!({"batch_num":0,"has_more":false,"status":"ready","last_seq_id":last});
         self.text(
             json!({"type":"subscription_ack","subscription_id":id,"total_rows":0,
-            "batch_control":control,
+            "batch_control":&control,
             "schema":[{"name":"id","data_type":"BigInt","index":0,"flags":["pk","nn","uq"]},
                       {"name":"title","data_type":"Text","index":1}]}),
         );
@@ -96,7 +96,7 @@ impl Core {
 fn sent(outs: &[Output]) -> Vec<Value> {
     outs.iter()
         .filter_map(|o| match o {
-            Output::SendText { text, .. } => serde_json::from_str(text).ok(),
+            Output::SendText { text, .. } => crate::core::json::parse(text).ok(),
             _ => None,
         })
         .collect()

@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Promise, Reflect};
-use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -24,10 +23,12 @@ use crate::core::cells::RowDecoder;
 use crate::core::error::{codes, KalamError};
 use crate::core::live::frames::Row;
 use crate::core::live::options::{config_from_json, options_from_json};
-use crate::core::live::payload::{decode_row, event_json, seq_json, Items};
+use crate::core::live::payload::{
+    keyed_rows_json, schema_json, state_json, subscriptions_json, Items,
+};
 use crate::core::live::sql::live_sql_table;
 use crate::core::live::verify;
-use crate::core::live::{ConnectionState, LiveCore, Output, SubscriptionMode, TimerId};
+use crate::core::live::{ConnectionState, LiveCore, Output, RowKey, SubscriptionMode, TimerId};
 use crate::core::schema::SchemaField;
 use crate::shell::net::listener::Listener;
 use crate::shell::net::socket::{describe, Socket, SocketEvent};
@@ -290,16 +291,15 @@ impl Inner {
                 subscription_id,
                 event,
             } => {
+                let table = self.tables.get(&subscription_id).cloned().flatten();
                 let decoder = self.decoder(&subscription_id);
-                let event = event_json(decoder, event);
-                items.value(&json!({"t": "event", "id": subscription_id, "event": event}));
+                let table = table.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
+                items.event(&subscription_id, event, decoder, table);
             }
             Output::Checkpoint {
                 subscription_id,
                 last_seq_id,
-            } => items.value(&json!({
-                "t": "checkpoint", "id": subscription_id, "seq": last_seq_id.to_string(),
-            })),
+            } => items.checkpoint(&subscription_id, last_seq_id),
             Output::SubscriptionError {
                 subscription_id,
                 error,
@@ -309,23 +309,10 @@ impl Inner {
                     self.tables.remove(&subscription_id);
                     self.decoders.remove(&subscription_id);
                 }
-                items.value(&json!({
-                    "t": "sub_error", "id": subscription_id, "error": error, "fatal": fatal,
-                }));
+                items.sub_error(&subscription_id, &error, fatal);
             }
-            Output::StateChanged(state) => {
-                let mut item = serde_json::to_value(&state).unwrap_or(Value::Null);
-                item["t"] = Value::from("state");
-                items.value(&item);
-            }
-            Output::ConnectionError(error) => {
-                let mut item = json!({"t": "error", "error": error});
-                if let Some((code, reason)) = self.last_close.take() {
-                    item["closeCode"] = code.into();
-                    item["closeReason"] = reason.into();
-                }
-                items.value(&item);
-            }
+            Output::StateChanged(state) => items.state(&state),
+            Output::ConnectionError(error) => items.error(&error, self.last_close.take()),
             Output::Verify {
                 subscription_id,
                 request,
@@ -585,53 +572,31 @@ impl LiveClient {
     /// The connection state as JSON: `{"state":"connecting"}`, `{"state":"reconnecting",
     /// "attempt":1,"delay_ms":812}`, ...
     pub fn state(&self) -> String {
-        serde_json::to_string(self.inner.borrow().core.state()).unwrap_or_default()
+        state_json(self.inner.borrow().core.state())
     }
 
     /// The subscriptions as JSON: `[{id, sql, mode, last_seq_id (string|null), live}]`.
     pub fn subscriptions(&self) -> String {
-        let inner = self.inner.borrow();
-        let list: Vec<Value> = inner
-            .core
-            .subscriptions()
-            .into_iter()
-            .map(|s| {
-                json!({
-                    "id": s.id, "sql": s.sql, "mode": s.mode,
-                    "last_seq_id": seq_json(s.last_seq_id), "live": s.live,
-                })
-            })
-            .collect();
-        Value::Array(list).to_string()
+        subscriptions_json(&self.inner.borrow().core.subscriptions())
     }
 
     /// The schema of a subscription's latest ack as JSON (`[]` before it, `null` if unknown).
     pub fn schema(&self, id: &str) -> String {
         let inner = self.inner.borrow();
-        serde_json::to_string(&inner.core.subscription_schema(id)).unwrap_or_default()
+        schema_json(inner.core.subscription_schema(id))
     }
 
     /// The materialized rows of a subscription as JSON `[[key,row]]` (decoded), for checks.
     pub fn rows(&self, id: &str) -> String {
         let mut inner = self.inner.borrow_mut();
-        let rows: Vec<(String, Row)> = match inner.core.rows(id) {
-            Some(iter) => iter
-                .map(|(k, r)| (k.as_str().to_string(), r.clone()))
-                .collect(),
+        let rows: Vec<(RowKey, Row)> = match inner.core.rows(id) {
+            Some(iter) => iter.map(|(k, r)| (k.clone(), r.clone())).collect(),
             None => return "null".into(),
         };
+        let table = inner.tables.get(id).cloned().flatten();
         let decoder = inner.decoder(id);
-        let mut invalid = Vec::new();
-        let out: Vec<Value> = rows
-            .into_iter()
-            .map(|(k, r)| {
-                Value::Array(vec![
-                    Value::String(k),
-                    decode_row(decoder, r, &mut invalid, None),
-                ])
-            })
-            .collect();
-        Value::Array(out).to_string()
+        let table = table.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
+        keyed_rows_json(rows.iter().map(|(k, r)| (k, r)), decoder, table)
     }
 }
 

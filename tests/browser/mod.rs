@@ -5,6 +5,8 @@
 use futures::channel::mpsc;
 use futures::StreamExt;
 use kalam_wasm::core::error::codes;
+use kalam_wasm::core::json::{parse, parse_slice, Value};
+use kalam_wasm::core::live::ClientMessage;
 use kalam_wasm::shell::net::http::{send, Body, HttpRequest};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -38,7 +40,7 @@ async fn login_root() -> String {
     .await
     .expect("login request reaches the server");
     assert_eq!(response.status, 200, "login answered {}", response.text());
-    let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    let json: Value = parse_slice(&response.body).unwrap();
     json["access_token"]
         .as_str()
         .expect("access_token")
@@ -60,7 +62,7 @@ async fn fetch_logs_in_and_runs_sql() {
     .await
     .unwrap();
     assert_eq!(response.status, 200, "{}", response.text());
-    let json: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    let json: Value = parse_slice(&response.body).unwrap();
     assert_eq!(json["status"], "success");
     assert_eq!(json["results"][0]["rows"][0][0], "root");
 }
@@ -104,12 +106,9 @@ async fn websocket_authenticates_with_the_protocol_object() {
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
 
     assert_eq!(rx.next().await.as_deref(), Some("<open>"));
-    let auth = serde_json::json!({
-        "type": "authenticate", "method": "jwt", "token": token,
-        "protocol": { "serialization": "json", "compression": "gzip" }
-    });
-    socket.send_with_str(&auth.to_string()).unwrap();
-    let reply: serde_json::Value = serde_json::from_str(&rx.next().await.unwrap()).unwrap();
+    let auth = ClientMessage::authenticate(&token).to_json();
+    socket.send_with_str(&auth).unwrap();
+    let reply: Value = parse(&rx.next().await.unwrap()).unwrap();
     assert_eq!(reply["type"], "auth_success", "{reply}");
     assert_eq!(reply["user"], "root");
     assert_eq!(reply["role"], "system");

@@ -9,15 +9,10 @@
 //! always sends the full `protocol` object in `authenticate` (omitting it closes the socket
 //! with 1011).
 
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
-
 use super::gzip;
-use super::row::deserialize_rows;
+use super::row::read_rows;
 use crate::core::error::KalamError;
+use crate::core::json::{JsonError, ObjectWriter, Reader, ToJson, Value};
 use crate::core::schema::SchemaField;
 use crate::core::seq_id::SeqId;
 
@@ -32,7 +27,7 @@ pub const DEFAULT_MAX_INFLATED_BYTES: usize = 64 * 1024 * 1024;
 pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024 - 1;
 
 /// The negotiated serialization; we always ask for JSON + gzip.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolOptions {
     pub serialization: String,
     pub compression: String,
@@ -48,7 +43,7 @@ impl Default for ProtocolOptions {
 }
 
 /// `batch_control` of `subscription_ack` and `initial_data_batch`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchControl {
     pub batch_num: u32,
     /// Authoritative: while true the client must send `next_batch`.
@@ -91,14 +86,14 @@ impl BatchControl {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSuccess {
     pub user: String,
     pub role: String,
     pub protocol: Option<ProtocolOptions>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SubscriptionAck {
     pub subscription_id: String,
     /// Always 0 on current servers (not a row count).
@@ -107,19 +102,29 @@ pub struct SubscriptionAck {
     pub schema: Vec<SchemaField>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InitialDataBatch {
     pub subscription_id: String,
     pub rows: Vec<Row>,
     pub batch_control: BatchControl,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeType {
     Insert,
     Update,
     Delete,
+}
+
+impl ChangeType {
+    /// The wire name (`change_type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Insert => "insert",
+            ChangeType::Update => "update",
+            ChangeType::Delete => "delete",
+        }
+    }
 }
 
 /// A live change. `rows` is empty for deletes, `old_values` empty for inserts (§4.7):
@@ -128,7 +133,7 @@ pub enum ChangeType {
 ///   `_seq` + the changed columns' old values (a column present here but absent from
 ///   `rows[i]` became NULL);
 /// - delete: `old_values[i]` = the tombstone (`_deleted: true`, a new `_seq`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChangeEvent {
     pub subscription_id: String,
     pub change_type: ChangeType,
@@ -138,7 +143,7 @@ pub struct ChangeEvent {
 
 /// `{"type":"error"}`. `subscription_id` is the real id, or a synthetic one:
 /// `protocol`, `rate_limit`, `subscribe`, `invalid_subscription`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerError {
     pub subscription_id: String,
     pub code: String,
@@ -154,8 +159,7 @@ impl ServerError {
 }
 
 /// A decoded server → client message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ServerMessage {
     AuthSuccess(AuthSuccess),
     AuthError { message: String },
@@ -197,11 +201,9 @@ const FIELDS: [&str; 13] = [
 /// Fields up to here are kept as `Value`s and checked in [`validate`].
 const SCALAR_FIELDS: usize = 10;
 
-/// Single-pass flat view of any server message; validated into [`ServerMessage`]. Read by
-/// hand rather than derived: the small fields go through the one `Value` deserializer and
-/// are type-checked in [`validate`], which leaves out a derive's per-field `Option<T>`
-/// deserializers and field visitor (bytes in every bundle). Rows and the schema are read
-/// straight from the frame as before.
+/// Single-pass flat view of any server message; validated into [`ServerMessage`]. The small
+/// fields are read as `Value`s and type-checked in [`validate`]; rows are streamed straight
+/// from the frame into [`Row`]s (no `Value` tree), the schema read from its `Value`.
 #[derive(Default)]
 struct RawServerMessage {
     /// `FIELDS[..SCALAR_FIELDS]`, `None` when absent.
@@ -211,51 +213,54 @@ struct RawServerMessage {
     old_values: Option<Vec<Row>>,
 }
 
-struct RowsSeed;
-
-impl<'de> DeserializeSeed<'de> for RowsSeed {
-    type Value = Option<Vec<Row>>;
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        deserialize_rows(de)
-    }
+/// Why a frame did not read: bad JSON, or a well-formed frame breaking a reading rule.
+enum ReadError {
+    Json(JsonError),
+    Field(String),
 }
 
-impl<'de> Deserialize<'de> for RawServerMessage {
-    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        struct MessageVisitor;
-        impl<'de> Visitor<'de> for MessageVisitor {
-            type Value = RawServerMessage;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a server message object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut raw = RawServerMessage::default();
-                let mut seen = 0u16;
-                while let Some(key) = map.next_key::<String>()? {
-                    let Some(i) = FIELDS.iter().position(|f| *f == key) else {
-                        map.next_value::<IgnoredAny>()?;
-                        continue;
-                    };
-                    // A repeated key is an error, as it was for the derived reader.
-                    if seen & (1 << i) != 0 {
-                        return Err(de::Error::duplicate_field(FIELDS[i]));
-                    }
-                    seen |= 1 << i;
-                    match i {
-                        10 => raw.schema = map.next_value()?,
-                        11 => raw.rows = map.next_value_seed(RowsSeed)?,
-                        12 => raw.old_values = map.next_value_seed(RowsSeed)?,
-                        _ => raw.values[i] = Some(map.next_value()?),
-                    }
-                }
-                Ok(raw)
-            }
-        }
-        de.deserialize_map(MessageVisitor)
+impl From<JsonError> for ReadError {
+    fn from(e: JsonError) -> ReadError {
+        ReadError::Json(e)
     }
 }
 
 impl RawServerMessage {
+    /// Reads one server message object (and nothing after it but whitespace).
+    fn read(bytes: &[u8]) -> Result<RawServerMessage, ReadError> {
+        let mut r = Reader::new(bytes);
+        r.begin_object()?;
+        let mut raw = RawServerMessage::default();
+        let mut seen = 0u16;
+        while let Some(key) = r.next_key()? {
+            let Some(i) = FIELDS.iter().position(|f| *f == key) else {
+                r.skip()?;
+                continue;
+            };
+            // A repeated key is an error, as it was for the derived reader.
+            if seen & (1 << i) != 0 {
+                return Err(ReadError::Field(format!("duplicate field `{}`", FIELDS[i])));
+            }
+            seen |= 1 << i;
+            match i {
+                10 => {
+                    raw.schema = match r.value()? {
+                        Value::Null => None,
+                        v => Some(
+                            SchemaField::list_from_value(v)
+                                .map_err(|e| ReadError::Field(format!("bad `schema`: {e}")))?,
+                        ),
+                    }
+                }
+                11 => raw.rows = read_rows(&mut r)?,
+                12 => raw.old_values = read_rows(&mut r)?,
+                _ => raw.values[i] = Some(r.value()?),
+            }
+        }
+        r.end()?;
+        Ok(raw)
+    }
+
     /// Takes field `i` (< [`SCALAR_FIELDS`]); JSON `null` counts as absent.
     fn take(&mut self, i: usize) -> Option<Value> {
         self.values[i].take().filter(|v| !v.is_null())
@@ -326,9 +331,9 @@ pub fn peek_batch(bytes: &[u8]) -> Option<BatchPeek> {
     let head = &bytes[..bytes.len().min(256)];
     find(head, b"\"initial_data_batch\"")?;
     let id_at = find(head, b"\"subscription_id\"")?;
-    let subscription_id: String = value_after_key(bytes, id_at + 17)?;
+    let subscription_id = value_after_key(bytes, id_at + 17)?.str().ok()?.into_owned();
     let control_at = bytes.windows(15).rposition(|w| w == b"\"batch_control\"")?;
-    let control: Value = value_after_key(bytes, control_at + 15)?;
+    let control = value_after_key(bytes, control_at + 15)?.value().ok()?;
     let batch_control = BatchControl::from_json(&control).ok()?;
     Some(BatchPeek {
         subscription_id,
@@ -340,21 +345,25 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The JSON value after `: ` at `at` (just past a key), read without looking further.
-fn value_after_key<T: serde::de::DeserializeOwned>(bytes: &[u8], at: usize) -> Option<T> {
+/// A reader at the JSON value after `: ` at `at` (just past a key); nothing after that
+/// value is looked at.
+fn value_after_key(bytes: &[u8], at: usize) -> Option<Reader<'_>> {
     let rest = &bytes[at..];
     let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
     if rest[colon] != b':' {
         return None;
     }
-    let mut de = serde_json::Deserializer::from_slice(&rest[colon + 1..]);
-    T::deserialize(&mut de).ok()
+    Some(Reader::new(&rest[colon + 1..]))
 }
 
 /// Decodes one JSON server message from UTF-8 bytes.
 pub fn decode_json(bytes: &[u8]) -> Result<ServerMessage, KalamError> {
-    let raw: RawServerMessage = serde_json::from_slice(bytes).map_err(|e| {
-        KalamError::protocol(format!("malformed server frame: {e}")).with_details(snippet(bytes))
+    let raw = RawServerMessage::read(bytes).map_err(|e| {
+        let why = match e {
+            ReadError::Json(e) => e.to_string(),
+            ReadError::Field(why) => why,
+        };
+        KalamError::protocol(format!("malformed server frame: {why}")).with_details(snippet(bytes))
     })?;
     validate(raw).map_err(|e| e.with_details(snippet(bytes)))
 }
@@ -459,28 +468,33 @@ fn validate(mut raw: RawServerMessage) -> Result<ServerMessage, KalamError> {
 
 /// `subscribe.subscription.options` as sent. Absent fields are omitted; `from` is a JSON
 /// integer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WireSubscribeOptions {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_rows: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<SeqId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+impl ToJson for WireSubscribeOptions {
+    fn write_json(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.opt_field("batch_size", &self.batch_size)
+            .opt_field("last_rows", &self.last_rows)
+            .opt_field("from", &self.from.map(SeqId::as_i64));
+        o.finish();
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionRequest<'a> {
     pub id: &'a str,
     pub sql: &'a str,
     /// Presence matters: `None` means no initial snapshot at all.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<WireSubscribeOptions>,
 }
 
 /// A client → server message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientMessage<'a> {
     Authenticate {
         method: &'a str,
@@ -492,7 +506,6 @@ pub enum ClientMessage<'a> {
     },
     NextBatch {
         subscription_id: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
         last_seq_id: Option<SeqId>,
     },
     Unsubscribe {
@@ -511,17 +524,59 @@ impl<'a> ClientMessage<'a> {
         }
     }
 
-    /// The JSON text frame.
+    /// The JSON text frame: `{"type":…}` then the fields in declaration order, `None`
+    /// fields omitted, SeqIds as JSON integers.
     pub fn to_json(&self) -> String {
-        // Serializing these types cannot fail (string keys, no maps with non-string keys).
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = String::with_capacity(128);
+        let mut o = ObjectWriter::new(&mut out);
+        match self {
+            ClientMessage::Authenticate {
+                method,
+                token,
+                protocol,
+            } => {
+                o.field("type", "authenticate")
+                    .field("method", *method)
+                    .field("token", *token);
+                let p = o.key("protocol");
+                let mut p = ObjectWriter::new(p);
+                p.field("serialization", &protocol.serialization)
+                    .field("compression", &protocol.compression);
+                p.finish();
+            }
+            ClientMessage::Subscribe { subscription } => {
+                o.field("type", "subscribe");
+                let mut s = ObjectWriter::new(o.key("subscription"));
+                s.field("id", subscription.id)
+                    .field("sql", subscription.sql)
+                    .opt_field("options", &subscription.options);
+                s.finish();
+            }
+            ClientMessage::NextBatch {
+                subscription_id,
+                last_seq_id,
+            } => {
+                o.field("type", "next_batch")
+                    .field("subscription_id", *subscription_id)
+                    .opt_field("last_seq_id", &last_seq_id.map(SeqId::as_i64));
+            }
+            ClientMessage::Unsubscribe { subscription_id } => {
+                o.field("type", "unsubscribe")
+                    .field("subscription_id", *subscription_id);
+            }
+            ClientMessage::Ping => {
+                o.field("type", "ping");
+            }
+        }
+        o.finish();
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::core::json::json;
 
     #[test]
     fn peek_batch_reads_the_envelope_without_the_rows() {

@@ -58,8 +58,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
-use serde::{Serialize, Serializer};
-use serde_json::Value;
+use crate::core::json::{ToJson, Value};
 
 use super::frames::{ChangeEvent, ChangeType, Row};
 use crate::core::error::KalamError;
@@ -104,8 +103,8 @@ impl RowKey {
     }
 }
 
-/// Compact JSON text of a value (`Value`'s `Display` goes through `fmt`, several times
-/// slower; this runs once per row).
+/// Compact JSON text of a value (a plain string without a copy through the escaper; this
+/// runs once per row).
 fn json_text(value: &Value) -> String {
     match value {
         Value::String(s) if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') => {
@@ -115,22 +114,13 @@ fn json_text(value: &Value) -> String {
             text.push('"');
             text
         }
-        // serde_json writes valid UTF-8.
-        other => {
-            String::from_utf8(serde_json::to_vec(other).unwrap_or_default()).unwrap_or_default()
-        }
+        other => other.to_json(),
     }
 }
 
 impl fmt::Display for RowKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-impl Serialize for RowKey {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
     }
 }
 
@@ -988,7 +978,7 @@ mod tests {
         assert_eq!(h("[\"a\",7]"), h("[\"a\",7]"));
         let mut m = Materializer::new(vec!["id".into()], None);
         let rows: Vec<Row> = (0..10_000)
-            .map(|i| row(serde_json::json!({"id": i.to_string(), "_seq": (i + 1).to_string()})))
+            .map(|i| row(json!({"id": i.to_string(), "_seq": (i + 1).to_string()})))
             .collect();
         m.apply_snapshot_rows(rows).unwrap();
         assert_eq!(m.len(), 10_000);
@@ -999,7 +989,7 @@ mod tests {
     }
 
     use super::*;
-    use serde_json::json;
+    use crate::core::json::json;
 
     fn row(v: Value) -> Row {
         match v {
@@ -1051,7 +1041,7 @@ mod tests {
             json!(1.5),
             json!([1]),
         ] {
-            let key = RowKey::of(&row(json!({ "id": id })), &k).unwrap();
+            let key = RowKey::of(&row(json!({ "id": id.clone() })), &k).unwrap();
             assert_eq!(key.as_str(), id.to_string());
         }
     }
@@ -1134,7 +1124,7 @@ mod tests {
     fn order_is_key_insertion_order_and_limit_evicts_the_oldest() {
         let mut m = Materializer::new(vec![], Some(3));
         for (i, id) in ["a", "b", "c"].iter().enumerate() {
-            m.upsert(row(json!({"id":id,"_seq":(i + 1).to_string()})))
+            m.upsert(row(json!({"id":*id,"_seq":(i + 1).to_string()})))
                 .unwrap();
         }
         m.take_delta();
@@ -1220,7 +1210,7 @@ mod tests {
                         .unwrap(),
                     1 => m
                         .update(
-                            row(json!({"id":id,"w":seq,"_seq":seq.to_string()})),
+                            row(json!({"id":&id,"w":seq,"_seq":seq.to_string()})),
                             &row(json!({"id":id,"v":0})),
                         )
                         .unwrap(),

@@ -2,7 +2,7 @@
 //! options into a [`LiveConfig`] and a subscription's into [`SubscribeOptions`]. Bad values
 //! are `INVALID_ARGUMENT` with the messages the TypeScript tests expect.
 
-use serde_json::Value;
+use crate::core::json::Value;
 
 use crate::core::error::KalamError;
 use crate::core::http::url::BaseUrl;
@@ -189,7 +189,7 @@ const SUBSCRIBE: &Table<SubscribeOptions> = &[
 ];
 
 fn parse(text: &str) -> Result<Value, KalamError> {
-    serde_json::from_str(text)
+    crate::core::json::parse(text)
         .map_err(|e| KalamError::invalid_argument(format!("bad live options: {e}")))
 }
 

@@ -31,7 +31,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
-use serde_json::Value;
+use crate::core::json::Value;
 
 use super::materializer::{FastHash, KeyedRow, RowKey, RowsDelta};
 use super::row::Row;

@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{json, Value};
+use crate::core::json::{json, Value};
 
 use super::*;
 use crate::core::live::materializer::Materializer;

@@ -1,16 +1,13 @@
 //! What [`super::LiveCore`] hands the shell: [`Output`] commands and notifications, the
 //! public [`ConnectionState`], [`TimerId`]s, raw [`LiveEvent`]s and [`SubscriptionInfo`].
 
-use serde::Serialize;
-
 use super::frames::{ChangeEvent, InitialDataBatch, SubscriptionAck};
 use super::materializer::RowsDelta;
 use crate::core::error::KalamError;
 use crate::core::seq_id::SeqId;
 
 /// How a subscription reports to the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubscriptionMode {
     /// `live()`: a materialized row set, reported as [`RowsDelta`]s.
     Materialized,
@@ -18,9 +15,18 @@ pub enum SubscriptionMode {
     Events,
 }
 
-/// Public connection state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
+impl SubscriptionMode {
+    /// As `getSubscriptions()` lists it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionMode::Materialized => "materialized",
+            SubscriptionMode::Events => "events",
+        }
+    }
+}
+
+/// Public connection state (its JSON: `payload::state_json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionState {
     Disconnected,
     Connecting,
@@ -30,8 +36,7 @@ pub enum ConnectionState {
 }
 
 /// Timers the core asks the shell to run (one of each at most).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TimerId {
     Ping,
     Reconnect,
@@ -68,8 +73,7 @@ impl TimerId {
 }
 
 /// A raw event of an `Events`-mode subscription (replays after a resume removed).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum LiveEvent {
     Ack(SubscriptionAck),
     Batch(InitialDataBatch),
@@ -136,7 +140,7 @@ pub enum Output {
 }
 
 /// What `getSubscriptions()` lists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionInfo {
     pub id: String,
     pub sql: String,

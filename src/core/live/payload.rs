@@ -24,36 +24,183 @@
 
 use std::borrow::Cow;
 
-use serde_json::{json, Value};
-
 use crate::core::cells::{decode_cell_ref, FileTable, RowDecoder};
+use crate::core::error::KalamError;
+use crate::core::json::{json, write_str, ObjectWriter, ToJson, Value};
 use crate::core::live::frames::{BatchControl, ChangeType, Row};
 use crate::core::live::materializer::{KeyedRow, RowsDelta};
 use crate::core::live::row::ColumnName;
-use crate::core::live::{LiveEvent, RowKey};
-use crate::core::schema::DataType;
+use crate::core::live::{ConnectionState, LiveEvent, RowKey, SubscriptionInfo};
+use crate::core::schema::{DataType, SchemaField};
 use crate::core::seq_id::SeqId;
 
 /// The JSON array handed to JS, written directly (no intermediate `Value` trees for rows).
 #[derive(Default)]
 pub(crate) struct Items {
-    buf: Vec<u8>,
+    buf: String,
     count: usize,
 }
 
 impl Items {
     fn begin(&mut self) {
-        self.buf.push(if self.count == 0 { b'[' } else { b',' });
+        self.buf.push(if self.count == 0 { '[' } else { ',' });
         self.count += 1;
     }
 
-    pub(crate) fn value(&mut self, item: &Value) {
-        self.begin();
-        let _ = serde_json::to_writer(&mut self.buf, item);
+    fn string(&mut self, s: &str) {
+        write_str(&mut self.buf, s);
     }
 
-    fn string(&mut self, s: &str) {
-        let _ = serde_json::to_writer(&mut self.buf, s);
+    /// `{t:"checkpoint", id, seq}`.
+    pub(crate) fn checkpoint(&mut self, id: &str, seq: SeqId) {
+        self.begin();
+        let mut o = ObjectWriter::new(&mut self.buf);
+        o.field("t", "checkpoint")
+            .field("id", id)
+            .field("seq", &seq.to_string());
+        o.finish();
+    }
+
+    /// `{t:"sub_error", id, error, fatal}`.
+    pub(crate) fn sub_error(&mut self, id: &str, error: &KalamError, fatal: bool) {
+        self.begin();
+        let mut o = ObjectWriter::new(&mut self.buf);
+        o.field("t", "sub_error")
+            .field("id", id)
+            .field("error", error)
+            .field("fatal", &fatal);
+        o.finish();
+    }
+
+    /// `{state, attempt?, delay_ms?, t:"state"}` (`t` last, where it always was).
+    pub(crate) fn state(&mut self, state: &ConnectionState) {
+        self.begin();
+        self.buf.push_str(&state_json(state));
+        self.buf.pop();
+        self.buf.push_str(r#","t":"state"}"#);
+    }
+
+    /// `{t:"error", error, closeCode?, closeReason?}`.
+    pub(crate) fn error(&mut self, error: &KalamError, close: Option<(u16, String)>) {
+        self.begin();
+        let mut o = ObjectWriter::new(&mut self.buf);
+        o.field("t", "error").field("error", error);
+        if let Some((code, reason)) = close {
+            o.field("closeCode", &code).field("closeReason", &reason);
+        }
+        o.finish();
+    }
+
+    /// `{t:"event", id, event}`: a raw event in its protocol shape (rows decoded, SeqIds
+    /// as strings, malformed cells listed in `event.invalid`).
+    pub(crate) fn event(
+        &mut self,
+        id: &str,
+        event: LiveEvent,
+        decoder: Option<&RowDecoder>,
+        table: FileTable<'_>,
+    ) {
+        self.begin();
+        self.buf.push_str(r#"{"t":"event","id":"#);
+        self.string(id);
+        self.buf.push_str(r#","event":"#);
+        self.event_body(event, decoder, table);
+        self.buf.push('}');
+    }
+
+    fn event_body(&mut self, event: LiveEvent, decoder: Option<&RowDecoder>, table: FileTable<'_>) {
+        let mut invalid = Vec::new();
+        match event {
+            LiveEvent::Ack(ack) => {
+                self.buf
+                    .push_str(r#"{"type":"subscription_ack","subscription_id":"#);
+                self.string(&ack.subscription_id);
+                self.buf.push_str(r#","total_rows":"#);
+                ack.total_rows.write_json(&mut self.buf);
+                self.buf.push_str(r#","batch_control":"#);
+                self.batch_control(&ack.batch_control);
+                self.buf.push_str(r#","schema":"#);
+                ack.schema.write_json(&mut self.buf);
+            }
+            LiveEvent::Batch(batch) => {
+                self.buf
+                    .push_str(r#"{"type":"initial_data_batch","subscription_id":"#);
+                self.string(&batch.subscription_id);
+                self.buf.push_str(r#","rows":"#);
+                self.plain_rows(&batch.rows, decoder, table, &mut invalid);
+                self.buf.push_str(r#","batch_control":"#);
+                self.batch_control(&batch.batch_control);
+            }
+            LiveEvent::Change(change) => {
+                self.buf.push_str(r#"{"type":"change","subscription_id":"#);
+                self.string(&change.subscription_id);
+                self.buf.push_str(r#","change_type":"#);
+                self.string(change.change_type.as_str());
+                if change.change_type != ChangeType::Delete {
+                    self.buf.push_str(r#","rows":"#);
+                    self.plain_rows(&change.rows, decoder, table, &mut invalid);
+                }
+                if change.change_type != ChangeType::Insert {
+                    self.buf.push_str(r#","old_values":"#);
+                    self.plain_rows(&change.old_values, decoder, table, &mut invalid);
+                }
+            }
+        }
+        if !invalid.is_empty() {
+            self.buf.push_str(r#","invalid":"#);
+            invalid.write_json(&mut self.buf);
+        }
+        self.buf.push('}');
+    }
+
+    /// `{batch_num, has_more, status, last_seq_id}` (`last_seq_id` a string or null).
+    fn batch_control(&mut self, c: &BatchControl) {
+        let mut o = ObjectWriter::new(&mut self.buf);
+        o.field("batch_num", &c.batch_num)
+            .field("has_more", &c.has_more)
+            .field("status", &c.status)
+            .field("last_seq_id", &c.last_seq_id.map(|s| s.to_string()));
+        o.finish();
+    }
+
+    /// Rows as `[{column: value}]`, values decoded as they are written.
+    fn plain_rows(
+        &mut self,
+        rows: &[Row],
+        decoder: Option<&RowDecoder>,
+        table: FileTable<'_>,
+        invalid: &mut Vec<Value>,
+    ) {
+        self.buf.push('[');
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(',');
+            }
+            self.row_object(None, row, decoder, table, invalid);
+        }
+        self.buf.push(']');
+    }
+
+    /// `{column: value}` with values decoded by column type.
+    fn row_object(
+        &mut self,
+        key: Option<&RowKey>,
+        row: &Row,
+        decoder: Option<&RowDecoder>,
+        table: FileTable<'_>,
+        invalid: &mut Vec<Value>,
+    ) {
+        self.buf.push('{');
+        for (j, (column, value)) in row.iter().enumerate() {
+            if j > 0 {
+                self.buf.push(',');
+            }
+            self.string(column);
+            self.buf.push(':');
+            let ty = decoder.and_then(|d| d.column_type(column));
+            self.cell(key, column, value, ty, table, invalid);
+        }
+        self.buf.push('}');
     }
 
     /// `{t:"rows", id, initial, loading?, reset?, resync, removed, cols, updated, inserted,
@@ -66,27 +213,27 @@ impl Items {
         table: FileTable<'_>,
     ) {
         self.begin();
-        self.buf.extend_from_slice(br#"{"t":"rows","id":"#);
+        self.buf.push_str(r#"{"t":"rows","id":"#);
         self.string(id);
-        self.buf.extend_from_slice(if delta.initial {
-            br#","initial":true"#.as_slice()
+        self.buf.push_str(if delta.initial {
+            r#","initial":true"#
         } else {
-            br#","initial":false"#.as_slice()
+            r#","initial":false"#
         });
         if delta.loading {
-            self.buf.extend_from_slice(br#","loading":true"#);
+            self.buf.push_str(r#","loading":true"#);
         }
         if delta.reset {
-            self.buf.extend_from_slice(br#","reset":true"#);
+            self.buf.push_str(r#","reset":true"#);
         }
-        self.buf.extend_from_slice(if delta.resync {
-            br#","resync":true,"removed":["#.as_slice()
+        self.buf.push_str(if delta.resync {
+            r#","resync":true,"removed":["#
         } else {
-            br#","resync":false,"removed":["#.as_slice()
+            r#","resync":false,"removed":["#
         });
         for (i, key) in delta.removed.iter().enumerate() {
             if i > 0 {
-                self.buf.push(b',');
+                self.buf.push(',');
             }
             self.string(key.as_str());
         }
@@ -103,14 +250,16 @@ impl Items {
             .iter()
             .map(|c| decoder.and_then(|d| d.column_type(c)))
             .collect();
-        self.buf.extend_from_slice(br#"],"cols":"#);
-        let _ = serde_json::to_writer(
-            &mut self.buf,
-            &cols.iter().map(|c| &**c).collect::<Vec<_>>(),
-        );
-        self.buf.extend_from_slice(br#","updated":"#);
+        self.buf.push_str(r#"],"cols":["#);
+        for (i, c) in cols.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(',');
+            }
+            self.string(c);
+        }
+        self.buf.push_str(r#"],"updated":"#);
         self.keyed_rows(delta.updated, (&cols, &types), decoder, table, &mut invalid);
-        self.buf.extend_from_slice(br#","inserted":"#);
+        self.buf.push_str(r#","inserted":"#);
         self.keyed_rows(
             delta.inserted,
             (&cols, &types),
@@ -119,20 +268,20 @@ impl Items {
             &mut invalid,
         );
         if let Some(order) = &delta.order {
-            self.buf.extend_from_slice(br#","order":["#);
+            self.buf.push_str(r#","order":["#);
             for (i, key) in order.iter().enumerate() {
                 if i > 0 {
-                    self.buf.push(b',');
+                    self.buf.push(',');
                 }
                 self.string(key.as_str());
             }
-            self.buf.push(b']');
+            self.buf.push(']');
         }
         if !invalid.is_empty() {
-            self.buf.extend_from_slice(br#","invalid":"#);
-            let _ = serde_json::to_writer(&mut self.buf, &invalid);
+            self.buf.push_str(r#","invalid":"#);
+            invalid.write_json(&mut self.buf);
         }
-        self.buf.push(b'}');
+        self.buf.push('}');
     }
 
     /// Each row as `[key, v1, …]` when its columns are `cols`, else `{"k": key, "r": {…}}`;
@@ -145,42 +294,35 @@ impl Items {
         table: FileTable<'_>,
         invalid: &mut Vec<Value>,
     ) {
-        self.buf.push(b'[');
+        self.buf.push('[');
         for (i, KeyedRow { key, row }) in rows.into_iter().enumerate() {
             if i > 0 {
-                self.buf.push(b',');
+                self.buf.push(',');
             }
             if row.has_columns(cols) {
-                self.buf.push(b'[');
+                self.buf.push('[');
                 self.string(key.as_str());
                 for ((column, value), ty) in row.iter().zip(types) {
-                    self.buf.push(b',');
-                    self.cell(&key, column, value, *ty, table, invalid);
+                    self.buf.push(',');
+                    self.cell(Some(&key), column, value, *ty, table, invalid);
                 }
-                self.buf.push(b']');
+                self.buf.push(']');
             } else {
-                self.buf.extend_from_slice(br#"{"k":"#);
+                self.buf.push_str(r#"{"k":"#);
                 self.string(key.as_str());
-                self.buf.extend_from_slice(br#","r":{"#);
-                for (j, (column, value)) in row.iter().enumerate() {
-                    if j > 0 {
-                        self.buf.push(b',');
-                    }
-                    self.string(column);
-                    self.buf.push(b':');
-                    let ty = decoder.and_then(|d| d.column_type(column));
-                    self.cell(&key, column, value, ty, table, invalid);
-                }
-                self.buf.extend_from_slice(b"}}");
+                self.buf.push_str(r#","r":"#);
+                self.row_object(Some(&key), &row, decoder, table, invalid);
+                self.buf.push('}');
             }
         }
-        self.buf.push(b']');
+        self.buf.push(']');
     }
 
-    /// One decoded value (a malformed cell is written raw and listed in `invalid`).
+    /// One decoded value (a malformed cell is written raw and listed in `invalid` as
+    /// `{key, column, reason}`).
     fn cell(
         &mut self,
-        key: &RowKey,
+        key: Option<&RowKey>,
         column: &str,
         value: &Value,
         ty: Option<&DataType>,
@@ -192,12 +334,12 @@ impl Items {
             Some(ty) => decode_cell_ref(ty, value, table),
         };
         match value {
-            Ok(v) => {
-                let _ = serde_json::to_writer(&mut self.buf, &*v);
-            }
+            Ok(v) => v.write_json(&mut self.buf),
             Err((raw, reason)) => {
-                let _ = serde_json::to_writer(&mut self.buf, &raw);
-                invalid.push(json!({"key": key.as_str(), "column": column, "reason": reason}));
+                raw.write_json(&mut self.buf);
+                invalid.push(json!({
+                    "key": key.map(|k| k.as_str()), "column": column, "reason": reason,
+                }));
             }
         }
     }
@@ -206,82 +348,76 @@ impl Items {
         if self.count == 0 {
             return None;
         }
-        self.buf.push(b']');
-        // Only serde_json output and UTF-8 strings were written.
-        String::from_utf8(self.buf).ok()
+        self.buf.push(']');
+        Some(self.buf)
     }
 }
 
-/// A row with its values decoded (malformed cells kept raw and listed in `invalid`).
-pub(crate) fn decode_row(
-    decoder: Option<&RowDecoder>,
-    row: Row,
-    invalid: &mut Vec<Value>,
-    key: Option<&RowKey>,
-) -> Value {
-    let Some(decoder) = decoder else {
-        return Value::Object(row.into_map());
+/// The connection state: `{"state":"connecting"}`, `{"state":"reconnecting","attempt":1,
+/// "delay_ms":812}`, ...
+pub(crate) fn state_json(state: &ConnectionState) -> String {
+    let mut out = String::new();
+    let mut o = ObjectWriter::new(&mut out);
+    match state {
+        ConnectionState::Disconnected => o.field("state", "disconnected"),
+        ConnectionState::Connecting => o.field("state", "connecting"),
+        ConnectionState::Connected => o.field("state", "connected"),
+        ConnectionState::Reconnecting { attempt, delay_ms } => o
+            .field("state", "reconnecting")
+            .field("attempt", attempt)
+            .field("delay_ms", delay_ms),
+        ConnectionState::NeedsAuth => o.field("state", "needs_auth"),
     };
-    let decoded = decoder.decode_object(row.into_map());
-    for bad in decoded.invalid {
-        invalid.push(json!({
-            "key": key.map(|k| k.as_str()), "column": bad.column, "reason": bad.reason,
-        }));
-    }
-    Value::Object(decoded.values)
+    o.finish();
+    out
 }
 
-fn rows_json(decoder: Option<&RowDecoder>, rows: Vec<Row>, invalid: &mut Vec<Value>) -> Value {
-    Value::Array(
-        rows.into_iter()
-            .map(|r| decode_row(decoder, r, invalid, None))
-            .collect(),
-    )
-}
-
-pub(crate) fn seq_json(seq: Option<SeqId>) -> Value {
-    seq.map_or(Value::Null, |s| Value::String(s.to_string()))
-}
-
-fn batch_control_json(c: &BatchControl) -> Value {
-    json!({
-        "batch_num": c.batch_num, "has_more": c.has_more, "status": c.status,
-        "last_seq_id": seq_json(c.last_seq_id),
-    })
-}
-
-/// A raw event in its protocol shape (rows decoded, SeqIds as strings).
-pub(crate) fn event_json(decoder: Option<&RowDecoder>, event: LiveEvent) -> Value {
-    let mut invalid = Vec::new();
-    let mut value = match event {
-        LiveEvent::Ack(ack) => json!({
-            "type": "subscription_ack", "subscription_id": ack.subscription_id,
-            "total_rows": ack.total_rows, "batch_control": batch_control_json(&ack.batch_control),
-            "schema": ack.schema,
-        }),
-        LiveEvent::Batch(batch) => json!({
-            "type": "initial_data_batch", "subscription_id": batch.subscription_id,
-            "rows": rows_json(decoder, batch.rows, &mut invalid),
-            "batch_control": batch_control_json(&batch.batch_control),
-        }),
-        LiveEvent::Change(change) => {
-            let mut v = json!({
-                "type": "change", "subscription_id": change.subscription_id,
-                "change_type": change.change_type,
-            });
-            if change.change_type != ChangeType::Delete {
-                v["rows"] = rows_json(decoder, change.rows, &mut invalid);
-            }
-            if change.change_type != ChangeType::Insert {
-                v["old_values"] = rows_json(decoder, change.old_values, &mut invalid);
-            }
-            v
+/// `getSubscriptions()`: `[{id, sql, mode, last_seq_id (string|null), live}]`.
+pub(crate) fn subscriptions_json(list: &[SubscriptionInfo]) -> String {
+    let mut out = String::new();
+    out.push('[');
+    for (i, s) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-    };
-    if !invalid.is_empty() {
-        value["invalid"] = Value::Array(invalid);
+        let mut o = ObjectWriter::new(&mut out);
+        o.field("id", &s.id)
+            .field("sql", &s.sql)
+            .field("mode", s.mode.as_str())
+            .field("last_seq_id", &s.last_seq_id.map(|s| s.to_string()))
+            .field("live", &s.live);
+        o.finish();
     }
-    value
+    out.push(']');
+    out
+}
+
+/// A subscription's schema (`null` when unknown).
+pub(crate) fn schema_json(schema: Option<&[SchemaField]>) -> String {
+    schema.to_json()
+}
+
+/// The materialized rows as `[[key, row]]`, values decoded (for checks).
+pub(crate) fn keyed_rows_json<'r>(
+    rows: impl Iterator<Item = (&'r RowKey, &'r Row)>,
+    decoder: Option<&RowDecoder>,
+    table: FileTable<'_>,
+) -> String {
+    let mut items = Items::default();
+    let mut invalid = Vec::new();
+    items.buf.push('[');
+    for (i, (key, row)) in rows.enumerate() {
+        if i > 0 {
+            items.buf.push(',');
+        }
+        items.buf.push('[');
+        items.string(key.as_str());
+        items.buf.push(',');
+        items.row_object(None, row, decoder, table, &mut invalid);
+        items.buf.push(']');
+    }
+    items.buf.push(']');
+    items.buf
 }
 
 #[cfg(test)]
@@ -291,6 +427,7 @@ mod tests {
     use super::*;
     use crate::core::live::frames::{decode_json, ServerMessage};
     use crate::core::live::materializer::RowsDelta;
+    use crate::core::live::SubscriptionMode;
 
     fn row(v: Value) -> Row {
         v.as_object().unwrap().clone().into()
@@ -321,8 +458,8 @@ mod tests {
             ..RowsDelta::default()
         };
         items.rows("sub-1", delta, None, None);
-        items.value(&json!({"t": "checkpoint", "id": "sub-1", "seq": "12"}));
-        let out: Value = serde_json::from_str(&items.finish().unwrap()).unwrap();
+        items.checkpoint("sub-1", SeqId::new(12));
+        let out: Value = crate::core::json::parse(&items.finish().unwrap()).unwrap();
         let list = out.as_array().unwrap();
         assert_eq!(list.len(), 2);
         let rows = &list[0];
@@ -356,13 +493,113 @@ mod tests {
         let ServerMessage::Change(change) = decode_json(frame).unwrap() else {
             panic!("not a change");
         };
-        let v = event_json(None, LiveEvent::Change(change));
-        assert_eq!(v["type"], "change");
-        assert_eq!(v["subscription_id"], "sub-2");
-        assert_eq!(v["change_type"], "update");
-        assert_eq!(v["rows"][0]["_seq"], "20");
-        assert_eq!(v["old_values"][0]["_seq"], "19");
-        assert_eq!(seq_json(None), Value::Null);
-        assert_eq!(seq_json(Some(SeqId::new(i64::MAX))), "9223372036854775807");
+        let mut items = Items::default();
+        items.event("sub-2", LiveEvent::Change(change), None, None);
+        assert_eq!(
+            items.finish().unwrap(),
+            r#"[{"t":"event","id":"sub-2","event":{"type":"change","subscription_id":"sub-2","change_type":"update","rows":[{"id":"1","_seq":"20"}],"old_values":[{"id":"1","_seq":"19"}]}}]"#
+        );
+        // Ack and batch, rows decoded by the ack's schema (a bad cell listed), SeqIds as
+        // strings: byte-for-byte the JSON live.ts has always read.
+        let ServerMessage::SubscriptionAck(ack) = decode_json(
+            br#"{"type":"subscription_ack","subscription_id":"s","total_rows":0,
+            "batch_control":{"batch_num":0,"has_more":true,"status":"loading","last_seq_id":9007199254740993},
+            "schema":[{"name":"id","data_type":"BigInt","index":0,"flags":["pk"]},{"name":"n","data_type":"Int","index":1}]}"#,
+        )
+        .unwrap() else {
+            panic!("not an ack");
+        };
+        let decoder = RowDecoder::new(&ack.schema, None);
+        let ServerMessage::InitialDataBatch(batch) = decode_json(
+            br#"{"type":"initial_data_batch","subscription_id":"s","rows":[{"id":7,"n":"x\u0007","_seq":"5"}],
+            "batch_control":{"batch_num":1,"has_more":false,"status":"ready","last_seq_id":null}}"#,
+        )
+        .unwrap() else {
+            panic!("not a batch");
+        };
+        let mut items = Items::default();
+        items.event("s", LiveEvent::Ack(ack), Some(&decoder), None);
+        items.event("s", LiveEvent::Batch(batch), Some(&decoder), None);
+        assert_eq!(
+            items.finish().unwrap(),
+            concat!(
+                r#"[{"t":"event","id":"s","event":{"type":"subscription_ack","subscription_id":"s","total_rows":0,"#,
+                r#""batch_control":{"batch_num":0,"has_more":true,"status":"loading","last_seq_id":"9007199254740993"},"#,
+                r#""schema":[{"name":"id","data_type":"BigInt","index":0,"flags":["pk"]},{"name":"n","data_type":"Int","index":1}]}},"#,
+                r#"{"t":"event","id":"s","event":{"type":"initial_data_batch","subscription_id":"s","rows":[{"id":"7","n":"x\u0007","_seq":"5"}],"#,
+                r#""batch_control":{"batch_num":1,"has_more":false,"status":"ready","last_seq_id":null},"#,
+                r#""invalid":[{"key":null,"column":"n","reason":"#,
+            )
+            .to_string()
+                + &json!(invalid_reason(&decoder)).to_string()
+                + "}]}}]"
+        );
+    }
+
+    /// The reason the decoder gives for the bad `n` cell above.
+    fn invalid_reason(decoder: &RowDecoder) -> String {
+        let ty = decoder.column_type("n").unwrap();
+        decode_cell_ref(ty, &json!("x\u{7}"), None).unwrap_err().1
+    }
+
+    #[test]
+    fn plain_items_are_byte_for_byte_what_js_reads() {
+        let error = KalamError::new("NETWORK", "socket \"closed\"").retryable(true);
+        let mut items = Items::default();
+        items.state(&ConnectionState::Connecting);
+        items.state(&ConnectionState::Reconnecting {
+            attempt: 2,
+            delay_ms: 812,
+        });
+        items.sub_error("s", &error.clone().with_status(503), true);
+        items.error(&error, Some((1006, "gone".into())));
+        items.error(&KalamError::new("X", "y").with_details("d"), None);
+        items.checkpoint("s", SeqId::new(-1));
+        assert_eq!(
+            items.finish().unwrap(),
+            concat!(
+                r#"[{"state":"connecting","t":"state"},"#,
+                r#"{"state":"reconnecting","attempt":2,"delay_ms":812,"t":"state"},"#,
+                r#"{"t":"sub_error","id":"s","error":{"code":"NETWORK","message":"socket \"closed\"","status":503,"retryable":true},"fatal":true},"#,
+                r#"{"t":"error","error":{"code":"NETWORK","message":"socket \"closed\"","retryable":true},"closeCode":1006,"closeReason":"gone"},"#,
+                r#"{"t":"error","error":{"code":"X","message":"y","retryable":false,"details":"d"}},"#,
+                r#"{"t":"checkpoint","id":"s","seq":"-1"}]"#,
+            )
+        );
+        for (state, json) in [
+            (ConnectionState::Disconnected, r#"{"state":"disconnected"}"#),
+            (ConnectionState::Connected, r#"{"state":"connected"}"#),
+            (ConnectionState::NeedsAuth, r#"{"state":"needs_auth"}"#),
+        ] {
+            assert_eq!(state_json(&state), json);
+        }
+        let list = [
+            SubscriptionInfo {
+                id: "a".into(),
+                sql: "SELECT 1".into(),
+                mode: SubscriptionMode::Materialized,
+                last_seq_id: Some(SeqId::new(i64::MAX)),
+                live: true,
+            },
+            SubscriptionInfo {
+                id: "b".into(),
+                sql: "q".into(),
+                mode: SubscriptionMode::Events,
+                last_seq_id: None,
+                live: false,
+            },
+        ];
+        assert_eq!(
+            subscriptions_json(&list),
+            r#"[{"id":"a","sql":"SELECT 1","mode":"materialized","last_seq_id":"9223372036854775807","live":true},{"id":"b","sql":"q","mode":"events","last_seq_id":null,"live":false}]"#
+        );
+        assert_eq!(subscriptions_json(&[]), "[]");
+        assert_eq!(schema_json(None), "null");
+        assert_eq!(schema_json(Some(&[])), "[]");
+        let k = keyed(json!({"id": "1", "v": 2}));
+        assert_eq!(
+            keyed_rows_json([(&k.key, &*k.row)].into_iter(), None, None),
+            r#"[["\"1\"",{"id":"1","v":2}]]"#
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! (shared/kalamdb-wire) and a harness around `LiveCore` on a fake clock. The tests are in
 //! the submodules.
 
-use serde_json::{json, Value};
+use crate::core::json::{json, Value};
 
 use super::connection::{
     ConnectionState, LiveConfig, LiveCore, LiveEvent, Output, SubscribeOptions, SubscriptionMode,
@@ -21,7 +21,7 @@ fn wire(name: &str) -> Value {
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap()
+    crate::core::json::parse(&text).unwrap()
 }
 
 /// The WebSocket conversations of a recording, as event lists.
@@ -49,13 +49,13 @@ fn inbound(event: &Value, rename: (&str, &str)) -> (bool, String) {
 fn outbound(event: &Value, rename: (&str, &str)) -> Value {
     assert_eq!(event["dir"], "out", "{event}");
     let data = match &event["data"] {
-        Value::String(raw) => serde_json::from_str(raw).unwrap(),
+        Value::String(raw) => crate::core::json::parse(raw).unwrap(),
         other => other.clone(),
     };
     let text = data
         .to_string()
         .replace(&format!("\"{}\"", rename.0), &format!("\"{}\"", rename.1));
-    serde_json::from_str(&text).unwrap()
+    crate::core::json::parse(&text).unwrap()
 }
 
 fn row(v: Value) -> Row {
@@ -263,7 +263,7 @@ macro_rules! pick {
 }
 
 fn sent(outs: &[Output]) -> Vec<Value> {
-    pick!(outs, Output::SendText { text, .. } => serde_json::from_str(text).unwrap())
+    pick!(outs, Output::SendText { text, .. } => crate::core::json::parse(text).unwrap())
 }
 
 fn sent_raw(outs: &[Output]) -> Vec<String> {
@@ -392,6 +392,7 @@ impl Harness {
     }
 }
 
+mod bench;
 mod coalesce;
 mod connection;
 mod recorded;

@@ -22,7 +22,7 @@
 //! set over a table with more rows than its limit holds only the newest keys; only its
 //! `MAX(_seq)` is compared (the newest write must be held).
 
-use serde_json::Value;
+use crate::core::json::Value;
 
 use crate::core::error::{codes, KalamError};
 use crate::core::seq_id::SeqId;
@@ -166,7 +166,7 @@ fn top_level_words(sql: &str) -> Vec<(usize, &str)> {
 /// (`results[0].columns`) or the server's envelope (`results[0].schema`); values as numbers
 /// or decimal strings, `null` for an empty set. An error envelope becomes its `KalamError`.
 pub fn parse_checksum(json: &str) -> Result<Checksum, KalamError> {
-    let v: Value = serde_json::from_str(json)
+    let v: Value = crate::core::json::parse(json)
         .map_err(|e| KalamError::protocol(format!("checksum answer is not JSON: {e}")))?;
     if let Some(err) = v.get("error").filter(|e| e.is_object()) {
         let text = |k: &str| err.get(k).and_then(Value::as_str).unwrap_or("").to_string();

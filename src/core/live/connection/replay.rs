@@ -38,7 +38,7 @@ pub(super) fn drop_replayed_change(change: &mut ChangeEvent, from: SeqId) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::core::json::json;
 
     fn row(seq: Option<i64>, id: i64) -> Row {
         let mut r = Row::new();

@@ -15,7 +15,7 @@ fn bursts_coalesce_per_window_and_a_lone_change_is_not_delayed() {
     h.empty_snapshot(&a);
     h.drain();
     let change = |n: u64| {
-        json!({"type":"change","subscription_id":a,"change_type":"insert",
+        json!({"type":"change","subscription_id":&a,"change_type":"insert",
         "rows":[{"id":n.to_string(),"_seq":(100 + n).to_string()}]})
         .to_string()
     };
@@ -83,7 +83,7 @@ fn without_a_coalescing_window_every_drain_flushes() {
     h.drain();
     for n in 1..=3 {
         h.text(
-            &json!({"type":"change","subscription_id":a,"change_type":"insert",
+            &json!({"type":"change","subscription_id":&a,"change_type":"insert",
             "rows":[{"id":n.to_string(),"_seq":(100 + n).to_string()}]})
             .to_string(),
         );

@@ -217,12 +217,12 @@ fn identical_sql_gets_distinct_ids_and_unsubscribe_works_offline() {
         .filter(|m| m["type"] == "subscribe")
         .map(|m| m["subscription"]["id"].clone())
         .collect();
-    assert_eq!(ids, [json!(a), json!(b)]);
+    assert_eq!(ids, [json!(&a), json!(&b)]);
     // Connected: unsubscribe tells the server.
     assert!(h.core.unsubscribe(h.now, &a));
     assert_eq!(
         sent(&h.drain()),
-        [json!({"type":"unsubscribe","subscription_id":a})]
+        [json!({"type":"unsubscribe","subscription_id":&a})]
     );
     // Disconnected: still succeeds, nothing sent; the rest is kept for connect().
     h.core.disconnect(h.now);
@@ -437,13 +437,13 @@ fn one_socket_multiplexes_subscriptions_and_bursts_coalesce_into_one_delta() {
     // A burst of three inserts for `a` and one for `b`, drained once.
     for n in 1..=3 {
         h.text(
-            &json!({"type":"change","subscription_id":a,"change_type":"insert",
+            &json!({"type":"change","subscription_id":&a,"change_type":"insert",
             "rows":[{"id":n.to_string(),"_seq":(100 + n).to_string()}]})
             .to_string(),
         );
     }
     h.text(
-        &json!({"type":"change","subscription_id":b,"change_type":"insert",
+        &json!({"type":"change","subscription_id":&b,"change_type":"insert",
         "rows":[{"id":"9","_seq":"200"}]})
         .to_string(),
     );
@@ -510,7 +510,7 @@ fn the_ack_schema_is_kept_per_subscription() {
     h.core.online(h.now);
     h.establish();
     h.text(
-        &json!({"type":"subscription_ack","subscription_id":a,"total_rows":0,
+        &json!({"type":"subscription_ack","subscription_id":&a,"total_rows":0,
         "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":null},
         "schema":[{"name":"id","data_type":"Text","index":0,"flags":["pk"]}]})
         .to_string(),

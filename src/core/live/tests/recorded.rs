@@ -69,7 +69,7 @@ fn reconnect_resyncs_in_staging_and_drops_rows_deleted_while_away() {
     // A materialized resync resubscribes with the original options (no `from`).
     assert_eq!(
         out[1],
-        json!({"type":"subscribe","subscription":{"id":id,"sql":PAGING_SQL,"options":{"batch_size":2}}})
+        json!({"type":"subscribe","subscription":{"id":&id,"sql":PAGING_SQL,"options":{"batch_size":2}}})
     );
     assert_eq!(
         states(&outs),
@@ -93,7 +93,7 @@ fn reconnect_resyncs_in_staging_and_drops_rows_deleted_while_away() {
             .unwrap()
             .parse()
             .unwrap();
-        json!({"type":"initial_data_batch","subscription_id":id,"rows":rows,
+        json!({"type":"initial_data_batch","subscription_id":&id,"rows":rows,
                "batch_control":{"batch_num":num,"has_more":more,
                                 "status":if more {"loading"} else {"ready"},"last_seq_id":last}})
         .to_string()
@@ -107,7 +107,7 @@ fn reconnect_resyncs_in_staging_and_drops_rows_deleted_while_away() {
     assert_eq!(h.rows(&id), before, "no empty flash, no partial swap");
     assert_eq!(
         sent(&outs),
-        [json!({"type":"next_batch","subscription_id":id,"last_seq_id":383266664157646848_i64})]
+        [json!({"type":"next_batch","subscription_id":&id,"last_seq_id":383266664157646848_i64})]
     );
     h.binary(&batch(&snapshot[2..], 1, false));
     let outs = h.drain();
@@ -138,7 +138,7 @@ fn reconnect_resyncs_in_staging_and_drops_rows_deleted_while_away() {
 
     // Live changes continue on the swapped set; a replayed old version is ignored.
     h.text(
-        &json!({"type":"change","subscription_id":id,"change_type":"insert","rows":[p4]})
+        &json!({"type":"change","subscription_id":&id,"change_type":"insert","rows":[p4]})
             .to_string(),
     );
     let outs = h.drain();
@@ -196,10 +196,10 @@ fn events_mode_resumes_from_the_checkpoint_and_drops_replays() {
     // The server replays one old row and one new one; an old insert is replayed too.
     let old = conv1[5]["data"]["rows"][1].clone();
     let fresh = json!({"id":"1","room":"paging","body":"after","_seq":"383266700000000000"});
-    h.text(&json!({"type":"subscription_ack","subscription_id":id,"total_rows":0,
+    h.text(&json!({"type":"subscription_ack","subscription_id":&id,"total_rows":0,
         "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":383266700000000000_i64},
         "schema":[]}).to_string());
-    h.text(&json!({"type":"initial_data_batch","subscription_id":id,"rows":[old.clone(), fresh],
+    h.text(&json!({"type":"initial_data_batch","subscription_id":&id,"rows":[old.clone(), fresh],
         "batch_control":{"batch_num":0,"has_more":false,"status":"ready","last_seq_id":383266700000000000_i64}}).to_string());
     h.text(
         &json!({"type":"change","subscription_id":id,"change_type":"insert","rows":[old]})
@@ -246,7 +246,7 @@ fn recorded_projection_and_subscription_errors() {
     assert_eq!(
         sent(&outs),
         [
-            json!({"type":"subscribe","subscription":{"id":proj,"sql":"SELECT body FROM wire445072.inbox WHERE room = 'paging'","options":{"batch_size":500,"last_rows":2}}})
+            json!({"type":"subscribe","subscription":{"id":&proj,"sql":"SELECT body FROM wire445072.inbox WHERE room = 'paging'","options":{"batch_size":500,"last_rows":2}}})
         ]
     );
     h.feed(&conv[20], ("proj", &proj));

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
+use crate::core::json::{json, Value};
 
 use super::*;
 use crate::core::error::KalamError;
@@ -120,7 +120,7 @@ fn ack(id: &str, has_more: bool, last: Option<i64>) -> String {
 fn batch(id: &str, num: u32, rows: &[(i64, i64, i64)], has_more: bool) -> String {
     let rows: Vec<Value> = rows
         .iter()
-        .map(|(k, n, s)| json!({"id": k.to_string(), "n": n, "_seq": s.to_string()}))
+        .map(|(k, n, s)| json!({"id": k.to_string(), "n": *n, "_seq": s.to_string()}))
         .collect();
     let last = rows
         .last()
@@ -185,7 +185,7 @@ fn liveness_echo_keeps_a_healthy_idle_socket_for_ten_minutes_and_detects_a_dead_
         .rev()
         .find_map(|(_, o)| match o {
             Output::SendText { text, .. } if text.contains(ECHO_ID_PREFIX) => {
-                Some(serde_json::from_str(text).unwrap())
+                Some(crate::core::json::parse(text).unwrap())
             }
             _ => None,
         })
@@ -236,7 +236,7 @@ fn any_frame_counts_as_alive_and_a_page_hint_probes_at_once() {
     for k in 1..=20 {
         s.run(k * 3000, &mut silent);
         s.h.text(
-            &json!({"type":"change","subscription_id":id,"change_type":"insert",
+            &json!({"type":"change","subscription_id":&id,"change_type":"insert",
                 "rows":[{"id":k.to_string(),"n":0,"_seq":(100 + k).to_string()}]})
             .to_string(),
         );
@@ -274,7 +274,7 @@ fn an_error_after_the_ack_while_paging_is_retried_and_the_snapshot_completes() {
     let outs = s.drain();
     assert_eq!(sent(&outs)[0]["type"], "next_batch");
     // The server fails the page.
-    s.h.text(&json!({"type":"error","subscription_id":id,"code":"BATCH_FETCH_FAILED","message":"Batch fetch failed: boom"}).to_string());
+    s.h.text(&json!({"type":"error","subscription_id":&id,"code":"BATCH_FETCH_FAILED","message":"Batch fetch failed: boom"}).to_string());
     let outs = s.drain();
     assert_eq!(
         sub_errors(&outs),
@@ -322,7 +322,7 @@ fn a_failed_resync_keeps_the_rows_and_a_refused_resubscribe_is_retried() {
     s.h.core.socket_opened(s.h.now, s.h.socket);
     s.h.text(r#"{"type":"auth_success","user":"a","role":"user"}"#);
     s.drain();
-    s.h.text(&json!({"type":"error","subscription_id":id,"code":"SUBSCRIPTION_LIMIT_EXCEEDED","message":"Maximum subscriptions reached"}).to_string());
+    s.h.text(&json!({"type":"error","subscription_id":&id,"code":"SUBSCRIPTION_LIMIT_EXCEEDED","message":"Maximum subscriptions reached"}).to_string());
     let outs = s.drain();
     assert_eq!(
         sub_errors(&outs),
@@ -334,7 +334,7 @@ fn a_failed_resync_keeps_the_rows_and_a_refused_resubscribe_is_retried() {
     assert!(frames.iter().any(|v| v["type"] == "subscribe"));
     // Accepted now; then an error while the resync snapshot is staging.
     s.h.text(&ack(&id, true, Some(11)));
-    s.h.text(&json!({"type":"error","subscription_id":id,"code":"SUBSCRIPTION_FAILED","message":"Subscription failed: x"}).to_string());
+    s.h.text(&json!({"type":"error","subscription_id":&id,"code":"SUBSCRIPTION_FAILED","message":"Subscription failed: x"}).to_string());
     let outs = s.drain();
     assert_eq!(
         sub_errors(&outs),
@@ -483,7 +483,7 @@ fn a_burst_with_dropped_changes_is_detected_by_checksum_and_healed_by_one_resync
     let updated: Vec<&RowKey> = d[0].updated.iter().map(|r| &r.key).collect();
     assert_eq!(updated, [&key("3")], "row 1 was right: not reported");
     assert_eq!(d[0].inserted.len(), 1);
-    let frames: Vec<Value> = pick!(s.log.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>(), Output::SendText { text, .. } => serde_json::from_str::<Value>(text).unwrap());
+    let frames: Vec<Value> = pick!(s.log.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>(), Output::SendText { text, .. } => crate::core::json::parse(text).unwrap());
     let kinds: Vec<&str> = frames.iter().map(|v| v["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["unsubscribe", "subscribe"]);
     assert!(s
@@ -590,7 +590,7 @@ fn verification_shapes_last_rows_floors_limit_max_and_switches_off() {
     // Below its limit after a delete, while the table still holds more rows: still only
     // the newest `_seq` (a full compare would resync for nothing at every check).
     s.h.text(
-        &json!({"type":"change","subscription_id":id,"change_type":"delete",
+        &json!({"type":"change","subscription_id":&id,"change_type":"delete",
             "old_values":[{"id":"1","n":0,"_seq":"40"}]})
         .to_string(),
     );
