@@ -21,7 +21,8 @@
 //! Batch sizes up to one whose snapshot paged, or below a confirmed cap, cannot be cut: those
 //! snapshots are not counted, so a client counts only until its first multi-batch snapshot.
 //! A count that fails or gets no answer completes the snapshot as it is and is reported (not
-//! fatal). Not covered: `lastRows` snapshots (one batch by definition: a cap below `lastRows`
+//! fatal). An empty snapshot is never counted: no cap cuts a snapshot to nothing. Not
+//! covered: `lastRows` snapshots (one batch by definition: a cap below `lastRows`
 //! gives the newest `cap` rows), `liveEvents()` (its batches reach the app as they arrive),
 //! and shells that cannot run SQL ([`LiveConfig::check_row_cap`] off).
 
@@ -99,6 +100,11 @@ impl LiveCore {
         };
         if sub.mode != SubscriptionMode::Materialized || !self.config.check_row_cap || sub.cap.paged
         {
+            return false;
+        }
+        if rows == 0 {
+            // No cap cuts a snapshot to nothing (a count would only see rows inserted
+            // since, which arrive as changes).
             return false;
         }
         let rows = u32::try_from(rows).unwrap_or(u32::MAX);

@@ -347,12 +347,14 @@ fn one_batch_snapshots_are_counted_only_where_they_can_be_cut() {
     assert_eq!(h.rows(&id).len(), 3);
 
     // Not counted: liveEvents() batches (they reach the app as they come), lastRows (one
-    // batch by definition), a shell without SQL (check_row_cap off).
-    for (mode, options, config) in [
+    // batch by definition), a shell without SQL (check_row_cap off), an empty snapshot
+    // (no cap cuts to nothing; rows inserted meanwhile arrive as changes).
+    for (mode, options, config, table) in [
         (
             SubscriptionMode::Events,
             SubscribeOptions::default(),
             cap_config(),
+            3,
         ),
         (
             SubscriptionMode::Materialized,
@@ -361,14 +363,23 @@ fn one_batch_snapshots_are_counted_only_where_they_can_be_cut() {
                 ..Default::default()
             },
             cap_config(),
+            3,
         ),
         (
             SubscriptionMode::Materialized,
             SubscribeOptions::default(),
             test_config(),
+            3,
+        ),
+        (
+            SubscriptionMode::Materialized,
+            SubscribeOptions::default(),
+            cap_config(),
+            0,
         ),
     ] {
-        let mut server = CapServer::new(rows(3), 1);
+        let mut server = CapServer::new(rows(table), 1);
+        server.pending_inserts = vec![(9, 9, 1009)];
         let mut h = Harness::new(config);
         h.subscribe(SQL, options, mode);
         let outs = h.establish();
