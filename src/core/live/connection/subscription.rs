@@ -616,7 +616,10 @@ impl LiveCore {
             return;
         }
         let window = self.config.coalesce_ms;
-        if window > 0 && self.subs.iter().any(|s| s.rows.has_pending_delta()) {
+        // Only deltas the app hears of count: a first snapshot's `loading` parts (no
+        // callback) neither wait for a window nor open one, so they cannot hold its end.
+        let seen = |s: &Subscription| s.snapshot_done && s.rows.has_pending_delta();
+        if window > 0 && self.subs.iter().any(seen) {
             if let Some(due) = self.last_flush_ms.map(|t| t + window) {
                 if self.now < due {
                     self.rows_held = true;
