@@ -16,7 +16,10 @@ impl Core {
     fn new() -> Core {
         Core {
             core: LiveCore::with_jitter(
-                LiveConfig::new("ws://127.0.0.1:8080/v1/ws"),
+                LiveConfig {
+                    check_row_cap: false, // snapshots are not held for a count
+                    ..LiveConfig::new("ws://127.0.0.1:8080/v1/ws")
+                },
                 Box::new(|c| c / 2),
             ),
             now: 1_000,

@@ -436,8 +436,9 @@ impl LiveClient {
     /// constructor (`undefined`: the global `WebSocket`). `get_token(forceRefresh) =>
     /// Promise<string>` is called before each connection attempt (`true` after the server
     /// refused the previous token). `run_sql(sql) => Promise<string>` runs the
-    /// self-verification checksums over HTTP as the same user (the SQL answer's JSON);
-    /// without it (`undefined`) subscriptions do not verify themselves.
+    /// self-verification checksums and the row count of one-batch snapshots (a server's row
+    /// cap) over HTTP as the same user (the SQL answer's JSON); without it (`undefined`)
+    /// subscriptions neither verify themselves nor detect a row cap.
     ///
     /// `on_output(json)` receives, once per drained burst, the JSON array of items defined
     /// in [`crate::core::live::payload`].
@@ -453,6 +454,7 @@ impl LiveClient {
         let run_sql: Option<Function> = run_sql.dyn_into().ok();
         if run_sql.is_none() {
             config.verify.enabled = false;
+            config.check_row_cap = false;
         }
         let ctor = if web_socket.is_undefined() || web_socket.is_null() {
             Reflect::get(&js_sys::global(), &"WebSocket".into()).unwrap_or(JsValue::UNDEFINED)

@@ -115,7 +115,7 @@ export interface LiveManagerOptions {
   connectTimeoutMs?: number;
   /** Ask the server not to gzip frames (`?compress=false`). */
   disableCompression?: boolean;
-  /** Snapshot batch size when a subscription sets none. Default 500, at most 999. */
+  /** Snapshot batch size when a subscription sets none. Default 999 (the most a default server, capped at 1000 rows per query, never cuts), at most 999. */
   batchSize?: number;
   reconnect?: ReconnectOptions;
   /** Self-verification of `live()` rows ({@link VerifyOptions}); `false` disables it. Needs `runSql`. */
@@ -126,8 +126,9 @@ export interface LiveManagerOptions {
   snapshotTimeoutMs?: number;
   /**
    * Runs SQL over HTTP as the socket's user and resolves with the answer's JSON text (or
-   * object): used for the self-verification checksums. The app client passes its own SQL
-   * path; without it, subscriptions do not verify themselves.
+   * object): used for the self-verification checksums and for the row count that detects a
+   * server's row cap. The app client passes its own SQL path; without it, subscriptions do
+   * not verify themselves and a server cap below the batch size is not detected.
    */
   runSql?: (sql: string) => Promise<string | object>;
   /**
@@ -186,7 +187,7 @@ export interface LiveOptions<T = RowData> {
   subscriptionOptions?: SubscriptionOptions;
   /** Keep at most this many rows (the oldest leave first). */
   limit?: number;
-  /** Rows per snapshot batch (1..999). Default: the manager's `batchSize` (500). */
+  /** Rows per snapshot batch (1..999). Default: the manager's `batchSize` (999). */
   batchSize?: number;
   /** Snapshot = the newest N rows only (N ≤ batchSize). */
   lastRows?: number;

@@ -7,9 +7,11 @@ use super::verify::VerifyConfig;
 use crate::core::error::KalamError;
 use crate::core::seq_id::SeqId;
 
-/// Default rows per snapshot batch. Must stay below 1000: a default server truncates a batch
-/// of 1000+ rows to its query limit and reports `has_more: false` (70-limits.json).
-pub const DEFAULT_BATCH_SIZE: u32 = 500;
+/// Default rows per snapshot batch: the largest a default server never truncates (it cuts
+/// any query at `max_query_limit` = 1000 rows and then reports `has_more: false`, PROTOCOL.md
+/// §9.3, 70-limits.json), so a 1k-row snapshot is one round trip. A server with a lower cap
+/// is detected and paged below it ([`LiveConfig::check_row_cap`]).
+pub const DEFAULT_BATCH_SIZE: u32 = 999;
 
 /// Largest accepted `batch_size`.
 pub const MAX_BATCH_SIZE: u32 = 999;
@@ -36,8 +38,15 @@ pub struct LiveConfig {
     pub ping_interval_ms: u64,
     /// Socket open + authentication deadline per attempt; 0 disables. Default 10 000.
     pub connect_timeout_ms: u64,
-    /// `batch_size` when the subscription does not set one. Default 500 (< 1000).
+    /// `batch_size` when the subscription does not set one. Default [`DEFAULT_BATCH_SIZE`].
     pub default_batch_size: u32,
+    /// A server whose `max_query_limit` is below the batch size returns a truncated first
+    /// batch with `has_more: false`. So a snapshot that arrives as one batch is held until
+    /// one `COUNT(*)` of the live query (an [`super::Output::Verify`], whatever
+    /// [`Self::verify`] says) shows nothing is missing; if rows are missing, the cap is
+    /// found and the subscription pages below it ([`super::connection`], row cap). Default
+    /// on; the shell turns it off when it cannot run SQL.
+    pub check_row_cap: bool,
     /// Bound on one inflated gzip frame. Default 64 MiB.
     pub max_inflated_bytes: usize,
     /// At most this many frames are sent in any `send_window_ms` (0: unlimited). The server
@@ -83,6 +92,7 @@ impl LiveConfig {
             ping_interval_ms: 5000,
             connect_timeout_ms: 10_000,
             default_batch_size: DEFAULT_BATCH_SIZE,
+            check_row_cap: true,
             max_inflated_bytes: frames::DEFAULT_MAX_INFLATED_BYTES,
             send_budget: 40,
             send_window_ms: 1100,

@@ -18,7 +18,7 @@
 //!   disarms it; when it fires call `timer_fired(id)`. Stale firings are ignored.
 //! - `Verify { subscription_id, request, sql }`: run `sql` over HTTP SQL as the socket's
 //!   user and call `verify_result` with the figures or the error (self-verification,
-//!   [`super::verify`]).
+//!   [`super::verify`], and the row-cap check, [`cap`]).
 //! - Call `online()`, `visible()` (visibilitychange to visible) and `pageshow()` from the
 //!   page events: they retry immediately when waiting to reconnect.
 //! - Call [`LiveCore::drain_outputs`] after each input (or after a burst of socket frames:
@@ -82,6 +82,11 @@
 //! (4000), a `TIMEOUT` connection error is reported and the reconnect policy takes over.
 //! A page hint (`visible`, …) on a connected socket sends the echo at once.
 //!
+//! # Row cap
+//! A server cuts a first batch at its `max_query_limit` and says `has_more: false`, so a
+//! materialized snapshot that arrives in one batch completes only after a `COUNT(*)` shows
+//! nothing is missing; a cap found that way is paged below from then on ([`cap`]).
+//!
 //! # Self-verification
 //! Materialized subscriptions compare the checksum of §12.2 with their rows after bursts
 //! and periodically, and resync on a confirmed mismatch ([`super::verify`]).
@@ -111,6 +116,7 @@ pub use super::output::{
 };
 use subscription::{SubPhase, Subscription};
 
+mod cap;
 mod link;
 mod replay;
 mod selfcheck;
@@ -195,6 +201,8 @@ pub struct LiveCore {
     last_flush_ms: Option<u64>,
     /// Deltas are held until the `Flush` timer fires.
     rows_held: bool,
+    /// What snapshots showed of the server's row cap ([`cap`]).
+    row_cap: cap::RowCap,
 }
 
 /// Subscription ids of liveness echoes (never a registered id: those are `sub-N`).
@@ -256,6 +264,7 @@ impl LiveCore {
             subs_timer_due: None,
             last_flush_ms: None,
             rows_held: false,
+            row_cap: Default::default(),
         }
     }
 

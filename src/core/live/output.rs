@@ -127,7 +127,8 @@ pub enum Output {
         fatal: bool,
     },
     StateChanged(ConnectionState),
-    /// Run `sql` (the checksum of [`super::verify`]) over HTTP as the socket's user and call
+    /// Run `sql` (the checksum of [`super::verify`]: self-verification, or the row count of
+    /// a snapshot that arrived in one batch) over HTTP as the socket's user and call
     /// [`super::LiveCore::verify_result`] with `request` and its figures or error.
     Verify {
         subscription_id: String,

@@ -106,6 +106,11 @@ impl LiveCore {
                 .config
                 .snapshot_step_timeout_ms
                 .min(u64::from(u32::MAX)) as u32;
+            if self.subs[i].cap.counting(None) {
+                let error = KalamError::timeout(step).with_details("no answer to the row count");
+                self.row_counted(now_ms, i, Err(error));
+                return;
+            }
             let error = KalamError::timeout(step)
                 .with_details("the server did not answer a subscribe or next_batch");
             self.retry_sub(i, error);
@@ -166,8 +171,9 @@ impl LiveCore {
     }
 
     /// The answer to an [`Output::Verify`]: the server's checksum figures, or why the query
-    /// failed. Compared with the same figures over the materialized rows; two mismatches in
-    /// a row ([`VerifyConfig::confirm_ms`] apart) resync the subscription.
+    /// failed. A snapshot's row count goes to [`cap`]; a check's figures are compared with
+    /// the same figures over the materialized rows, and two mismatches in a row
+    /// ([`VerifyConfig::confirm_ms`] apart) resync the subscription.
     pub fn verify_result(
         &mut self,
         now_ms: u64,
@@ -179,6 +185,9 @@ impl LiveCore {
         let Some(i) = self.find(subscription_id) else {
             return;
         };
+        if self.subs[i].cap.counting(Some(request)) {
+            return self.row_counted(now_ms, i, result);
+        }
         let Some((req, _, floor)) = self.subs[i].verify_inflight else {
             return;
         };

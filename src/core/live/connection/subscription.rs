@@ -50,6 +50,8 @@ pub(super) struct Subscription {
     pub(super) mismatches: u32,
     /// Consecutive failed checksum queries.
     pub(super) verify_failures: u32,
+    /// The row-cap check of its snapshots ([`super::cap`]).
+    pub(super) cap: super::cap::SubCap,
 }
 
 /// A subscription's progress on the current socket. History that outlives a socket
@@ -190,6 +192,7 @@ impl LiveCore {
             verify_again: false,
             mismatches: 0,
             verify_failures: 0,
+            cap: Default::default(),
         });
         match self.phase {
             Phase::Connected { .. } => self.send_subscribe(now_ms, self.subs.len() - 1),
@@ -280,6 +283,9 @@ impl LiveCore {
             },
             from: sub.options.from,
         };
+        wire.batch_size = wire
+            .batch_size
+            .map(|b| sub.cap.batch(&self.row_cap, b, wire.last_rows.is_some()));
         match sub.mode {
             SubscriptionMode::Materialized => {
                 sub.staging = None;
@@ -399,6 +405,7 @@ impl LiveCore {
             return; // a batch of an earlier subscribe of this id (before a retry or heal)
         }
         self.subs[i].deadline = self.step_deadline(now_ms);
+        let batch_rows = batch.rows.len();
         let control: BatchControl = batch.batch_control.clone();
         let max_seq = batch
             .rows
@@ -425,6 +432,7 @@ impl LiveCore {
             }
         }
         if control.has_more {
+            self.note_paged(i);
             if let (Some(last), Phase::Connected { socket }) = (control.last_seq_id, self.phase) {
                 if self.subs[i].prefetched.take() == Some(last) {
                     return; // requested when the frame arrived
@@ -443,6 +451,15 @@ impl LiveCore {
             );
             self.sub_error(i, error, false);
         }
+        if self.hold_for_row_count(now_ms, i, batch_rows) {
+            return;
+        }
+        self.complete_snapshot(now_ms, i);
+    }
+
+    /// Subscription `i`'s snapshot is complete: it goes live (a resync's staging is swapped
+    /// in), and the next drain emits it.
+    pub(super) fn complete_snapshot(&mut self, now_ms: u64, i: usize) {
         let verify_due = self.verifies(i).then_some(()).and_then(|()| {
             let interval = self.config.verify.interval_ms;
             (interval > 0).then_some(now_ms + interval)
@@ -599,7 +616,10 @@ impl LiveCore {
             return;
         }
         let window = self.config.coalesce_ms;
-        if window > 0 && self.subs.iter().any(|s| s.rows.has_pending_delta()) {
+        // Only deltas the app hears of count: a first snapshot's `loading` parts (no
+        // callback) neither wait for a window nor open one, so they cannot hold its end.
+        let seen = |s: &Subscription| s.snapshot_done && s.rows.has_pending_delta();
+        if window > 0 && self.subs.iter().any(seen) {
             if let Some(due) = self.last_flush_ms.map(|t| t + window) {
                 if self.now < due {
                     self.rows_held = true;

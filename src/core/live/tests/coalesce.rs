@@ -98,3 +98,46 @@ fn without_a_coalescing_window_every_drain_flushes() {
         )));
     }
 }
+
+/// A first snapshot's `loading` parts reach no callback, so they do not open a window: the
+/// delta that completes the snapshot (the app's first callback) is not held behind them.
+#[test]
+fn loading_parts_do_not_hold_the_end_of_a_snapshot() {
+    let mut config = test_config();
+    config.coalesce_ms = 16;
+    let mut h = Harness::new(config);
+    let a = h.paging();
+    h.establish();
+    let ctl = |more: bool, last: u64| json!({"batch_num":0,"has_more":more,"status":if more {"loading"} else {"ready"},"last_seq_id":last});
+    h.text(
+        &json!({"type":"subscription_ack","subscription_id":&a,"total_rows":0,"batch_control":ctl(true, 102),
+        "schema":[{"name":"id","data_type":"BigInt","index":0,"flags":["pk"]}]})
+        .to_string(),
+    );
+    let rows = |ids: &[u64]| -> Vec<Value> {
+        ids.iter()
+            .map(|n| json!({"id": n.to_string(), "_seq": (100 + n).to_string()}))
+            .collect()
+    };
+    h.text(
+        &json!({"type":"initial_data_batch","subscription_id":&a,"rows":rows(&[1, 2]),"batch_control":ctl(true, 102)})
+            .to_string(),
+    );
+    assert!(deltas(&h.drain()).is_empty(), "a loading part only");
+    h.now += 3;
+    h.text(
+        &json!({"type":"initial_data_batch","subscription_id":&a,"rows":rows(&[3]),"batch_control":ctl(false, 103)})
+            .to_string(),
+    );
+    let outs = h.drain();
+    let d = deltas(&outs);
+    assert_eq!(d.len(), 1, "the snapshot completes at once: {outs:?}");
+    assert!(d[0].initial && d[0].inserted.len() == 3);
+    // The app's first delta opens the window: a change right after it is held.
+    h.now += 1;
+    h.text(
+        &json!({"type":"change","subscription_id":&a,"change_type":"insert","rows":rows(&[4])})
+            .to_string(),
+    );
+    assert!(deltas(&h.drain()).is_empty());
+}

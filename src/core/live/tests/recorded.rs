@@ -246,7 +246,7 @@ fn recorded_projection_and_subscription_errors() {
     assert_eq!(
         sent(&outs),
         [
-            json!({"type":"subscribe","subscription":{"id":&proj,"sql":"SELECT body FROM wire445072.inbox WHERE room = 'paging'","options":{"batch_size":500,"last_rows":2}}})
+            json!({"type":"subscribe","subscription":{"id":&proj,"sql":"SELECT body FROM wire445072.inbox WHERE room = 'paging'","options":{"batch_size":999,"last_rows":2}}})
         ]
     );
     h.feed(&conv[20], ("proj", &proj));
