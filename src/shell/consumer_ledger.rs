@@ -163,23 +163,3 @@ impl ConsumerLedger {
         self.inner.get(partition).map_or(0, |l| l.outstanding())
     }
 }
-
-/// The capped, jittered exponential backoff (`core::topics::backoff_ms`); `attempt` from 1.
-#[wasm_bindgen(js_name = backoffMs)]
-pub fn backoff_ms(
-    attempt: u32,
-    initial_ms: f64,
-    max_ms: f64,
-    multiplier: f64,
-    jitter_ratio: f64,
-    random: f64,
-) -> f64 {
-    topics::backoff_ms(
-        attempt,
-        initial_ms,
-        max_ms,
-        multiplier,
-        jitter_ratio,
-        random,
-    )
-}

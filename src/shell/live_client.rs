@@ -426,13 +426,6 @@ fn random_seed() -> u64 {
 
 // ----- the exported object ---------------------------------------------------------------
 
-/// The live SQL of `liveTable(name)` (`SELECT * FROM "ns"."table"`); throws an
-/// `INVALID_ARGUMENT` KalamError object for anything but `namespace.table` identifiers.
-#[wasm_bindgen(js_name = liveTableSql)]
-pub fn live_table_sql(name: &str) -> Result<String, JsValue> {
-    crate::core::live::sql::live_table_sql(name).map_err(to_js_error)
-}
-
 /// The live-query engine of one client: one WebSocket multiplexing every subscription.
 #[wasm_bindgen]
 pub struct LiveClient {

@@ -16,8 +16,8 @@
 // O(rows) pointer copies, nothing re-created (bench/live: about +0.2 ms per change at 20k
 // rows, +0.65 ms at 100k, GC included). With `rowsArray: false` it is empty and
 // `change.rowMap` is the live Map: O(changes) per callback (about 0.25 ms at 1k-100k rows).
-import { LiveClient, liveTableSql } from './wasm/kalam_wasm.js';
-import { initWasm } from './wasm-loader.js';
+import { LiveClient } from './wasm/kalam_wasm.js';
+import { callCore, initWasm } from './wasm-loader.js';
 import { ErrorCode, KalamError } from './errors.js';
 import { SeqId } from './seq-id.js';
 import { KalamCellValue } from './cells.js';
@@ -384,13 +384,7 @@ export class LiveManager {
    */
   async liveTable<T = RowData>(table: string, onRows: LiveRowsCallback<T>, options: LiveOptions<T> = {}): Promise<Unsubscribe> {
     await initWasm();
-    let sql: string;
-    try {
-      sql = liveTableSql(String(table));
-    } catch (err) {
-      throw KalamError.from(err);
-    }
-    return this.live(sql, onRows, options);
+    return this.live(callCore('liveTableSql', String(table)), onRows, options);
   }
 
   /**

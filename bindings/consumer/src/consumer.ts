@@ -5,7 +5,8 @@
 // Acks are cumulative and drop other consumers' claims (PROTOCOL.md §12.4), so which offsets
 // may be acked, when to probe the committed offset and which redeliveries to skip is decided
 // by the Rust ledger (core/topics.rs); this file only moves data, sleeps and calls handlers.
-import { ConsumerLedger, backoffMs } from './wasm/kalam_wasm.js';
+import { ConsumerLedger } from './wasm/kalam_wasm.js';
+import { callCore } from './wasm-loader.js';
 import { ErrorCode, KalamError } from './errors.js';
 import { HttpClientBase, LogLevel, type HttpClientOptions, type RequestOptions, type SqlValue, type QueryResponse } from './http.js';
 import type { RowData } from './cells.js';
@@ -335,7 +336,7 @@ export class KalamConsumerClient extends HttpClientBase {
 
   #transportDelay(options: LoopOptions, attempt: number): number {
     const r = options.transportRetry;
-    return backoffMs(attempt, r?.initialBackoffMs ?? 250, r?.maxBackoffMs ?? 5_000, 2, r?.jitterRatio ?? 0.3, Math.random());
+    return callCore<number>('backoffMs', attempt, r?.initialBackoffMs ?? 250, r?.maxBackoffMs ?? 5_000, 2, r?.jitterRatio ?? 0.3, Math.random());
   }
 
   /** One ledger per (topic, group, start) and client, kept across runs; a second concurrent run gets its own. */
@@ -618,7 +619,7 @@ export async function runConsumer(options: RunConsumerOptions): Promise<void> {
           if (signal.aborted) return;
           const last = attempt >= retry.maxAttempts || !retry.shouldRetry(error, attempt);
           if (!last) {
-            const delay = backoffMs(attempt, retry.initialBackoffMs, retry.maxBackoffMs, retry.multiplier, retry.jitterRatio, Math.random());
+            const delay = callCore<number>('backoffMs', attempt, retry.initialBackoffMs, retry.maxBackoffMs, retry.multiplier, retry.jitterRatio, Math.random());
             options.onRetry?.({ error, attempt, maxAttempts: retry.maxAttempts, backoffMs: delay, runKey, message });
             await pause(delay, signal);
             if (signal.aborted) return; // a stop during the backoff is not a failed attempt
