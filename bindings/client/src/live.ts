@@ -339,7 +339,7 @@ export class LiveManager {
   }
 
   isConnected(): boolean {
-    return this.#client?.isConnected() ?? false;
+    return this.#client?.call('isConnected', []) ?? false;
   }
 
   /**
@@ -372,7 +372,7 @@ export class LiveManager {
   async #subscribe(sql: string, wire: object, events: boolean): Promise<string> {
     const client = await this.#ensureClient();
     try {
-      return client.subscribe(sql, JSON.stringify(wire), events);
+      return client.call('subscribe', [sql, JSON.stringify(wire), events]);
     } catch (err) {
       throw KalamError.from(err);
     }
@@ -407,7 +407,7 @@ export class LiveManager {
 
   getSubscriptions(): LiveSubscriptionInfo[] {
     if (!this.#client) return [];
-    const list = JSON.parse(this.#client.subscriptions()) as { id: string; sql: string; mode: string; last_seq_id: string | null; live: boolean }[];
+    const list = JSON.parse(this.#client.call('subscriptions', [])) as { id: string; sql: string; mode: string; last_seq_id: string | null; live: boolean }[];
     return list.map((s) => {
       const sub = this.#subs.get(s.id);
       return {
@@ -423,7 +423,7 @@ export class LiveManager {
   async cancelSubscription(id: string): Promise<void> {
     this.#subs.delete(id);
     try {
-      this.#client?.unsubscribe(id);
+      this.#client?.call('unsubscribe', [id]);
     } catch (err) {
       this.#log('warn', `unsubscribe ${id}: ignored error`, err);
     }
@@ -435,7 +435,7 @@ export class LiveManager {
    */
   async connect(): Promise<void> {
     const client = await this.#ensureClient();
-    if (client.isConnected()) return;
+    if (client.call('isConnected', [])) return;
     await new Promise<void>((resolve, reject) => {
       const off = this.onConnectionStateChange((s) => {
         if (s.state === 'connected') {
@@ -446,8 +446,8 @@ export class LiveManager {
           reject(this.#lastError ?? new KalamError({ code: ErrorCode.NETWORK, message: `could not connect (${s.state})`, retryable: true }));
         }
       });
-      client.connect();
-      if (client.isConnected()) {
+      client.call('connect', []);
+      if (client.call('isConnected', [])) {
         off();
         resolve();
       }
@@ -456,7 +456,7 @@ export class LiveManager {
 
   /** Closes the socket; subscriptions (and their rows) are kept and resume on `connect()`. */
   async disconnect(): Promise<void> {
-    this.#client?.disconnect();
+    this.#client?.call('disconnect', []);
   }
 
   /** Closes the socket and forgets every subscription; the manager cannot be used again. */
@@ -466,7 +466,7 @@ export class LiveManager {
     const client = this.#client;
     this.#client = null;
     if (client) {
-      client.shutdown();
+      client.call('shutdown', []);
       // Freed after the current call stack: shutdown() may run inside one of its callbacks.
       queueMicrotask(() => client.free());
     }
@@ -474,7 +474,7 @@ export class LiveManager {
 
   /** Hands the manager a fresh token (e.g. after a login) for the next connection. */
   setToken(token: string): void {
-    this.#client?.tokenReady(token);
+    this.#client?.call('tokenReady', [token]);
   }
 
   // ----- internals ---------------------------------------------------------------------------
@@ -599,7 +599,7 @@ export class LiveManager {
 
   #types(id: string): Map<string, KalamDataType> {
     const types = new Map<string, KalamDataType>();
-    const schema = this.#client ? (JSON.parse(this.#client.schema(id)) as SchemaField[] | null) : null;
+    const schema = this.#client ? (JSON.parse(this.#client.call('schema', [id])) as SchemaField[] | null) : null;
     for (const f of schema ?? []) types.set(f.name, f.data_type);
     if (!types.has('_seq')) types.set('_seq', 'BigInt');
     if (!types.has('_deleted')) types.set('_deleted', 'Boolean');
