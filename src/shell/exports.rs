@@ -22,6 +22,7 @@ fn start() {
 
 /// Runs rule `op` on `args` (a JS array). Ops and their answers:
 /// - `coreVersion` → the version of the Rust core inside this package;
+/// - `baseUrl` [url] → the server URL normalised as the client uses it (no trailing slash);
 /// - `FileRef.from` [text] → the JSON of the object JS sees for a FILE value (FileRef JSON
 ///   text: the FileRef fields and `stored_name`), or `undefined` when it is not a FileRef;
 /// - `storedFileName` [id, name] → the server's stored file name (`{id}-{sanitised name}.{ext}`);
@@ -49,6 +50,7 @@ fn call(op: &str, args: &Array) -> Result<JsValue, KalamError> {
     let string = |s: String| Ok(JsValue::from(s));
     match op {
         "coreVersion" => string(env!("CARGO_PKG_VERSION").to_string()),
+        "baseUrl" => string(BaseUrl::parse(&required(0)?)?.as_str().to_string()),
         "FileRef.from" => Ok(FileRef::from_value(&Value::String(required(0)?))
             .map_or(JsValue::UNDEFINED, |file| {
                 JsValue::from(file.to_js_value(None).to_string())
