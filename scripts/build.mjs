@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'smol-toml';
 import { reportSizes, wasmFileName } from './size-report.mjs';
+import { applyNameMap, parseNameMap } from './wasm-names.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const matrix = parse(readFileSync(join(root, 'wasm-pack.toml'), 'utf8'));
@@ -105,7 +106,18 @@ for (const [name, bundle] of bundles) {
   run('wasm-bindgen', ['--target', matrix.build.wasm_bindgen_target, '--out-dir', join(stage, 'wasm'),
     '--out-name', 'kalam_wasm', wasmIn]);
   const bgWasm = join(stage, 'wasm', 'kalam_wasm_bg.wasm');
-  if (!dev) run('wasm-opt', [...matrix.build.wasm_opt, bgWasm, '-o', bgWasm]);
+  if (!dev) {
+    // With `--minify-imports-and-exports-and-modules` wasm-opt prints the name mapping on
+    // stdout; the glue and its typings get the same short names (scripts/wasm-names.mjs).
+    const optArgs = [...matrix.build.wasm_opt, bgWasm, '-o', bgWasm];
+    console.log(`  $ wasm-opt ${optArgs.join(' ')}`);
+    const map = parseNameMap(execFileSync('wasm-opt', optArgs, { stdio: ['ignore', 'pipe', 'inherit'], env, cwd: root, encoding: 'utf8' }));
+    if (map) {
+      const w = join(stage, 'wasm');
+      applyNameMap(map, bgWasm, join(w, 'kalam_wasm.js'), [join(w, 'kalam_wasm.d.ts'), join(w, 'kalam_wasm_bg.wasm.d.ts')]);
+      console.log(`  short wasm import/export names (${map.imports.length} imports, ${map.exports.length} exports) applied to the glue`);
+    }
+  }
 
   for (const dir of [join(root, 'bindings', 'shared'), join(root, bundle.bindings, 'src')]) {
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) cpSync(join(dir, file), join(stage, file));

@@ -36,7 +36,9 @@ for b in "${bundles[@]}"; do
   wasm-bindgen --target web --out-dir "$out/$b" --out-name k \
     "$target_dir/wasm32-unknown-unknown/release/kalam_wasm.wasm"
   # shellcheck disable=SC2086
-  wasm-opt $opt_flags "$out/$b/k_bg.wasm" -o "$out/$b/opt.wasm"
+  wasm-opt $opt_flags "$out/$b/k_bg.wasm" -o "$out/$b/opt.wasm" >"$out/$b/names.json"
+  # The short import/export names of --minify-imports-and-exports-and-modules, in the glue.
+  node scripts/wasm-names.mjs "$out/$b/names.json" "$out/$b/opt.wasm" "$out/$b/k.js"
   esbuild "$out/$b/k.js" --minify --format=esm --target=es2022 --log-level=warning >"$out/$b/k.min.js"
   printf '%-9s %10d %10d %10d\n' "$b" "$(wc -c <"$out/$b/opt.wasm")" "$(gz "$out/$b/opt.wasm")" "$(gz "$out/$b/k.min.js")"
   if [ -n "${SIZE_TOP:-}" ] && command -v twiggy >/dev/null; then
@@ -46,7 +48,7 @@ for b in "${bundles[@]}"; do
       "$target_dir/wasm32-unknown-unknown/release/kalam_wasm.wasm"
     # shellcheck disable=SC2086
     wasm-opt $(echo "$opt_flags" | sed 's/--strip-debug//; s/--strip-producers//') --debuginfo \
-      "$out/$b/named/k_bg.wasm" -o "$out/$b/named.wasm"
+      "$out/$b/named/k_bg.wasm" -o "$out/$b/named.wasm" >/dev/null
     twiggy top -n "$SIZE_TOP" "$out/$b/named.wasm" >"$out/$b/twiggy.txt"
     echo "  twiggy top $SIZE_TOP -> $out/$b/twiggy.txt"
   fi

@@ -3,8 +3,7 @@
 // object, times as numbers); these wrappers only expose it, without re-guessing types.
 import { SeqId } from './seq-id.js';
 import { ErrorCode, KalamError } from './errors.js';
-import { assertWasmReady } from './wasm-loader.js';
-import { fileDownloadUrl, fileRefJson, storedFileName as coreStoredFileName, tableLocation as coreTableLocation } from './wasm/kalam_wasm.js';
+import { callCore } from './wasm-loader.js';
 
 export type KalamDataType =
   | 'Boolean' | 'SmallInt' | 'Int' | 'BigInt' | 'Float' | 'Double' | 'Text' | 'Timestamp' | 'Date'
@@ -51,8 +50,7 @@ export interface FileContext {
  * lives there once). Needs the WebAssembly core (`await initWasm()` or any client call first).
  */
 export function storedFileName(id: string, name: string): string {
-  assertWasmReady('storedFileName');
-  return coreStoredFileName(id, name);
+  return callCore('storedFileName', id, name);
 }
 
 /**
@@ -61,18 +59,8 @@ export function storedFileName(id: string, name: string): string {
  * `INVALID_ARGUMENT`. @internal
  */
 export function tableLocation(name: string, namespace?: string): { namespace: string; table: string } {
-  assertWasmReady('tableLocation');
-  const [ns, table] = callCore(() => coreTableLocation(name, namespace));
+  const [ns, table] = JSON.parse(callCore('tableLocation', name, namespace)) as [string, string];
   return { namespace: ns, table };
-}
-
-/** Runs a synchronous core call, rethrowing its error object as a KalamError. */
-function callCore<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw KalamError.from(err);
-  }
 }
 
 function isDecodedFileRef(v: object): v is FileRefData {
@@ -103,8 +91,7 @@ function fileRefData(value: unknown): FileRefData | null {
       return null; // e.g. a bigint inside: not FileRef JSON
     }
   } else return null;
-  assertWasmReady('FileRef.from');
-  const json = fileRefJson(text, undefined, undefined);
+  const json = callCore<string | undefined>('FileRef.from', text);
   return json === undefined ? null : (JSON.parse(json) as FileRefData);
 }
 
@@ -148,8 +135,7 @@ export class FileRef implements FileRefData {
     if (!namespace || !table) {
       throw new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message: `FileRef ${this.id}: unknown table; use queryRows(sql, 'namespace.table') or fileRef.forTable(ns, table)` });
     }
-    assertWasmReady('FileRef download URLs');
-    return callCore(() => fileDownloadUrl(baseUrl, namespace, table, this.sub, this.stored_name));
+    return callCore('FileRef.url', baseUrl ?? null, namespace, table, this.sub, this.stored_name);
   }
 
   /** From a FILE cell's value: FileRef JSON text or an object (official `FileRef.from`). */

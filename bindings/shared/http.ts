@@ -2,7 +2,7 @@
 // SQL, retries, endpoints and decoding live in Rust; each operation is one `run(op, args)`)
 // and turns its JSON answers into typed rows.
 import { HttpShell } from './wasm/kalam_wasm.js';
-import { initWasm } from './wasm-loader.js';
+import { callCore, initWasm } from './wasm-loader.js';
 import { ErrorCode, KalamError, rethrowAsKalamError } from './errors.js';
 import { KalamCellValue, FileRef, tableLocation, type FileContext, type KalamDataType, type RowData, type SchemaField } from './cells.js';
 import type { AuthCredentials, AuthProvider, LoginResponse } from './auth.js';
@@ -193,6 +193,7 @@ export interface QueryWithFilesOptions extends RequestOptions {
 export class HttpClientBase {
   protected readonly options: HttpClientOptions;
   #core?: Promise<HttpShell>;
+  #baseUrl = '';
   #logLevel: LogLevel;
   #logListener?: LogListener;
   #authType: AuthCredentials['type'] | undefined;
@@ -227,7 +228,9 @@ export class HttpClientBase {
         this.#authType = credentials?.type;
         return credentials;
       } : undefined;
-      return new HttpShell(url, auth ? JSON.stringify(auth) : undefined, provider, timeoutMs, maxRetries, namespace);
+      const shell = new HttpShell(url, auth ? JSON.stringify(auth) : undefined, provider, timeoutMs, maxRetries, namespace);
+      this.#baseUrl = callCore('baseUrl', url);
+      return shell;
     })().catch((err: unknown) => {
       this.#core = undefined; // a failed wasm load may be retried; a bad URL fails again, typed
       throw KalamError.from(err);
@@ -281,10 +284,10 @@ export class HttpClientBase {
     else console.log(line);
   }
 
-  /** @internal How FileRefs of this client download (the app client overrides this). */
-  protected fileContext(core: HttpShell): FileContext {
+  /** @internal How FileRefs of this client download (the app client overrides this); after `core()`. */
+  protected fileContext(): FileContext {
     return {
-      baseUrl: core.baseUrl,
+      baseUrl: this.#baseUrl,
       download: () => Promise.reject(new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message: 'file downloads need @kalam-wasm/client' })),
     };
   }
@@ -295,9 +298,8 @@ export class HttpClientBase {
   }
 
   async #query(sql: string, params?: SqlValue[], options?: RequestOptions, fileTable?: string): Promise<QueryResponse> {
-    const core = await this.core();
     const json = await this.run<string>('query', { sql, params: sqlParams(params), namespace: options?.namespace, fileTable }, options);
-    return decodeResponseJson(json, this.fileContext(core));
+    return decodeResponseJson(json, this.fileContext());
   }
 
   /** First row of the first result as typed cells, or null. */
@@ -321,9 +323,8 @@ export class HttpClientBase {
 
   /** Runs one statement as another user: `EXECUTE AS USER '<userId>' (<sql>)`. */
   async executeAsUser(sql: string, userId: string, params?: SqlValue[], options?: RequestOptions): Promise<QueryResponse> {
-    const core = await this.core();
     const json = await this.run<string>('executeAsUser', { sql, user: String(userId), params: sqlParams(params), namespace: options?.namespace }, options);
-    return decodeResponseJson(json, this.fileContext(core));
+    return decodeResponseJson(json, this.fileContext());
   }
 
   /** Logs in with Basic credentials (exchanged on /v1/api/auth/login only); later calls use the JWT. */
@@ -343,13 +344,8 @@ export class HttpClientBase {
 
   /** Replaces the credentials used from now on. */
   async setAuth(credentials: AuthCredentials): Promise<void> {
-    const core = await this.core();
-    try {
-      core.setCredentials(JSON.stringify(credentials));
-      this.#authType = credentials.type;
-    } catch (err) {
-      throw KalamError.from(err);
-    }
+    await this.run('setCredentials', credentials);
+    this.#authType = credentials.type;
   }
 
   /**

@@ -5,7 +5,7 @@
 // at import time, so bundlers that drop side-effect-free statements (package.json
 // "sideEffects") cannot lose it. The Node entry (node.ts) replaces it with a file read.
 // No globals are faked and no code is generated at run time.
-import init from './wasm/kalam_wasm.js';
+import init, { coreCall } from './wasm/kalam_wasm.js';
 import type { InitInput } from './wasm/kalam_wasm.js';
 import { ErrorCode, KalamError } from './errors.js';
 
@@ -41,12 +41,18 @@ export function initWasm(input?: InitInput | Promise<InitInput>): Promise<void> 
 }
 
 /**
- * For the synchronous helpers that ask the core (FileRef names and paths, table names):
- * before the first `initWasm()` (or any client call, which awaits it) there is no core to
- * ask, and the answer is a typed error rather than a TypeError from the glue. @internal
+ * One synchronous rule of the core (`coreCall` in the .wasm: FileRef names and paths, table
+ * names, ...), its error rethrown as a KalamError. Before the first `initWasm()` (or any
+ * client call, which awaits it) there is no core to ask, and the answer is a typed error
+ * rather than a TypeError from the glue. @internal
  */
-export function assertWasmReady(what: string): void {
+export function callCore<T = string>(op: string, ...args: unknown[]): T {
   if (!instantiated) {
-    throw new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message: `${what} needs the WebAssembly core: await initWasm() (or any client call) first` });
+    throw new KalamError({ code: ErrorCode.INVALID_ARGUMENT, message: `${op} needs the WebAssembly core: await initWasm() (or any client call) first` });
+  }
+  try {
+    return coreCall(op, args) as T;
+  } catch (err) {
+    throw KalamError.from(err);
   }
 }

@@ -1,7 +1,9 @@
-//! Consumer-bundle exports beyond `HttpShell`: the ledger of `core::topics` (which offsets
-//! may be acked, when to probe the committed offset, which redeliveries to skip) and the
-//! backoff rule, so the TypeScript run loop only moves data and sleeps. Calls are per batch.
+//! Consumer-bundle export beyond `HttpShell`: the ledger of `core::topics` (which offsets
+//! may be acked, when to probe the committed offset, which redeliveries to skip), so the
+//! TypeScript run loop only moves data and sleeps (the backoff rule is `coreCall`'s
+//! `backoffMs`, `shell::exports`). Calls are per batch.
 
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
 use crate::core::error::KalamError;
@@ -9,11 +11,11 @@ use crate::core::json::{json, Value};
 use crate::core::topics::{self, StartPosition, Step};
 use crate::shell::http_shell::to_js_error;
 
-fn offset(text: &str) -> Result<u64, JsValue> {
+fn offset(text: &str) -> Result<u64, KalamError> {
     text.trim().parse().map_err(|_| {
-        to_js_error(KalamError::invalid_argument(format!(
+        KalamError::invalid_argument(format!(
             "an offset must be a non-negative integer, got \"{text}\""
-        )))
+        ))
     })
 }
 
@@ -54,133 +56,100 @@ impl ConsumerLedger {
         })
     }
 
-    /// The `start` to send with the next poll or probe of `partition` (JSON).
-    #[wasm_bindgen(js_name = pollStart)]
-    pub fn poll_start(&self, partition: u32) -> String {
-        match self.inner.poll_start(partition) {
-            StartPosition::Earliest => r#""earliest""#.into(),
-            StartPosition::Latest => r#""latest""#.into(),
-            StartPosition::Offset(n) => format!(r#"{{"offset":"{n}"}}"#),
-        }
-    }
-
-    /// A poll sent at `sent_ms` answered: returns 1 per offset to hand to the handler, 0 for
-    /// committed or already processed ones.
-    pub fn delivered(
-        &mut self,
-        partition: u32,
-        offsets: Vec<String>,
-        next_offset: &str,
-        sent_ms: f64,
-    ) -> Result<Vec<u8>, JsValue> {
-        let offsets = offsets
-            .iter()
-            .map(|o| offset(o))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = offset(next_offset)?;
-        Ok(self
-            .inner
-            .partition(partition)
-            .delivered(&offsets, next, millis(sent_ms))
-            .into_iter()
-            .map(u8::from)
-            .collect())
-    }
-
-    #[wasm_bindgen(js_name = pollFailed)]
-    pub fn poll_failed(&mut self, partition: u32, sent_ms: f64) {
-        self.inner.partition(partition).poll_failed(millis(sent_ms));
-    }
-
-    /// Marks offsets processed (the handler succeeded, or `ackOnFailed` gave up on them).
-    pub fn processed(&mut self, partition: u32, offsets: Vec<String>) -> Result<(), JsValue> {
-        for o in offsets {
-            self.inner.partition(partition).processed(offset(&o)?);
-        }
-        Ok(())
-    }
-
-    /// Offsets this consumer will not process (left for redelivery).
-    pub fn abandon(&mut self, partition: u32, offsets: Vec<String>) -> Result<(), JsValue> {
-        for o in offsets {
-            self.inner.partition(partition).abandon(offset(&o)?);
-        }
-        Ok(())
-    }
-
-    /// The loop stopped: every delivered, unfinished offset is left for redelivery.
-    #[wasm_bindgen(js_name = abandonUnfinished)]
-    pub fn abandon_unfinished(&mut self) {
-        self.inner.abandon_unfinished();
-    }
-
-    /// What to send now, as JSON `[[partition, "ack", "upto"] | [partition, "probe"], ...]`.
-    pub fn steps(&mut self, now_ms: f64) -> String {
-        let steps: Vec<Value> = self
-            .inner
-            .steps(millis(now_ms))
-            .into_iter()
-            .map(|(p, s)| match s {
-                Step::Ack(x) => json!([p, "ack", x.to_string()]),
-                _ => json!([p, "probe"]),
-            })
-            .collect();
-        Value::Array(steps).to_string()
-    }
-
-    /// Whether processed offsets wait for a commit this consumer cannot prove yet.
-    pub fn holding(&mut self, now_ms: f64) -> bool {
-        self.inner.holding(millis(now_ms))
-    }
-
-    /// A probe's answer: `next_offset` when it carried no messages, else undefined.
-    pub fn probed(
-        &mut self,
-        partition: u32,
-        now_ms: f64,
-        next_offset: Option<String>,
-    ) -> Result<(), JsValue> {
-        let next = next_offset.as_deref().map(offset).transpose()?;
-        self.inner.partition(partition).probed(millis(now_ms), next);
-        Ok(())
-    }
-
-    /// A probe failed in transit: try again later.
-    #[wasm_bindgen(js_name = probeRetryLater)]
-    pub fn probe_retry_later(&mut self, partition: u32, now_ms: f64) {
-        self.inner
-            .partition(partition)
-            .probe_retry_later(millis(now_ms));
-    }
-
-    /// The server confirmed an ack up to `upto` (inclusive).
-    pub fn acked(&mut self, partition: u32, upto: &str) -> Result<(), JsValue> {
-        self.inner.partition(partition).acked(offset(upto)?);
-        Ok(())
-    }
-
-    /// Offsets delivered and not committed by this consumer, over every partition.
-    pub fn outstanding(&self, partition: u32) -> usize {
-        self.inner.get(partition).map_or(0, |l| l.outstanding())
+    /// Every ledger call but the constructor, in one export (each export costs a shim in the
+    /// .wasm and a wrapper in the JS glue): `op` with `args`, a JS array whose first item is
+    /// the partition where there is one. Offsets are decimal strings; times are `Date.now()`
+    /// milliseconds. Ops and their answers (`undefined` when none is listed):
+    /// - `pollStart` [p] → the `start` to send with the next poll or probe of `p` (JSON);
+    /// - `delivered` [p, next_offset, sent_ms, ...offsets] → a poll sent at `sent_ms`
+    ///   answered: one character per offset, `1` to hand it to the handler, `0` for committed
+    ///   or already processed ones;
+    /// - `pollFailed` [p, sent_ms];
+    /// - `processed` [p, ...offsets]: the handler succeeded (or `ackOnFailed` gave up on them);
+    /// - `abandon` [p, ...offsets]: offsets this consumer will not process (left for redelivery);
+    /// - `abandonUnfinished` []: the loop stopped, every delivered, unfinished offset is left
+    ///   for redelivery;
+    /// - `steps` [now_ms] → what to send now, as JSON `[[partition, "ack", "upto"] |
+    ///   [partition, "probe"], ...]`;
+    /// - `holding` [now_ms] → whether processed offsets wait for a commit this consumer cannot
+    ///   prove yet;
+    /// - `probed` [p, now_ms, next_offset?]: a probe's answer, `next_offset` when it carried
+    ///   no messages;
+    /// - `probeRetryLater` [p, now_ms]: a probe failed in transit, try again later;
+    /// - `acked` [p, upto]: the server confirmed an ack up to `upto` (inclusive).
+    ///
+    /// A bad offset or op throws an `INVALID_ARGUMENT` KalamError object.
+    pub fn apply(&mut self, op: &str, args: Array) -> Result<JsValue, JsValue> {
+        self.call(op, &args).map_err(to_js_error)
     }
 }
 
-/// The capped, jittered exponential backoff (`core::topics::backoff_ms`); `attempt` from 1.
-#[wasm_bindgen(js_name = backoffMs)]
-pub fn backoff_ms(
-    attempt: u32,
-    initial_ms: f64,
-    max_ms: f64,
-    multiplier: f64,
-    jitter_ratio: f64,
-    random: f64,
-) -> f64 {
-    topics::backoff_ms(
-        attempt,
-        initial_ms,
-        max_ms,
-        multiplier,
-        jitter_ratio,
-        random,
-    )
+impl ConsumerLedger {
+    fn call(&mut self, op: &str, args: &Array) -> Result<JsValue, KalamError> {
+        let text = |i: u32| args.get(i).as_string().unwrap_or_default();
+        let number = |i: u32| args.get(i).as_f64().unwrap_or(0.0);
+        // The offsets from item `from` on.
+        let offsets = |from: u32| {
+            (from..args.length())
+                .map(|i| offset(&text(i)))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let p = number(0) as u32;
+        let ledger = &mut self.inner;
+        match op {
+            "pollStart" => {
+                return Ok(JsValue::from(match ledger.poll_start(p) {
+                    StartPosition::Earliest => r#""earliest""#.to_string(),
+                    StartPosition::Latest => r#""latest""#.to_string(),
+                    StartPosition::Offset(n) => format!(r#"{{"offset":"{n}"}}"#),
+                }))
+            }
+            "delivered" => {
+                let offsets = offsets(3)?;
+                let next = offset(&text(1))?;
+                let hand: String = ledger
+                    .partition(p)
+                    .delivered(&offsets, next, millis(number(2)))
+                    .into_iter()
+                    .map(|h| if h { '1' } else { '0' })
+                    .collect();
+                return Ok(JsValue::from(hand));
+            }
+            "pollFailed" => ledger.partition(p).poll_failed(millis(number(1))),
+            "processed" => {
+                for o in offsets(1)? {
+                    ledger.partition(p).processed(o);
+                }
+            }
+            "abandon" => {
+                for o in offsets(1)? {
+                    ledger.partition(p).abandon(o);
+                }
+            }
+            "abandonUnfinished" => ledger.abandon_unfinished(),
+            "steps" => {
+                let steps: Vec<Value> = ledger
+                    .steps(millis(number(0)))
+                    .into_iter()
+                    .map(|(p, s)| match s {
+                        Step::Ack(x) => json!([p, "ack", x.to_string()]),
+                        _ => json!([p, "probe"]),
+                    })
+                    .collect();
+                return Ok(JsValue::from(Value::Array(steps).to_string()));
+            }
+            "holding" => return Ok(JsValue::from(ledger.holding(millis(number(0))))),
+            "probed" => {
+                let next = args.get(2).as_string().as_deref().map(offset).transpose()?;
+                ledger.partition(p).probed(millis(number(1)), next);
+            }
+            "probeRetryLater" => ledger.partition(p).probe_retry_later(millis(number(1))),
+            "acked" => {
+                let upto = offset(&text(1))?;
+                ledger.partition(p).acked(upto);
+            }
+            _ => return Err(KalamError::invalid_argument("unknown ledger call")),
+        }
+        Ok(JsValue::UNDEFINED)
+    }
 }

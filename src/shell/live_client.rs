@@ -14,21 +14,18 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::core::cells::RowDecoder;
 use crate::core::error::{codes, KalamError};
-use crate::core::live::frames::Row;
 use crate::core::live::options::{config_from_json, options_from_json};
-use crate::core::live::payload::{
-    keyed_rows_json, schema_json, state_json, subscriptions_json, Items,
-};
+use crate::core::live::payload::{schema_json, subscriptions_json, Items};
 use crate::core::live::sql::live_sql_table;
 use crate::core::live::verify;
-use crate::core::live::{ConnectionState, LiveCore, Output, RowKey, SubscriptionMode, TimerId};
+use crate::core::live::{ConnectionState, LiveCore, Output, SubscriptionMode, TimerId};
 use crate::core::schema::SchemaField;
 use crate::shell::net::listener::Listener;
 use crate::shell::net::socket::{describe, Socket, SocketEvent};
@@ -91,11 +88,22 @@ struct Inner {
 
 /// Runs one input, executes the resulting commands and delivers the JS payload.
 fn pump(rc: &Rc<RefCell<Inner>>, input: impl FnOnce(&mut LiveCore, u64)) {
+    let Ok(mut inner) = rc.try_borrow_mut() else {
+        return; // cannot happen: no JS runs while borrowed (see the module docs)
+    };
+    input(&mut inner.core, now_ms());
+    drop(inner);
+    deliver(rc);
+}
+
+/// The rest of [`pump`], not generic over its input: one copy in the .wasm instead of one
+/// per caller (about 1 KB each).
+#[inline(never)]
+fn deliver(rc: &Rc<RefCell<Inner>>) {
     let (payload, token_request, verify_requests) = {
         let Ok(mut inner) = rc.try_borrow_mut() else {
-            return; // cannot happen: no JS runs while borrowed (see the module docs)
+            return;
         };
-        input(&mut inner.core, now_ms());
         let payload = inner.run();
         inner.last_close = None;
         let verify = std::mem::take(&mut inner.verify_requests);
@@ -413,13 +421,6 @@ fn random_seed() -> u64 {
 
 // ----- the exported object ---------------------------------------------------------------
 
-/// The live SQL of `liveTable(name)` (`SELECT * FROM "ns"."table"`); throws an
-/// `INVALID_ARGUMENT` KalamError object for anything but `namespace.table` identifiers.
-#[wasm_bindgen(js_name = liveTableSql)]
-pub fn live_table_sql(name: &str) -> Result<String, JsValue> {
-    crate::core::live::sql::live_table_sql(name).map_err(to_js_error)
-}
-
 /// The live-query engine of one client: one WebSocket multiplexing every subscription.
 #[wasm_bindgen]
 pub struct LiveClient {
@@ -491,15 +492,65 @@ impl LiveClient {
         })
     }
 
-    /// Registers a subscription (connecting lazily) and returns its id. `options_json`:
-    /// `{ batchSize?, lastRows?, from? (decimal string), keyColumns?, limit?, verify? }`. Throws a
-    /// KalamError object (`INVALID_ARGUMENT`, `CLOSED`).
-    pub fn subscribe(
-        &self,
-        sql: &str,
-        options_json: &str,
-        events: bool,
-    ) -> Result<String, JsValue> {
+    /// Every call but the constructor, in one export (each export costs a shim in the .wasm
+    /// and a wrapper in the JS glue): `op` with `args`, a JS array. Ops and their answers
+    /// (`undefined` when none is listed):
+    /// - `subscribe` [sql, options_json, events] → registers a subscription (connecting
+    ///   lazily) and returns its id; `options_json`: `{ batchSize?, lastRows?, from? (decimal
+    ///   string), keyColumns?, limit?, verify? }`, `events`: `true` for raw events instead of
+    ///   materialized rows. Throws a KalamError object (`INVALID_ARGUMENT`, `CLOSED`);
+    /// - `unsubscribe` [id] → whether it was known: removes a subscription locally (always) and
+    ///   tells the server when connected;
+    /// - `connect`; `disconnect` (closes the socket, keeping subscriptions for a later
+    ///   `connect`); `shutdown` (forgets everything, closes the socket, removes the page hooks;
+    ///   later calls fail);
+    /// - `tokenReady` [token]: a token supplied unsolicited (e.g. after a login), used for the
+    ///   next connection;
+    /// - `online`, `visible`: page-lifecycle hints (also hooked automatically where the events
+    ///   exist);
+    /// - `isConnected` → a boolean;
+    /// - `subscriptions` → JSON `[{id, sql, mode, last_seq_id (string|null), live}]`;
+    /// - `schema` [id] → the JSON schema of a subscription's latest ack (`[]` before it,
+    ///   `null` if unknown).
+    pub fn call(&self, op: &str, args: Array) -> Result<JsValue, JsValue> {
+        let text = |i: u32| args.get(i).as_string().unwrap_or_default();
+        let hint: fn(&mut LiveCore, u64) = match op {
+            "subscribe" => return self.subscribe(&text(0), &text(1), args.get(2).is_truthy()),
+            "unsubscribe" => return Ok(JsValue::from(self.unsubscribe(&text(0)))),
+            "isConnected" => return Ok(JsValue::from(self.inner.borrow().core.is_connected())),
+            "subscriptions" => return Ok(JsValue::from(self.subscriptions())),
+            "schema" => {
+                let inner = self.inner.borrow();
+                return Ok(JsValue::from(schema_json(
+                    inner.core.subscription_schema(&text(0)),
+                )));
+            }
+            "tokenReady" => {
+                let token = text(0);
+                pump(&self.inner, move |core, now| core.token_ready(now, token));
+                return Ok(JsValue::UNDEFINED);
+            }
+            "shutdown" => {
+                self.shutdown();
+                return Ok(JsValue::UNDEFINED);
+            }
+            "connect" => LiveCore::connect,
+            "disconnect" => LiveCore::disconnect,
+            "online" => LiveCore::online,
+            "visible" => LiveCore::visible,
+            _ => {
+                return Err(to_js_error(KalamError::invalid_argument(
+                    "unknown live call",
+                )))
+            }
+        };
+        pump(&self.inner, hint);
+        Ok(JsValue::UNDEFINED)
+    }
+}
+
+impl LiveClient {
+    fn subscribe(&self, sql: &str, options_json: &str, events: bool) -> Result<JsValue, JsValue> {
         let options = options_from_json(options_json).map_err(to_js_error)?;
         let mode = if events {
             SubscriptionMode::Events
@@ -511,16 +562,14 @@ impl LiveClient {
         pump(&self.inner, |core, now| {
             result = core.subscribe(now, sql, options, mode).map_err(to_js_error);
         });
-        if let Ok(id) = &result {
-            if let Ok(mut inner) = self.inner.try_borrow_mut() {
-                inner.tables.insert(id.clone(), table);
-            }
+        let id = result?;
+        if let Ok(mut inner) = self.inner.try_borrow_mut() {
+            inner.tables.insert(id.clone(), table);
         }
-        result
+        Ok(JsValue::from(id))
     }
 
-    /// Removes a subscription locally (always) and tells the server when connected.
-    pub fn unsubscribe(&self, id: &str) -> bool {
+    fn unsubscribe(&self, id: &str) -> bool {
         let mut found = false;
         pump(&self.inner, |core, now| found = core.unsubscribe(now, id));
         if let Ok(mut inner) = self.inner.try_borrow_mut() {
@@ -530,17 +579,7 @@ impl LiveClient {
         found
     }
 
-    pub fn connect(&self) {
-        pump(&self.inner, LiveCore::connect);
-    }
-
-    /// Closes the socket, keeping subscriptions for a later `connect()`.
-    pub fn disconnect(&self) {
-        pump(&self.inner, LiveCore::disconnect);
-    }
-
-    /// Forgets everything, closes the socket, removes the page hooks; later calls fail.
-    pub fn shutdown(&self) {
+    fn shutdown(&self) {
         pump(&self.inner, LiveCore::shutdown);
         self.hooks.borrow_mut().clear();
         if let Ok(mut inner) = self.inner.try_borrow_mut() {
@@ -551,54 +590,8 @@ impl LiveClient {
         }
     }
 
-    /// Supplies a token unsolicited (e.g. after a login); used for the next connection.
-    #[wasm_bindgen(js_name = tokenReady)]
-    pub fn token_ready(&self, token: String) {
-        pump(&self.inner, move |core, now| core.token_ready(now, token));
-    }
-
-    /// Page-lifecycle hints (also hooked automatically where the events exist).
-    pub fn online(&self) {
-        pump(&self.inner, LiveCore::online);
-    }
-
-    pub fn visible(&self) {
-        pump(&self.inner, LiveCore::visible);
-    }
-
-    #[wasm_bindgen(js_name = isConnected)]
-    pub fn is_connected(&self) -> bool {
-        self.inner.borrow().core.is_connected()
-    }
-
-    /// The connection state as JSON: `{"state":"connecting"}`, `{"state":"reconnecting",
-    /// "attempt":1,"delay_ms":812}`, ...
-    pub fn state(&self) -> String {
-        state_json(self.inner.borrow().core.state())
-    }
-
-    /// The subscriptions as JSON: `[{id, sql, mode, last_seq_id (string|null), live}]`.
-    pub fn subscriptions(&self) -> String {
+    fn subscriptions(&self) -> String {
         subscriptions_json(&self.inner.borrow().core.subscriptions())
-    }
-
-    /// The schema of a subscription's latest ack as JSON (`[]` before it, `null` if unknown).
-    pub fn schema(&self, id: &str) -> String {
-        let inner = self.inner.borrow();
-        schema_json(inner.core.subscription_schema(id))
-    }
-
-    /// The materialized rows of a subscription as JSON `[[key,row]]` (decoded), for checks.
-    pub fn rows(&self, id: &str) -> String {
-        let mut inner = self.inner.borrow_mut();
-        let rows: Vec<(RowKey, Row)> = match inner.core.rows(id) {
-            Some(iter) => iter.map(|(k, r)| (k.clone(), r.clone())).collect(),
-            None => return "null".into(),
-        };
-        let table = inner.tables.get(id).cloned().flatten();
-        let decoder = inner.decoder(id);
-        let table = table.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
-        keyed_rows_json(rows.iter().map(|(k, r)| (k, r)), decoder, table)
     }
 }
 

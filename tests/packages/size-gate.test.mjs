@@ -1,12 +1,15 @@
 // The size gate of scripts/size-report.mjs on fake reports: a bundle over its budget (only
 // when budgets are enforced), one that grew more than 2 % over its recorded size, and ones
-// within both; and --record's edit of wasm-pack.toml.
+// within both; --record's edit of wasm-pack.toml; and what the JS row measures (the largest
+// browser entry bundled, not every file of the package) on fake packages.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { parse } from 'smol-toml';
-import { checkSizes, hasNameSection, recordSizesText } from '../../scripts/size-report.mjs';
+import { browserEntries, checkSizes, hasNameSection, measurePackageJs, recordSizesText } from '../../scripts/size-report.mjs';
 import { root } from './install.mjs';
 
 const matrix = (enforce) => ({
@@ -93,4 +96,52 @@ test('a --dev .wasm (name section kept) is told apart from a release one (stripp
   assert.equal(hasNameSection(release), false);
   assert.equal(hasNameSection(dev), true);
   assert.equal(hasNameSection(Buffer.from(header)), false);
+});
+
+test('browser entries: the browser/import/default target of each public subpath', () => {
+  const client = JSON.parse(readFileSync(join(root, 'pkg-templates', 'client', 'package.json'), 'utf8'));
+  assert.deepEqual(browserEntries(client), ['./index.js']); // not node.js, not the .wasm
+  const react = JSON.parse(readFileSync(join(root, 'pkg-templates', 'react', 'package.json'), 'utf8'));
+  assert.deepEqual(browserEntries(react), ['./index.js', './drizzle.js']);
+  assert.deepEqual(browserEntries({ exports: { import: './a.js', require: './a.cjs' } }), ['./a.js']);
+  assert.deepEqual(browserEntries({ exports: './b.js' }), ['./b.js']);
+  assert.deepEqual(browserEntries({ main: './c.js' }), ['./c.js']);
+  assert.deepEqual(browserEntries({ browser: './w.js', main: './c.js' }), ['./w.js']);
+});
+
+test('the JS row is the largest browser entry bundled, without Node-only files or peers', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kalam-size-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const filler = (word, n) => Array.from({ length: n }, (_, i) => `${word}${i * 7919 % 10007}`).join(' ');
+  mkdirSync(join(dir, 'wasm'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({
+    type: 'module',
+    exports: {
+      '.': { node: './node.js', browser: './index.js', default: './index.js' },
+      './small': { import: './small.js' },
+      './k_bg.wasm': './wasm/k_bg.wasm',
+      './package.json': './package.json',
+    },
+  }));
+  writeFileSync(join(dir, 'index.js'), `export * from './api.js';\n`);
+  writeFileSync(join(dir, 'api.js'), `import init from './wasm/glue.js';\nimport { peer } from 'some-peer';\n`
+    + `export const used = ${JSON.stringify(filler('used', 400))};\nexport { init, peer };\n`);
+  writeFileSync(join(dir, 'wasm', 'glue.js'), `export default function init() { return new URL('k_bg.wasm', import.meta.url); }\n`);
+  writeFileSync(join(dir, 'small.js'), `export const small = 1;\n`);
+  writeFileSync(join(dir, 'node.js'), `export const nodeOnly = ${JSON.stringify(filler('nodeOnly', 3000))};\n`);
+  const m = measurePackageJs(dir);
+  assert.equal(m.entry, './index.js');
+  const text = m.bytes.toString('utf8');
+  assert.match(text, /used0 /); // the entry's own code, bundled in
+  assert.match(text, /k_bg\.wasm/); // the wasm URL kept as is (the .wasm is not inlined)
+  assert.match(text, /from\s*"some-peer"/); // a peer package stays an import
+  assert.doesNotMatch(text, /nodeOnly/); // the Node entry is not what a browser app ships
+  assert.ok(!/^export \* from/m.test(text), 'bundled, not the re-export file alone');
+  // Every file of the package, node.js included: more than the entry alone.
+  assert.equal(m.files.length, 5);
+  const filesGzip = m.files.reduce((n, b) => n + gzipSync(b, { level: 9 }).length, 0);
+  assert.ok(filesGzip > gzipSync(m.bytes, { level: 9 }).length);
+  // The larger of two entries is the one measured.
+  writeFileSync(join(dir, 'small.js'), `export const small = ${JSON.stringify(filler('small', 2000))};\n`);
+  assert.equal(measurePackageJs(dir).entry, './small.js');
 });

@@ -1,6 +1,5 @@
 // The public API of @kalam-wasm/client, shared by every entry point.
-import { coreVersion as wasmCoreVersion } from './wasm/kalam_wasm.js';
-import { initWasm } from './wasm-loader.js';
+import { callCore, initWasm } from './wasm-loader.js';
 
 export { initWasm };
 export { KalamDBClient, createClient } from './client.js';
@@ -30,5 +29,5 @@ export type { ErrorDetail, QueryResponse, QueryResult, RequestOptions, QueryWith
 /** The version of the Rust core compiled into this package. */
 export async function coreVersion(): Promise<string> {
   await initWasm();
-  return wasmCoreVersion();
+  return callCore('coreVersion');
 }

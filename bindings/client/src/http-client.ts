@@ -1,7 +1,6 @@
 // The HTTP half of the app client: SQL, auth, row helpers, files and diagnostics. The full
 // client (`client.ts`) adds live queries on top; every rule (auth, retries, endpoints, form
 // parts) runs in the Rust core, this class only shapes arguments and answers.
-import type { HttpShell } from './wasm/kalam_wasm.js';
 import { KalamError } from './errors.js';
 import type { FileContext } from './cells.js';
 import {
@@ -30,9 +29,9 @@ export interface SetupRequest {
 
 export class KalamHttpClient extends HttpClientBase {
   /** @internal FileRefs from this client download with its credentials. */
-  protected override fileContext(core: HttpShell): FileContext {
+  protected override fileContext(): FileContext {
     return {
-      baseUrl: core.baseUrl,
+      ...super.fileContext(),
       download: (path, opts) => this.run<Blob>('download', { path, userId: opts?.userId }, { signal: opts?.signal }),
     };
   }
@@ -53,8 +52,7 @@ export class KalamHttpClient extends HttpClientBase {
   }
 
   async #write(op: string, args: object, options?: RequestOptions): Promise<QueryResponse> {
-    const core = await this.core();
-    return decodeResponseJson(await this.run<string>(op, args, options), this.fileContext(core));
+    return decodeResponseJson(await this.run<string>(op, args, options), this.fileContext());
   }
 
   /**
@@ -67,14 +65,13 @@ export class KalamHttpClient extends HttpClientBase {
     optionsOrOnProgress?: QueryWithFilesOptions | ((progress: UploadProgress) => void)): Promise<QueryResponse> {
     const options: QueryWithFilesOptions | undefined = typeof optionsOrOnProgress === 'function'
       ? { onProgress: optionsOrOnProgress } : optionsOrOnProgress;
-    const core = await this.core();
     const names = Object.keys(files);
     const blobs = names.map((n) => files[n]!);
     const transport = options?.onProgress && typeof XMLHttpRequest !== 'undefined'
       ? xhrTransport(names, blobs, options.onProgress) : undefined;
     const args = { sql, names, params: params?.length ? encodeSqlValues(params) : undefined, namespace: options?.namespace };
     const json = await this.run<string>('queryWithFiles', args, options, blobs, transport);
-    return decodeResponseJson(json, this.fileContext(core));
+    return decodeResponseJson(json, this.fileContext());
   }
 
   /** Server health (KalamDB answers only loopback callers). */

@@ -16,8 +16,8 @@
 // O(rows) pointer copies, nothing re-created (bench/live: about +0.2 ms per change at 20k
 // rows, +0.65 ms at 100k, GC included). With `rowsArray: false` it is empty and
 // `change.rowMap` is the live Map: O(changes) per callback (about 0.25 ms at 1k-100k rows).
-import { LiveClient, liveTableSql } from './wasm/kalam_wasm.js';
-import { initWasm } from './wasm-loader.js';
+import { LiveClient } from './wasm/kalam_wasm.js';
+import { callCore, initWasm } from './wasm-loader.js';
 import { ErrorCode, KalamError } from './errors.js';
 import { SeqId } from './seq-id.js';
 import { KalamCellValue } from './cells.js';
@@ -340,7 +340,7 @@ export class LiveManager {
   }
 
   isConnected(): boolean {
-    return this.#client?.isConnected() ?? false;
+    return this.#client?.call('isConnected', []) ?? false;
   }
 
   /**
@@ -373,7 +373,7 @@ export class LiveManager {
   async #subscribe(sql: string, wire: object, events: boolean): Promise<string> {
     const client = await this.#ensureClient();
     try {
-      return client.subscribe(sql, JSON.stringify(wire), events);
+      return client.call('subscribe', [sql, JSON.stringify(wire), events]);
     } catch (err) {
       throw KalamError.from(err);
     }
@@ -385,13 +385,7 @@ export class LiveManager {
    */
   async liveTable<T = RowData>(table: string, onRows: LiveRowsCallback<T>, options: LiveOptions<T> = {}): Promise<Unsubscribe> {
     await initWasm();
-    let sql: string;
-    try {
-      sql = liveTableSql(String(table));
-    } catch (err) {
-      throw KalamError.from(err);
-    }
-    return this.live(sql, onRows, options);
+    return this.live(callCore('liveTableSql', String(table)), onRows, options);
   }
 
   /**
@@ -414,7 +408,7 @@ export class LiveManager {
 
   getSubscriptions(): LiveSubscriptionInfo[] {
     if (!this.#client) return [];
-    const list = JSON.parse(this.#client.subscriptions()) as { id: string; sql: string; mode: string; last_seq_id: string | null; live: boolean }[];
+    const list = JSON.parse(this.#client.call('subscriptions', [])) as { id: string; sql: string; mode: string; last_seq_id: string | null; live: boolean }[];
     return list.map((s) => {
       const sub = this.#subs.get(s.id);
       return {
@@ -430,7 +424,7 @@ export class LiveManager {
   async cancelSubscription(id: string): Promise<void> {
     this.#subs.delete(id);
     try {
-      this.#client?.unsubscribe(id);
+      this.#client?.call('unsubscribe', [id]);
     } catch (err) {
       this.#log('warn', `unsubscribe ${id}: ignored error`, err);
     }
@@ -442,7 +436,7 @@ export class LiveManager {
    */
   async connect(): Promise<void> {
     const client = await this.#ensureClient();
-    if (client.isConnected()) return;
+    if (client.call('isConnected', [])) return;
     await new Promise<void>((resolve, reject) => {
       const off = this.onConnectionStateChange((s) => {
         if (s.state === 'connected') {
@@ -453,8 +447,8 @@ export class LiveManager {
           reject(this.#lastError ?? new KalamError({ code: ErrorCode.NETWORK, message: `could not connect (${s.state})`, retryable: true }));
         }
       });
-      client.connect();
-      if (client.isConnected()) {
+      client.call('connect', []);
+      if (client.call('isConnected', [])) {
         off();
         resolve();
       }
@@ -463,7 +457,7 @@ export class LiveManager {
 
   /** Closes the socket; subscriptions (and their rows) are kept and resume on `connect()`. */
   async disconnect(): Promise<void> {
-    this.#client?.disconnect();
+    this.#client?.call('disconnect', []);
   }
 
   /** Closes the socket and forgets every subscription; the manager cannot be used again. */
@@ -473,7 +467,7 @@ export class LiveManager {
     const client = this.#client;
     this.#client = null;
     if (client) {
-      client.shutdown();
+      client.call('shutdown', []);
       // Freed after the current call stack: shutdown() may run inside one of its callbacks.
       queueMicrotask(() => client.free());
     }
@@ -481,7 +475,7 @@ export class LiveManager {
 
   /** Hands the manager a fresh token (e.g. after a login) for the next connection. */
   setToken(token: string): void {
-    this.#client?.tokenReady(token);
+    this.#client?.call('tokenReady', [token]);
   }
 
   // ----- internals ---------------------------------------------------------------------------
@@ -606,7 +600,7 @@ export class LiveManager {
 
   #types(id: string): Map<string, KalamDataType> {
     const types = new Map<string, KalamDataType>();
-    const schema = this.#client ? (JSON.parse(this.#client.schema(id)) as SchemaField[] | null) : null;
+    const schema = this.#client ? (JSON.parse(this.#client.call('schema', [id])) as SchemaField[] | null) : null;
     for (const f of schema ?? []) types.set(f.name, f.data_type);
     if (!types.has('_seq')) types.set('_seq', 'BigInt');
     if (!types.has('_deleted')) types.set('_deleted', 'Boolean');

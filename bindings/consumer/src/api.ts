@@ -1,6 +1,5 @@
 // The public API of @kalam-wasm/consumer, shared by every entry point.
-import { coreVersion as wasmCoreVersion } from './wasm/kalam_wasm.js';
-import { initWasm } from './wasm-loader.js';
+import { callCore, initWasm } from './wasm-loader.js';
 
 export { initWasm };
 export { KalamConsumerClient, createConsumerClient, runConsumer } from './consumer.js';
@@ -22,5 +21,5 @@ export type { QueryResponse, QueryResult, RequestOptions, SqlValue, LogEntry, Lo
 /** The version of the Rust core compiled into this package. */
 export async function coreVersion(): Promise<string> {
   await initWasm();
-  return wasmCoreVersion();
+  return callCore('coreVersion');
 }

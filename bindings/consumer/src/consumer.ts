@@ -5,7 +5,8 @@
 // Acks are cumulative and drop other consumers' claims (PROTOCOL.md §12.4), so which offsets
 // may be acked, when to probe the committed offset and which redeliveries to skip is decided
 // by the Rust ledger (core/topics.rs); this file only moves data, sleeps and calls handlers.
-import { ConsumerLedger, backoffMs } from './wasm/kalam_wasm.js';
+import { ConsumerLedger } from './wasm/kalam_wasm.js';
+import { callCore } from './wasm-loader.js';
 import { ErrorCode, KalamError } from './errors.js';
 import { HttpClientBase, LogLevel, type HttpClientOptions, type RequestOptions, type SqlValue, type QueryResponse } from './http.js';
 import type { RowData } from './cells.js';
@@ -335,7 +336,7 @@ export class KalamConsumerClient extends HttpClientBase {
 
   #transportDelay(options: LoopOptions, attempt: number): number {
     const r = options.transportRetry;
-    return backoffMs(attempt, r?.initialBackoffMs ?? 250, r?.maxBackoffMs ?? 5_000, 2, r?.jitterRatio ?? 0.3, Math.random());
+    return callCore<number>('backoffMs', attempt, r?.initialBackoffMs ?? 250, r?.maxBackoffMs ?? 5_000, 2, r?.jitterRatio ?? 0.3, Math.random());
   }
 
   /** One ledger per (topic, group, start) and client, kept across runs; a second concurrent run gets its own. */
@@ -362,6 +363,8 @@ export class KalamConsumerClient extends HttpClientBase {
     const start = normaliseStart(options.start);
     const visibilityMs = options.visibilityTimeoutMs ?? 60_000;
     const { ledger, release } = this.#ledger(options.topic, options.group_id, start, visibilityMs);
+    // One ledger call (`ConsumerLedger.apply`: see its ops in src/shell/consumer_ledger.rs).
+    const led = <T = undefined>(op: string, ...args: unknown[]) => ledger.apply(op, args) as T;
     const partitions = options.partitionIds.length ? options.partitionIds : [0];
     const idleMin = options.idleBackoffMs ?? 250;
     const idleMax = options.maxIdleBackoffMs ?? 2_000;
@@ -375,7 +378,7 @@ export class KalamConsumerClient extends HttpClientBase {
       return retryInMs;
     };
     const poll = (p: number, probe: boolean, sig: AbortSignal) => this.consumeBatch({
-      topic: options.topic, group_id: options.group_id, start: JSON.parse(ledger.pollStart(p)) as ConsumeStart,
+      topic: options.topic, group_id: options.group_id, start: JSON.parse(led<string>('pollStart', p)) as ConsumeStart,
       batch_size: options.batch_size, partition_id: p, timeout_seconds: options.timeout_seconds, signal: sig,
       ...(probe ? { probe: true } : {}),
     } as ConsumeRequest);
@@ -384,7 +387,7 @@ export class KalamConsumerClient extends HttpClientBase {
     const settle = async (sig: AbortSignal): Promise<number> => {
       let wait = 0;
       for (let round = 0; round < 3 && !sig.aborted; round++) {
-        const steps = JSON.parse(ledger.steps(Date.now())) as ([number, 'ack', string] | [number, 'probe'])[];
+        const steps = JSON.parse(led<string>('steps', Date.now())) as ([number, 'ack', string] | [number, 'probe'])[];
         if (!steps.length) break;
         for (const step of steps) {
           const p = step[0];
@@ -393,7 +396,7 @@ export class KalamConsumerClient extends HttpClientBase {
             try {
               const done = await untilStopped(this.ack(options.topic, options.group_id, p, upto, { signal: sig }), sig);
               if (done === STOPPED) return wait;
-              ledger.acked(p, upto);
+              led('acked', p, upto);
               failures.ack = 0;
             } catch (err) {
               wait = Math.max(wait, report('ack', err, p));
@@ -408,20 +411,20 @@ export class KalamConsumerClient extends HttpClientBase {
               if (answer.messages.length) {
                 // The server ignored limit 0 and claimed messages: they wait for redelivery.
                 const offsets = answer.messages.map((m) => m.offset_exact);
-                ledger.delivered(p, offsets, answer.next_offset_exact, sent);
-                ledger.abandon(p, offsets);
-                ledger.probed(p, Date.now(), undefined);
+                led('delivered', p, answer.next_offset_exact, sent, ...offsets);
+                led('abandon', p, ...offsets);
+                led('probed', p, Date.now());
               } else {
-                ledger.probed(p, Date.now(), answer.next_offset_exact);
+                led('probed', p, Date.now(), answer.next_offset_exact);
               }
             } catch (err) {
               const error = KalamError.from(err);
               if (transient(error)) {
-                ledger.probeRetryLater(p, Date.now());
+                led('probeRetryLater', p, Date.now());
                 wait = Math.max(wait, report('probe', error, p));
                 return wait;
               }
-              ledger.probed(p, Date.now(), undefined); // refused (e.g. limit 0 rejected): time rule
+              led('probed', p, Date.now()); // refused (e.g. limit 0 rejected): time rule
             }
           }
         }
@@ -443,21 +446,21 @@ export class KalamConsumerClient extends HttpClientBase {
             batch = answer;
             failures.consume = 0;
           } catch (err) {
-            ledger.pollFailed(p, sent);
+            led('pollFailed', p, sent);
             wait = Math.max(wait, report('consume', err, p));
             continue;
           }
           const offsets = batch.messages.map((m) => m.offset_exact);
-          const hand = ledger.delivered(p, offsets, batch.next_offset_exact, sent);
+          const hand = led<string>('delivered', p, batch.next_offset_exact, sent, ...offsets);
           if (batch.messages.length) delivered = true;
           for (let i = 0; i < batch.messages.length && !signal.aborted; i++) {
-            if (!hand[i]) continue; // committed, or processed here already: a redelivery
+            if (hand[i] !== '1') continue; // committed, or processed here already: a redelivery
             const message = batch.messages[i];
             let finished = false;
             await process(message, () => {
-              if (!finished) { finished = true; ledger.processed(p, [message.offset_exact]); }
+              if (!finished) { finished = true; led('processed', p, message.offset_exact); }
             });
-            if (!finished) ledger.abandon(p, [message.offset_exact]);
+            if (!finished) led('abandon', p, message.offset_exact);
           }
           wait = Math.max(wait, await settle(signal));
         }
@@ -466,7 +469,7 @@ export class KalamConsumerClient extends HttpClientBase {
           await pause(wait, signal);
         } else if (!delivered) {
           // Caught up (or acks held): poll again later, sooner while acks wait for a probe.
-          await pause(ledger.holding(Date.now()) ? Math.min(idle, idleMin) : idle, signal);
+          await pause(led<boolean>('holding', Date.now()) ? Math.min(idle, idleMin) : idle, signal);
           idle = Math.min(idleMax, idle * 2);
         } else {
           idle = idleMin;
@@ -475,7 +478,7 @@ export class KalamConsumerClient extends HttpClientBase {
     } finally {
       // Unfinished messages are left for redelivery; processed ones are acked now if the
       // ledger allows it (one bounded attempt), else by this client's next run.
-      ledger.abandonUnfinished();
+      led('abandonUnfinished');
       const flush = new AbortController();
       const timer = setTimeout(() => flush.abort(), 1_000);
       await settle(flush.signal).catch(() => 0);
@@ -618,7 +621,7 @@ export async function runConsumer(options: RunConsumerOptions): Promise<void> {
           if (signal.aborted) return;
           const last = attempt >= retry.maxAttempts || !retry.shouldRetry(error, attempt);
           if (!last) {
-            const delay = backoffMs(attempt, retry.initialBackoffMs, retry.maxBackoffMs, retry.multiplier, retry.jitterRatio, Math.random());
+            const delay = callCore<number>('backoffMs', attempt, retry.initialBackoffMs, retry.maxBackoffMs, retry.multiplier, retry.jitterRatio, Math.random());
             options.onRetry?.({ error, attempt, maxAttempts: retry.maxAttempts, backoffMs: delay, runKey, message });
             await pause(delay, signal);
             if (signal.aborted) return; // a stop during the backoff is not a failed attempt

@@ -397,29 +397,6 @@ pub(crate) fn schema_json(schema: Option<&[SchemaField]>) -> String {
     schema.to_json()
 }
 
-/// The materialized rows as `[[key, row]]`, values decoded (for checks).
-pub(crate) fn keyed_rows_json<'r>(
-    rows: impl Iterator<Item = (&'r RowKey, &'r Row)>,
-    decoder: Option<&RowDecoder>,
-    table: FileTable<'_>,
-) -> String {
-    let mut items = Items::default();
-    let mut invalid = Vec::new();
-    items.buf.push('[');
-    for (i, (key, row)) in rows.enumerate() {
-        if i > 0 {
-            items.buf.push(',');
-        }
-        items.buf.push('[');
-        items.string(key.as_str());
-        items.buf.push(',');
-        items.row_object(None, row, decoder, table, &mut invalid);
-        items.buf.push(']');
-    }
-    items.buf.push(']');
-    items.buf
-}
-
 #[cfg(test)]
 mod tests {
     use std::rc::Rc;
@@ -596,10 +573,5 @@ mod tests {
         assert_eq!(subscriptions_json(&[]), "[]");
         assert_eq!(schema_json(None), "null");
         assert_eq!(schema_json(Some(&[])), "[]");
-        let k = keyed(json!({"id": "1", "v": 2}));
-        assert_eq!(
-            keyed_rows_json([(&k.key, &*k.row)].into_iter(), None, None),
-            r#"[["\"1\"",{"id":"1","v":2}]]"#
-        );
     }
 }

@@ -134,23 +134,6 @@ impl HttpShell {
         })
     }
 
-    /// The normalised base URL (no trailing slash).
-    #[wasm_bindgen(getter, js_name = baseUrl)]
-    pub fn base_url(&self) -> String {
-        self.shell.executor.driver().base().as_str().to_string()
-    }
-
-    /// Replaces the credentials (e.g. after the app's user signs in again); a sign-in in
-    /// flight for the old ones is superseded.
-    #[wasm_bindgen(js_name = setCredentials)]
-    pub fn set_credentials(&self, credentials_json: &str) -> JsResult<()> {
-        let credentials = Credentials::from_json(credentials_json).map_err(to_js_error)?;
-        self.shell
-            .executor
-            .input(|d, now| d.set_credentials(now, credentials));
-        Ok(())
-    }
-
     /// Runs operation `op` with `args_json`. Operations: `query` {sql, params?, namespace?,
     /// fileTable?}, `executeAsUser` {sql, user, params?, namespace?}, `login`,
     /// `refreshToken` {token?}, `accessToken` {force}, `health`, `setupStatus`, `setup`
@@ -158,7 +141,10 @@ impl HttpShell {
     /// `update` {table, key, changes}, `delete` {table, key}, `queryWithFiles` {sql, names,
     /// params?, namespace?} with `files` (and `transport` for upload progress), `download`
     /// {path, userId?} (resolves with a Blob); the consumer's `consume` (the consume
-    /// options) and `ack` {topic, groupId, partitionId, upto}.
+    /// options) and `ack` {topic, groupId, partitionId, upto}; and `setCredentials` (the
+    /// `Auth.*` object: replaces the credentials, e.g. after the app's user signs in again;
+    /// a sign-in in flight for the old ones is superseded), which sends nothing. (The
+    /// normalised base URL is `coreCall`'s `baseUrl`.)
     pub async fn run(
         &self,
         op: String,
@@ -194,6 +180,13 @@ impl Shell {
         transport: Option<Function>,
     ) -> Result<JsValue, KalamError> {
         let args = Args::parse(args_json)?;
+        // Not a request: one op here instead of one more export (each costs glue).
+        if op == "setCredentials" {
+            let credentials = Credentials::from_json(args_json.unwrap_or_default())?;
+            self.executor
+                .input(|d, now| d.set_credentials(now, credentials));
+            return Ok(JsValue::UNDEFINED);
+        }
         // Only the client has multipart calls.
         #[cfg(not(feature = "client"))]
         let _ = (files, transport);
