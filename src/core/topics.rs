@@ -33,15 +33,14 @@ fn offset_of(value: &Value) -> Result<u64> {
                 Ok(u)
             } else if n.as_i64().is_some() {
                 Ok(0) // negative: clamped like the official consumer
+            } else if n.is_finite_f64() {
+                // A fraction or a huge integer: floored, clamped to 0..=u64::MAX (exact
+                // digits, no float parse).
+                Ok(u64::try_from(n.trunc_scaled(0).max(0)).unwrap_or(u64::MAX))
             } else {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                if f.is_finite() {
-                    Ok(f.max(0.0).floor() as u64)
-                } else {
-                    Err(KalamError::invalid_argument(
-                        "the start offset is not finite",
-                    ))
-                }
+                Err(KalamError::invalid_argument(
+                    "the start offset is not finite",
+                ))
             }
         }
         Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
@@ -123,9 +122,10 @@ fn u64_option(map: &Map, names: &[&str]) -> Result<Option<u64>> {
         Some(v) => v
             .as_u64()
             .or_else(|| {
-                v.as_f64()
-                    .filter(|f| f.is_finite() && *f >= 0.0)
-                    .map(|f| f as u64)
+                // A fraction: its integer part (saturating, like a float cast).
+                v.as_number()
+                    .filter(|n| n.is_finite_f64() && !n.is_negative())
+                    .map(|n| u64::try_from(n.trunc_scaled(0)).unwrap_or(u64::MAX))
             })
             .map(Some)
             .ok_or_else(|| {

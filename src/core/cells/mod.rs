@@ -34,7 +34,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::core::json::{parse, ArrayWriter, Map, Number, ObjectWriter, ToJson, Value};
+use crate::core::json::{
+    parse, write_str, ArrayWriter, JsonError, Kind, Map, Number, ObjectWriter, Reader, ToJson,
+    Value,
+};
 
 use crate::core::schema::{DataType, SchemaField, SYSTEM_COLUMNS};
 
@@ -110,7 +113,7 @@ fn float_text(s: &str) -> Option<Number> {
             text.push('0');
         }
     }
-    Number::from_text(&text).filter(|n| n.as_f64().is_some())
+    Number::from_text(&text).filter(Number::is_finite_f64)
 }
 
 fn bad(value: Value, ty: &str) -> Result<Value, (Value, String)> {
@@ -127,15 +130,23 @@ fn bad(value: Value, ty: &str) -> Result<Value, (Value, String)> {
 fn is_decoded(data_type: &DataType, value: &Value) -> bool {
     match (data_type, value) {
         (_, Value::Null) | (DataType::Other(_), _) => true,
-        (DataType::BigInt, Value::String(s)) => is_decimal_integer(s),
-        (DataType::Decimal { .. }, Value::String(s)) => is_decimal_number(s),
+        (_, Value::String(s)) => is_decoded_str(data_type, s),
         (DataType::SmallInt | DataType::Int, Value::Number(n)) => n.is_i64() || n.is_u64(),
         (DataType::Float | DataType::Double, Value::Number(_)) => true,
         (DataType::Boolean, Value::Bool(_)) => true,
         (DataType::Timestamp | DataType::DateTime, Value::Number(n)) => n
             .as_i64()
             .is_some_and(|us| us.unsigned_abs() < NS_TIMESTAMP_FLOOR as u64),
-        (DataType::Text | DataType::Uuid, Value::String(_)) => true,
+        _ => false,
+    }
+}
+
+/// [`is_decoded`] of a string cell.
+fn is_decoded_str(data_type: &DataType, s: &str) -> bool {
+    match data_type {
+        DataType::BigInt => is_decimal_integer(s),
+        DataType::Decimal { .. } => is_decimal_number(s),
+        DataType::Text | DataType::Uuid | DataType::Other(_) => true,
         _ => false,
     }
 }
@@ -334,6 +345,42 @@ fn positional_schema(schema: &[SchemaField]) -> Vec<&SchemaField> {
     fields
 }
 
+/// One cell of a positional result: decoded by its column's type (cells beyond the schema's
+/// width pass through), a malformed one kept raw and listed in `invalid`.
+fn decode_positional(
+    field: Option<&SchemaField>,
+    (row, column): (usize, usize),
+    cell: Value,
+    file_table: FileTable<'_>,
+    invalid: &mut Vec<InvalidCell>,
+) -> Value {
+    let Some(field) = field else {
+        return cell;
+    };
+    match decode_cell(&field.data_type, cell, file_table) {
+        Ok(v) => v,
+        Err((raw, reason)) => {
+            invalid.push(InvalidCell {
+                row,
+                column,
+                reason: format!("{}: {reason}", field.name),
+            });
+            raw
+        }
+    }
+}
+
+fn columns_of(fields: &[&SchemaField]) -> Vec<Column> {
+    fields
+        .iter()
+        .map(|f| Column {
+            name: f.name.clone(),
+            data_type: f.data_type.clone(),
+            flags: f.flags.clone(),
+        })
+        .collect()
+}
+
 /// Decodes a positional result (`schema` + `rows` as the server sent them). Cells beyond
 /// the schema's width are passed through unchanged.
 pub fn decode_result(
@@ -352,37 +399,82 @@ pub fn decode_result(
         .map(|(r, row)| {
             row.into_iter()
                 .enumerate()
-                .map(|(c, cell)| match fields.get(c) {
-                    Some(field) => match decode_cell(&field.data_type, cell, file_table) {
-                        Ok(v) => v,
-                        Err((raw, reason)) => {
-                            invalid.push(InvalidCell {
-                                row: r,
-                                column: c,
-                                reason: format!("{}: {reason}", field.name),
-                            });
-                            raw
-                        }
-                    },
-                    None => cell,
+                .map(|(c, cell)| {
+                    decode_positional(
+                        fields.get(c).copied(),
+                        (r, c),
+                        cell,
+                        file_table,
+                        &mut invalid,
+                    )
                 })
                 .collect()
         })
         .collect();
     DecodedResult {
-        columns: fields
-            .iter()
-            .map(|f| Column {
-                name: f.name.clone(),
-                data_type: f.data_type.clone(),
-                flags: f.flags.clone(),
-            })
-            .collect(),
+        columns: columns_of(&fields),
         rows,
         row_count,
         message,
         as_user,
         invalid,
+    }
+}
+
+/// [`decode_result`] streamed: the caller feeds cells as it reads them and the JSON of
+/// [`DecodedResult`] is written as it goes (no row tree; the SQL fast path).
+pub struct ResultWriter<'s> {
+    fields: Vec<&'s SchemaField>,
+    file_table: FileTable<'s>,
+    invalid: Vec<InvalidCell>,
+}
+
+impl<'s> ResultWriter<'s> {
+    pub fn new(schema: &'s [SchemaField], file_table: FileTable<'s>) -> ResultWriter<'s> {
+        ResultWriter {
+            fields: positional_schema(schema),
+            file_table,
+            invalid: Vec::new(),
+        }
+    }
+
+    /// The `columns` array.
+    pub fn write_columns(&self, out: &mut String) {
+        columns_of(&self.fields).write_json(out);
+    }
+
+    /// Writes the decoded cell `(row, column)`.
+    pub fn write_cell(&mut self, at: (usize, usize), cell: Value, out: &mut String) {
+        let field = self.fields.get(at.1).copied();
+        decode_positional(field, at, cell, self.file_table, &mut self.invalid).write_json(out);
+    }
+
+    /// [`ResultWriter::write_cell`] of the next value of `r`; a string cell that is already
+    /// decoded (text, BIGINT digits, …: most cells) is copied without an owned `Value`.
+    pub fn write_cell_from(
+        &mut self,
+        at: (usize, usize),
+        r: &mut Reader<'_>,
+        out: &mut String,
+    ) -> Result<(), JsonError> {
+        if r.peek()? != Kind::String {
+            let cell = r.value()?;
+            self.write_cell(at, cell, out);
+            return Ok(());
+        }
+        let s = r.str()?;
+        match self.fields.get(at.1) {
+            Some(f) if !is_decoded_str(&f.data_type, &s) => {
+                self.write_cell(at, Value::String(s.into_owned()), out)
+            }
+            _ => write_str(out, &s),
+        }
+        Ok(())
+    }
+
+    /// The malformed cells seen, in order.
+    pub fn into_invalid(self) -> Vec<InvalidCell> {
+        self.invalid
     }
 }
 

@@ -22,7 +22,7 @@
 //! and a call that failed with an old generation just retries with the newer token instead
 //! of refreshing again. Basic credentials are only ever sent to the login endpoint.
 
-use crate::core::json::{json, parse, parse_slice, Map, ObjectWriter, ToJson, Value};
+use crate::core::json::{json, parse, parse_slice, Map, Number, ObjectWriter, ToJson, Value};
 
 use crate::core::base64;
 use crate::core::error::{codes, KalamError, Result};
@@ -213,10 +213,10 @@ impl Fields {
         }
     }
 
-    fn opt_f64(&mut self, key: &str) -> Field<Option<f64>> {
+    fn opt_number(&mut self, key: &str) -> Field<Option<Number>> {
         match self.0.remove(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(Value::Number(n)) => Ok(Some(n)),
             Some(_) => Err(format!("`{key}` is not a number")),
         }
     }
@@ -388,20 +388,27 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
 pub struct JwtClaims {
     pub sub: Option<String>,
     pub iss: Option<String>,
-    /// Unix seconds.
-    pub exp: Option<f64>,
-    pub iat: Option<f64>,
+    /// Unix seconds (NumericDate: may have a fraction), exact.
+    pub exp: Option<Number>,
+    pub iat: Option<Number>,
     pub role: Option<String>,
     pub token_type: Option<String>,
 }
 
 impl JwtClaims {
     pub fn exp_ms(&self) -> Option<i64> {
-        self.exp.map(|s| (s * 1000.0) as i64)
+        self.exp.as_ref().map(seconds_to_ms)
     }
     pub fn iat_ms(&self) -> Option<i64> {
-        self.iat.map(|s| (s * 1000.0) as i64)
+        self.iat.as_ref().map(seconds_to_ms)
     }
+}
+
+/// Seconds → milliseconds, truncated and saturating like `(s * 1000.0) as i64`, on the
+/// exact digits (no float parse).
+fn seconds_to_ms(seconds: &Number) -> i64 {
+    let ms = seconds.trunc_scaled(3);
+    i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// Decodes the payload of a JWT (`header.payload.signature`, base64url). Opaque tokens
@@ -422,8 +429,8 @@ pub fn jwt_claims(token: &str) -> Result<JwtClaims> {
         Ok(JwtClaims {
             sub: f.opt_str("sub")?,
             iss: f.opt_str("iss")?,
-            exp: f.opt_f64("exp")?,
-            iat: f.opt_f64("iat")?,
+            exp: f.opt_number("exp")?,
+            iat: f.opt_number("iat")?,
             role: f.opt_str("role")?,
             token_type: f.opt_str("token_type")?,
         })
@@ -1026,6 +1033,13 @@ mod tests {
         assert!(parse_status_response(200, "{}").is_err());
         let c = jwt_claims(&jwt(r#"{"sub":null,"exp":5}"#)).unwrap();
         assert_eq!((c.exp_ms(), c.sub), (Some(5000), None));
+        let c = jwt_claims(&jwt(r#"{"exp":1795531475.6789,"iat":-1.5}"#)).unwrap();
+        assert_eq!(
+            (c.exp_ms(), c.iat_ms()),
+            (Some(1_795_531_475_678), Some(-1500))
+        );
+        let c = jwt_claims(&jwt(r#"{"exp":1e300}"#)).unwrap();
+        assert_eq!(c.exp_ms(), Some(i64::MAX));
         assert!(jwt_claims(&jwt(r#"{"exp":"soon"}"#)).is_err());
     }
 

@@ -109,13 +109,15 @@ pub fn upload_form(
             "queryWithFiles needs FILE(\"name\") placeholders in the SQL",
         ));
     }
-    let missing: Vec<&String> = placeholders
+    let missing: Vec<&str> = placeholders
         .iter()
         .filter(|p| !file_names.contains(p))
+        .map(String::as_str)
         .collect();
     if !missing.is_empty() {
         return Err(KalamError::invalid_argument(format!(
-            "no file given for placeholder(s) {missing:?}"
+            "no file given for placeholder(s) \"{}\"",
+            missing.join("\", \"")
         )));
     }
     if placeholders.len() > MAX_FILES_PER_REQUEST {

@@ -239,8 +239,8 @@ impl SqlRequest {
         }
         for (i, p) in self.params.iter().enumerate() {
             if let Param::Float(f) = p {
-                // The only float parse on this path: `1e400` would reach the server as inf.
-                if f.as_f64().is_none() {
+                // `1e400` would reach the server as an infinity.
+                if !f.is_finite_f64() {
                     return Err(KalamError::invalid_argument(format!(
                         "parameter ${} is {f}; only finite numbers can be sent",
                         i + 1

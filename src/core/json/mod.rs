@@ -195,6 +195,127 @@ impl Number {
         !self.is_i64() && !self.is_u64()
     }
 
+    /// `(negative, digits, exponent)`: the value is `digits × 10^exponent`, `digits` the
+    /// significant decimal digits without leading zeros (empty for zero).
+    fn decimal(&self) -> (bool, Vec<u8>, i64) {
+        let text = match &self.0 {
+            N::Int(i) => {
+                let mut s = String::new();
+                write::write_u64(&mut s, i.unsigned_abs());
+                let digits = if *i == 0 { Vec::new() } else { s.into_bytes() };
+                return (*i < 0, digits, 0);
+            }
+            N::Text(t) => t.as_bytes(),
+        };
+        let neg = text.first() == Some(&b'-');
+        let body = if neg { &text[1..] } else { text };
+        let (mantissa, exp) = match body.iter().position(|b| matches!(b, b'e' | b'E')) {
+            Some(at) => (&body[..at], &body[at + 1..]),
+            None => (body, &b""[..]),
+        };
+        let (exp_neg, exp_digits) = match exp.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            Some((b'+', rest)) => (false, rest),
+            _ => (false, exp),
+        };
+        // Saturates: beyond ±10^18 the value is 0 or out of every range anyway.
+        let mut e: i64 = 0;
+        for &d in exp_digits {
+            e = e.saturating_mul(10).saturating_add(i64::from(d - b'0'));
+        }
+        if exp_neg {
+            e = -e;
+        }
+        let mut digits = Vec::with_capacity(mantissa.len());
+        for &d in mantissa {
+            if d == b'.' {
+                continue;
+            }
+            if !(digits.is_empty() && d == b'0') {
+                digits.push(d);
+            }
+        }
+        let frac = mantissa
+            .iter()
+            .position(|&b| b == b'.')
+            .map_or(0, |dot| mantissa.len() - dot - 1);
+        (neg, digits, e.saturating_sub(frac as i64))
+    }
+
+    /// Below zero (`-0` is not).
+    pub fn is_negative(&self) -> bool {
+        match &self.0 {
+            N::Int(i) => *i < 0,
+            N::Text(t) => t.starts_with('-') && !self.decimal().1.is_empty(),
+        }
+    }
+
+    /// The value times `10^scale`, truncated toward zero, saturating at the `i128` range:
+    /// exact integer arithmetic where a float would do `(x * 10^scale) as i128` (JWT times,
+    /// offsets and counts given as JS numbers), without parsing a float.
+    pub fn trunc_scaled(&self, scale: u32) -> i128 {
+        let (neg, digits, exp) = self.decimal();
+        let shift = exp.saturating_add(i64::from(scale));
+        let kept = if shift >= 0 {
+            digits.len()
+        } else {
+            digits
+                .len()
+                .saturating_sub(usize::try_from(-shift).unwrap_or(usize::MAX))
+        };
+        let limit = if neg { i128::MIN } else { i128::MAX };
+        let mut acc: i128 = 0;
+        for &d in &digits[..kept] {
+            match acc
+                .checked_mul(10)
+                .and_then(|a| a.checked_add(i128::from(d - b'0')))
+            {
+                Some(a) => acc = a,
+                None => return limit,
+            }
+        }
+        if acc != 0 {
+            for _ in 0..shift.clamp(0, 40) {
+                match acc.checked_mul(10) {
+                    Some(a) => acc = a,
+                    None => return limit,
+                }
+            }
+        }
+        if neg {
+            -acc
+        } else {
+            acc
+        }
+    }
+
+    /// Whether the nearest `f64` is finite, decided on the digits (no float parse): values
+    /// from `2^1024 - 2^970` up round to infinity.
+    pub fn is_finite_f64(&self) -> bool {
+        // 2^1024 - 2^970, trailing zeros dropped.
+        const OVERFLOW: &[u8] = concat!(
+            "17976931348623158079372897140530341507993413271003782693617377898044496829276475",
+            "09466490179775872070963302864166928879109465555478519404026306574886715058206819",
+            "08902000708383676273854845817711531764475730270069855571366959622842914819860834",
+            "936475292719074168444365510704342711559699508093042880177904174497792",
+        )
+        .as_bytes();
+        let (_, mut digits, exp) = self.decimal();
+        while digits.last() == Some(&b'0') {
+            digits.pop();
+        }
+        if digits.is_empty() {
+            return true;
+        }
+        // The value is 0.digits × 10^magnitude.
+        let magnitude = exp.saturating_add(digits.len() as i64);
+        match magnitude.cmp(&309) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => digits.as_slice() < OVERFLOW,
+        }
+    }
+
     /// The JSON text of an integer number without allocating for `i64`s.
     fn write(&self, out: &mut String) {
         match &self.0 {

@@ -197,6 +197,11 @@ impl<'o> ObjectWriter<'o> {
         ObjectWriter { out, first: true }
     }
 
+    /// Continues an object whose `{` and first fields the caller already wrote.
+    pub fn continue_object(out: &'o mut String) -> ObjectWriter<'o> {
+        ObjectWriter { out, first: false }
+    }
+
     /// Writes `"name":` and returns the buffer for the value.
     pub fn key(&mut self, name: &str) -> &mut String {
         if !self.first {
