@@ -91,6 +91,10 @@ fn utf8(bytes: &[u8], at: usize) -> Result<&str> {
 /// `begin_array()`, then `while next_element()? { ... }`. After the top value, `end()`.
 pub struct Reader<'a> {
     src: &'a [u8],
+    /// `src` as text when it is all UTF-8 (checked once, in one fast pass): strings are then
+    /// sliced from it without a check each. Invalid input falls back to per-string checks,
+    /// which report the offset.
+    text: Option<&'a str>,
     pos: usize,
     depth: u32,
     /// The next `next_key`/`next_element` is the container's first.
@@ -101,6 +105,7 @@ impl<'a> Reader<'a> {
     pub fn new(src: &'a [u8]) -> Reader<'a> {
         Reader {
             src,
+            text: std::str::from_utf8(src).ok(),
             pos: 0,
             depth: 0,
             first: false,
@@ -116,6 +121,16 @@ impl<'a> Reader<'a> {
         Err(JsonError::new(message, self.pos))
     }
 
+    /// `src[start..end]` as text (both ends next to ASCII bytes).
+    #[inline(always)]
+    fn text(&self, start: usize, end: usize) -> Result<&'a str> {
+        match self.text.and_then(|t| t.get(start..end)) {
+            Some(s) => Ok(s),
+            None => utf8(&self.src[start..end], start),
+        }
+    }
+
+    #[inline(always)]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.src.get(self.pos) {
             self.pos += 1;
@@ -123,6 +138,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next non-whitespace byte (not consumed).
+    #[inline(always)]
     fn peek_byte(&mut self) -> Result<u8> {
         self.ws();
         match self.src.get(self.pos) {
@@ -265,7 +281,7 @@ impl<'a> Reader<'a> {
         }
         match src.get(i) {
             Some(b'"') => {
-                let s = utf8(&src[start..i], start)?;
+                let s = self.text(start, i)?;
                 self.pos = i + 1;
                 return Ok(Cow::Borrowed(s));
             }
@@ -280,7 +296,7 @@ impl<'a> Reader<'a> {
             }
         }
         let mut out = String::with_capacity(i - start + 16);
-        out.push_str(utf8(&src[start..i], start)?);
+        out.push_str(self.text(start, i)?);
         loop {
             // At a byte of STOP.
             match src.get(i) {
@@ -305,7 +321,7 @@ impl<'a> Reader<'a> {
             while i < src.len() && !STOP[src[i] as usize] {
                 i += 1;
             }
-            out.push_str(utf8(&src[run..i], run)?);
+            out.push_str(self.text(run, i)?);
         }
     }
 

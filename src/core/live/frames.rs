@@ -331,7 +331,9 @@ pub fn peek_batch(bytes: &[u8]) -> Option<BatchPeek> {
     let head = &bytes[..bytes.len().min(256)];
     find(head, b"\"initial_data_batch\"")?;
     let id_at = find(head, b"\"subscription_id\"")?;
-    let subscription_id = value_after_key(bytes, id_at + 17)?.str().ok()?.into_owned();
+    // Read from the head only: a Reader checks its whole input's UTF-8 first, and the id is
+    // short (one cut off at 256 bytes is just no peek).
+    let subscription_id = value_after_key(head, id_at + 17)?.str().ok()?.into_owned();
     let control_at = bytes.windows(15).rposition(|w| w == b"\"batch_control\"")?;
     let control = value_after_key(bytes, control_at + 15)?.value().ok()?;
     let batch_control = BatchControl::from_json(&control).ok()?;
@@ -602,6 +604,17 @@ mod tests {
             peek_batch(br#"{"type":"initial_data_batch","subscription_id":"s","rows":["#),
             None
         );
+        // The id is read from the first 256 bytes only: a longer one is no peek (the full
+        // decode still reads it).
+        let long = format!(
+            r#"{{"type":"initial_data_batch","subscription_id":"{}","rows":[],"batch_control":{{"batch_num":0,"has_more":true}}}}"#,
+            "s".repeat(300)
+        );
+        assert_eq!(peek_batch(long.as_bytes()), None);
+        assert!(matches!(
+            decode_json(long.as_bytes()),
+            Ok(ServerMessage::InitialDataBatch(b)) if b.subscription_id.len() == 300
+        ));
     }
 
     #[test]
