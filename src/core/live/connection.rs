@@ -108,8 +108,8 @@ use crate::core::schema::{primary_key_columns, SchemaField};
 use crate::core::seq_id::SeqId;
 
 pub use super::config::{
-    check_batch_size, LiveConfig, SubscribeOptions, DEFAULT_BATCH_SIZE, DEFAULT_COALESCE_MS,
-    MAX_BATCH_SIZE,
+    check_batch_size, LiveConfig, SubscribeOptions, DEFAULT_BATCH_SIZE, DEFAULT_COALESCE_BURST,
+    DEFAULT_COALESCE_MS, MAX_BATCH_SIZE,
 };
 pub use super::output::{
     ConnectionState, LiveEvent, Output, SubscriptionInfo, SubscriptionMode, TimerId,
@@ -197,8 +197,8 @@ pub struct LiveCore {
     next_request: u64,
     /// What the `Subs` timer is armed for.
     subs_timer_due: Option<u64>,
-    /// When deltas were last flushed (coalescing window start; `None`: no window open).
-    last_flush_ms: Option<u64>,
+    /// When deltas were flushed within the last coalescing window, oldest first.
+    recent_flushes: std::collections::VecDeque<u64>,
     /// Deltas are held until the `Flush` timer fires.
     rows_held: bool,
     /// What snapshots showed of the server's row cap ([`cap`]).
@@ -262,7 +262,7 @@ impl LiveCore {
             burst_check: None,
             next_request: 0,
             subs_timer_due: None,
-            last_flush_ms: None,
+            recent_flushes: std::collections::VecDeque::new(),
             rows_held: false,
             row_cap: Default::default(),
         }
@@ -560,8 +560,7 @@ impl LiveCore {
         match (id, self.phase) {
             (TimerId::Liveness, Phase::Connected { socket }) => self.liveness_check(now_ms, socket),
             (TimerId::Flush, _) => {
-                self.rows_held = false;
-                self.last_flush_ms = None; // the window is over: the next drain flushes
+                self.rows_held = false; // the oldest flush left the window: the next drain flushes
             }
             (TimerId::Subs, _) => {
                 self.subs_timer_due = None;

@@ -620,14 +620,21 @@ impl LiveCore {
         // callback) neither wait for a window nor open one, so they cannot hold its end.
         let seen = |s: &Subscription| s.snapshot_done && s.rows.has_pending_delta();
         if window > 0 && self.subs.iter().any(seen) {
-            if let Some(due) = self.last_flush_ms.map(|t| t + window) {
-                if self.now < due {
-                    self.rows_held = true;
-                    self.set_timer(TimerId::Flush, due - self.now);
-                    return;
-                }
+            let now = self.now;
+            while self
+                .recent_flushes
+                .front()
+                .is_some_and(|&t| now.saturating_sub(t) >= window)
+            {
+                self.recent_flushes.pop_front();
             }
-            self.last_flush_ms = Some(self.now);
+            if self.recent_flushes.len() >= self.config.coalesce_burst.max(1) as usize {
+                let due = self.recent_flushes[0] + window;
+                self.rows_held = true;
+                self.set_timer(TimerId::Flush, due - now);
+                return;
+            }
+            self.recent_flushes.push_back(now);
         }
         for i in 0..self.subs.len() {
             self.flush_sub(i);

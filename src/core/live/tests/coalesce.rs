@@ -1,6 +1,7 @@
 //! Issue 16: bursts of change frames coalesce per window ([`LiveConfig::coalesce_ms`]).
 
 use super::*;
+use crate::core::live::connection::DEFAULT_COALESCE_BURST;
 
 /// Issue 16: a burst of change frames reaches the shell as one delta per coalescing window;
 /// a lone change (nothing flushed within the window) is flushed by the drain that follows
@@ -9,6 +10,7 @@ use super::*;
 fn bursts_coalesce_per_window_and_a_lone_change_is_not_delayed() {
     let mut config = test_config();
     config.coalesce_ms = 16;
+    config.coalesce_burst = 1; // the window's mechanics, one flush per window
     let mut h = Harness::new(config);
     let a = h.live(PAGING_SQL);
     h.establish();
@@ -105,6 +107,7 @@ fn without_a_coalescing_window_every_drain_flushes() {
 fn loading_parts_do_not_hold_the_end_of_a_snapshot() {
     let mut config = test_config();
     config.coalesce_ms = 16;
+    config.coalesce_burst = 1; // the window's mechanics, one flush per window
     let mut h = Harness::new(config);
     let a = h.paging();
     h.establish();
@@ -140,4 +143,64 @@ fn loading_parts_do_not_hold_the_end_of_a_snapshot() {
             .to_string(),
     );
     assert!(deltas(&h.drain()).is_empty());
+}
+
+/// With the default allowance ([`DEFAULT_COALESCE_BURST`] flushes per window), changes one
+/// round trip apart (7 ms: bench/live inserts the next row when the previous callback fires)
+/// are flushed at once, every one; a burst of frames within a millisecond still reaches the
+/// app as the allowance plus one held delta.
+#[test]
+fn changes_a_round_trip_apart_are_never_held_and_a_burst_still_coalesces() {
+    let mut config = test_config();
+    config.coalesce_ms = 16;
+    assert_eq!(config.coalesce_burst, DEFAULT_COALESCE_BURST);
+    assert_eq!(DEFAULT_COALESCE_BURST, 3);
+    let mut h = Harness::new(config);
+    let a = h.live(PAGING_SQL);
+    h.establish();
+    h.empty_snapshot(&a);
+    h.drain();
+    let change = |n: u64| {
+        json!({"type":"change","subscription_id":&a,"change_type":"insert",
+        "rows":[{"id":n.to_string(),"_seq":(100 + n).to_string()}]})
+        .to_string()
+    };
+    h.now += 100;
+    for n in 1..=30 {
+        h.now += 7;
+        h.text(&change(n));
+        let outs = h.drain();
+        assert_eq!(deltas(&outs).len(), 1, "change {n} flushed at once");
+        assert!(!outs.iter().any(|o| matches!(
+            o,
+            Output::SetTimer {
+                id: TimerId::Flush,
+                ..
+            }
+        )));
+    }
+    // A burst: 40 frames within one millisecond, a second after.
+    h.now += 1_000;
+    let mut flushed = 0;
+    let mut timers: Vec<u64> = Vec::new();
+    for n in 31..=70 {
+        h.text(&change(n));
+        let outs = h.drain();
+        flushed += deltas(&outs).len();
+        let flush: Vec<u64> =
+            pick!(outs, Output::SetTimer { id: TimerId::Flush, delay_ms } => *delay_ms);
+        timers.extend(flush);
+    }
+    assert_eq!(flushed, 3, "the allowance is flushed at once");
+    assert_eq!(
+        timers,
+        [16],
+        "the rest wait for the oldest flush to leave the window"
+    );
+    h.now += 16;
+    h.core.timer_fired(h.now, TimerId::Flush);
+    let held = deltas(&h.drain());
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].inserted.len(), 37, "the union of the held frames");
+    assert_eq!(h.core.rows(&a).unwrap().len(), 70);
 }
