@@ -41,11 +41,12 @@ pub struct LiveConfig {
     /// `batch_size` when the subscription does not set one. Default [`DEFAULT_BATCH_SIZE`].
     pub default_batch_size: u32,
     /// A server whose `max_query_limit` is below the batch size returns a truncated first
-    /// batch with `has_more: false`. So a snapshot that arrives as one batch is held until
-    /// one `COUNT(*)` of the live query (an [`super::Output::Verify`], whatever
-    /// [`Self::verify`] says) shows nothing is missing; if rows are missing, the cap is
-    /// found and the subscription pages below it ([`super::connection`], row cap). Default
-    /// on; the shell turns it off when it cannot run SQL.
+    /// batch with `has_more: false`. So a subscribe whose snapshot could be cut goes out
+    /// with one `COUNT(*)` of the live query (an [`super::Output::Verify`], whatever
+    /// [`Self::verify`] says), and a snapshot that arrives as one batch completes once that
+    /// count shows nothing is missing (at once if it already answered); if rows are missing,
+    /// the cap is found and the subscription pages below it ([`super::connection`], row
+    /// cap). Default on; the shell turns it off when it cannot run SQL.
     pub check_row_cap: bool,
     /// Bound on one inflated gzip frame. Default 64 MiB.
     pub max_inflated_bytes: usize,

@@ -128,7 +128,7 @@ pub enum Output {
     },
     StateChanged(ConnectionState),
     /// Run `sql` (the checksum of [`super::verify`]: self-verification, or the row count of
-    /// a snapshot that arrived in one batch) over HTTP as the socket's user and call
+    /// a snapshot the server's row cap could cut) over HTTP as the socket's user and call
     /// [`super::LiveCore::verify_result`] with `request` and its figures or error.
     Verify {
         subscription_id: String,

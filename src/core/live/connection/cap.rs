@@ -5,10 +5,21 @@
 //! `has_more: true` proves B < L, so every later page fits), so only a materialized snapshot
 //! that arrives as ONE batch of n rows is in doubt:
 //!
-//! - it is held (the app sees nothing yet; a resync keeps the old rows) while one `COUNT(*)`
-//!   of the live query runs over HTTP: the self-verification query, as an
-//!   [`Output::Verify`], whether or not verification is on;
-//! - the server holds no more than n rows: the snapshot completes;
+//! - one `COUNT(*)` of the live query runs over HTTP (the self-verification query, as an
+//!   [`Output::Verify`], whether or not verification is on). It goes out WITH the subscribe
+//!   (how many batches the snapshot takes is not known yet), so it usually answers while the
+//!   snapshot loads: a snapshot that pages ignores it, a one-batch one is settled at once;
+//!   if the count is still out, the snapshot is held for it (the app sees nothing yet; a
+//!   resync keeps the old rows). A probe (below) and a subscribe that waits for the send
+//!   budget are counted only once their one-batch snapshot is in, so the counts of many
+//!   subscribes follow the subscribes' pace instead of meeting the server's SQL rate limit
+//!   all at once;
+//! - the server holds no more than n rows: the snapshot completes. That holds whether the
+//!   count ran before or after the snapshot: rows written after the snapshot arrive as
+//!   changes, and rows deleted between a count taken first and the snapshot only raise the
+//!   count (a probe). Not covered: inserts between a count taken first and the
+//!   subscription's registration on the server that take the table past the cap in that
+//!   moment; self-verification (on by default) finds those rows missing and resyncs;
 //! - it holds more: the cap is n, or rows were inserted since the snapshot. The subscription
 //!   is subscribed again with `batch_size` n (the probe): a cap of n cuts it at n rows with
 //!   `has_more: false` again and is confirmed; otherwise it pages and completes as usual.
@@ -18,13 +29,16 @@
 //!   cap − 1 (a batch equal to the cap reports `has_more: false` too), starting with this
 //!   subscription's next subscribe.
 //!
-//! Batch sizes up to one whose snapshot paged, or below a confirmed cap, cannot be cut: those
-//! snapshots are not counted, so a client counts only until its first multi-batch snapshot.
-//! A count that fails or gets no answer completes the snapshot as it is and is reported (not
-//! fatal). An empty snapshot is never counted: no cap cuts a snapshot to nothing. Not
-//! covered: `lastRows` snapshots (one batch by definition: a cap below `lastRows`
-//! gives the newest `cap` rows), `liveEvents()` (its batches reach the app as they arrive),
-//! and shells that cannot run SQL ([`LiveConfig::check_row_cap`] off).
+//! Every subscribe starts a new snapshot and drops the previous one's count, in flight or
+//! answered (answers are matched by request id), so a retry, resync or probe never uses a
+//! stale one. Batch sizes up to one whose snapshot paged, or below a confirmed cap, cannot be
+//! cut: those subscribes are not counted, so a client counts only until its first
+//! multi-batch snapshot. A count that fails or gets no answer completes a one-batch snapshot
+//! as it is and is reported (not fatal); a snapshot that pages ignores it. An empty snapshot
+//! is never held: no cap cuts a snapshot to nothing. Not covered: `lastRows` snapshots (one
+//! batch by definition: a cap below `lastRows` gives the newest `cap` rows), `liveEvents()`
+//! (its batches reach the app as they arrive), and shells that cannot run SQL
+//! ([`LiveConfig::check_row_cap`] off).
 
 use super::*;
 
@@ -47,12 +61,15 @@ pub(super) struct SubCap {
     check: Check,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 enum Check {
     #[default]
     None,
-    /// The snapshot arrived as one batch of `rows` rows and waits for the count `request`.
-    Counting { request: u64, rows: u32 },
+    /// The count `request` of the current snapshot is in flight; `held`: the snapshot
+    /// arrived as one batch of that many rows and waits for it.
+    Counting { request: u64, held: Option<u32> },
+    /// The current snapshot's count answered before its last batch arrived.
+    Counted(Result<u64, KalamError>),
     /// The server held more rows than the `rows` that arrived: subscribed with
     /// `batch_size` = `rows` to tell a cap from concurrent inserts.
     Probing { rows: u32 },
@@ -60,12 +77,12 @@ enum Check {
 
 impl SubCap {
     /// The `batch_size` to send instead of `wanted` (the probe's, or below a confirmed cap);
-    /// starts a new snapshot (a count in flight was for the previous one).
+    /// starts a new snapshot (a count in flight or answered was for the previous one).
     pub(super) fn batch(&mut self, cap: &RowCap, wanted: u32, last_rows: bool) -> u32 {
         self.paged = false;
-        let batch = match (self.check, cap.cap) {
+        let batch = match (&self.check, cap.cap) {
             _ if last_rows => wanted,
-            (Check::Probing { rows }, _) => rows,
+            (Check::Probing { rows }, _) => *rows,
             (_, Some(cap)) => wanted.min(cap - 1),
             _ => wanted,
         };
@@ -76,22 +93,76 @@ impl SubCap {
         batch
     }
 
-    /// A count is in flight (with that `request`, when given).
-    pub(super) fn counting(&self, request: Option<u64>) -> bool {
-        matches!(self.check, Check::Counting { request: r, .. } if request.is_none_or(|q| q == r))
+    /// The count `request` is this subscription's.
+    pub(super) fn counting(&self, request: u64) -> bool {
+        matches!(self.check, Check::Counting { request: r, .. } if r == request)
+    }
+
+    /// The snapshot is held for a count still in flight.
+    pub(super) fn held(&self) -> bool {
+        matches!(self.check, Check::Counting { held: Some(_), .. })
     }
 }
 
 impl LiveCore {
-    /// A batch of subscription `i`'s snapshot said `has_more: true`: its batch size fits.
+    /// Subscription `i`'s `subscribe` just went out: when its snapshot could be cut, its
+    /// count goes out with it, so a one-batch snapshot need not wait a round trip for it.
+    /// Not while probing (a probe cut again is the cap, without a count), nor when the
+    /// subscribe waits for the send budget: those snapshots are counted when they arrive,
+    /// so the counts of many subscribes follow the subscribes' pace instead of meeting the
+    /// server's SQL rate limit all at once.
+    pub(super) fn count_with_subscribe(&mut self, i: usize) {
+        if !self.send_queue.is_empty() || matches!(self.subs[i].cap.check, Check::Probing { .. }) {
+            return;
+        }
+        if let Some(request) = self.start_count(i) {
+            self.subs[i].cap.check = Check::Counting {
+                request,
+                held: None,
+            };
+        }
+    }
+
+    /// Emits the count of subscription `i`'s snapshot if it could be cut: its request.
+    fn start_count(&mut self, i: usize) -> Option<u64> {
+        let sub = &self.subs[i];
+        let sent = sub.cap.sent?;
+        if sub.mode != SubscriptionMode::Materialized
+            || !self.config.check_row_cap
+            || sent <= self.row_cap.safe
+        {
+            return None;
+        }
+        // A `from` snapshot holds the rows after `from`.
+        let floor = sub
+            .options
+            .from
+            .map(|f| SeqId::new(f.as_i64().saturating_add(1)));
+        let sql = verify::checksum_sql(&sub.sql, floor)?;
+        self.next_request += 1;
+        let request = self.next_request;
+        self.out.push(Output::Verify {
+            subscription_id: sub.id.clone(),
+            request,
+            sql,
+        });
+        Some(request)
+    }
+
+    /// A batch of subscription `i`'s snapshot said `has_more: true`: its batch size fits,
+    /// and the snapshot's count (in flight or answered) says nothing.
     pub(super) fn note_paged(&mut self, i: usize) {
         let cap = &mut self.subs[i].cap;
         cap.paged = true;
+        if matches!(cap.check, Check::Counting { .. } | Check::Counted(_)) {
+            cap.check = Check::None; // a late answer matches no request
+        }
         self.row_cap.safe = self.row_cap.safe.max(cap.sent.unwrap_or(0));
     }
 
     /// The last batch of subscription `i`'s snapshot arrived with `rows` rows: whether the
-    /// snapshot is held (for a count or a new subscribe) instead of completing now.
+    /// snapshot is taken care of here (held for a count or a new subscribe, or settled by
+    /// a count that already answered) instead of completing now.
     pub(super) fn hold_for_row_count(&mut self, now_ms: u64, i: usize, rows: usize) -> bool {
         let check = std::mem::take(&mut self.subs[i].cap.check);
         let sub = &self.subs[i];
@@ -124,25 +195,24 @@ impl LiveCore {
             return true;
         }
         if sent <= self.row_cap.safe {
-            return false;
+            return false; // proven safe since the subscribe: its count says nothing
         }
-        // A `from` snapshot holds the rows after `from`.
-        let floor = sub
-            .options
-            .from
-            .map(|f| SeqId::new(f.as_i64().saturating_add(1)));
-        let Some(sql) = verify::checksum_sql(&sub.sql, floor) else {
-            return false;
+        let request = match check {
+            Check::Counted(count) => {
+                self.settle_count(now_ms, i, rows, count);
+                return true;
+            }
+            Check::Counting { request, .. } => request,
+            // Not counted with the subscribe (send budget, a probe that came back short).
+            _ => match self.start_count(i) {
+                Some(request) => request,
+                None => return false,
+            },
         };
-        self.next_request += 1;
-        let request = self.next_request;
-        let sub = &mut self.subs[i];
-        sub.cap.check = Check::Counting { request, rows };
-        self.out.push(Output::Verify {
-            subscription_id: sub.id.clone(),
+        self.subs[i].cap.check = Check::Counting {
             request,
-            sql,
-        });
+            held: Some(rows),
+        };
         true // the snapshot's step deadline stays armed for the answer
     }
 
@@ -153,14 +223,27 @@ impl LiveCore {
         i: usize,
         result: Result<Checksum, KalamError>,
     ) {
-        let Check::Counting { rows, .. } = std::mem::take(&mut self.subs[i].cap.check) else {
+        let Check::Counting { held, .. } = std::mem::take(&mut self.subs[i].cap.check) else {
+            return;
+        };
+        let count = result.map(|c| c.count);
+        let Some(rows) = held else {
+            // Before the snapshot's last batch: kept for it (the next subscribe of this
+            // subscription drops it).
+            self.subs[i].cap.check = Check::Counted(count);
             return;
         };
         if self.subs[i].phase != SubPhase::Loading || !self.is_connected() {
             return; // the snapshot it counted is gone; the next one is checked again
         }
-        match result {
-            Ok(server) if server.count > u64::from(rows) => {
+        self.settle_count(now_ms, i, rows, count);
+    }
+
+    /// Subscription `i`'s one-batch snapshot of `rows` rows and the server's `count`: it
+    /// completes, or is probed (more rows: a cap, or rows inserted since the count).
+    fn settle_count(&mut self, now_ms: u64, i: usize, rows: u32, count: Result<u64, KalamError>) {
+        match count {
+            Ok(count) if count > u64::from(rows) => {
                 self.subs[i].cap.check = Check::Probing { rows };
                 self.replace_on_server(now_ms, i);
             }

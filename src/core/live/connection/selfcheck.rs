@@ -106,7 +106,7 @@ impl LiveCore {
                 .config
                 .snapshot_step_timeout_ms
                 .min(u64::from(u32::MAX)) as u32;
-            if self.subs[i].cap.counting(None) {
+            if self.subs[i].cap.held() {
                 let error = KalamError::timeout(step).with_details("no answer to the row count");
                 self.row_counted(now_ms, i, Err(error));
                 return;
@@ -185,7 +185,7 @@ impl LiveCore {
         let Some(i) = self.find(subscription_id) else {
             return;
         };
-        if self.subs[i].cap.counting(Some(request)) {
+        if self.subs[i].cap.counting(request) {
             return self.row_counted(now_ms, i, result);
         }
         let Some((req, _, floor)) = self.subs[i].verify_inflight else {

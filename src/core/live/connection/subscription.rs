@@ -317,6 +317,7 @@ impl LiveCore {
         }
         .to_json();
         self.send(now_ms, socket, text);
+        self.count_with_subscribe(i);
     }
 
     pub(super) fn on_frame(&mut self, now_ms: u64, decoded: Result<ServerMessage, KalamError>) {

@@ -163,6 +163,22 @@ impl CapServer {
         }
     }
 
+    /// Answers the frames in `outs` only (their counts are left to the test).
+    fn frames(&mut self, h: &mut Harness, outs: &[Output]) {
+        for out in outs {
+            if let Output::SendText { text, .. } = out {
+                self.on_frame(h, text);
+            }
+        }
+    }
+
+    /// Answers one count with the table as it is.
+    fn answer_count(&mut self, h: &mut Harness, (id, request, sql): &(String, u64, String)) {
+        self.queries.push(sql.clone());
+        h.core
+            .verify_result(h.now, id, *request, Ok(figures(&self.table)));
+    }
+
     /// Moves the clock on and fires the subscription timer (checks, step deadlines).
     fn advance(&mut self, h: &mut Harness, ms: u64) {
         h.now += ms;
@@ -186,6 +202,18 @@ fn cap_config() -> LiveConfig {
 
 fn sub_errors(outs: &[Output]) -> Vec<(String, bool)> {
     pick!(outs, Output::SubscriptionError { error, fatal, .. } => (error.code.clone(), *fatal))
+}
+
+/// The counts (`Output::Verify`) in `outs`: `(subscription, request, sql)`.
+fn counts(outs: &[Output]) -> Vec<(String, u64, String)> {
+    pick!(outs, Output::Verify { subscription_id, request, sql } => (subscription_id.clone(), *request, sql.clone()))
+}
+
+fn frame_types(outs: &[Output]) -> Vec<String> {
+    sent(outs)
+        .iter()
+        .map(|f| f["type"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn ids(delta: &RowsDelta) -> Vec<i64> {
@@ -307,15 +335,25 @@ fn rows_inserted_between_the_snapshot_and_its_count_are_not_taken_for_a_cap() {
 #[test]
 fn a_multi_batch_snapshot_is_not_counted_and_proves_its_batch_size_for_later_ones() {
     let mut server = CapServer::new(rows(1500), 1000);
+    // The count that went out with the subscribe fails: a paged snapshot ignores it, and
+    // does not report it.
+    server.answer = Answer::Fail;
     let (mut h, _) = first_live(cap_config(), &mut server);
     assert_eq!(server.subscribes, [999]);
-    assert!(server.queries.is_empty(), "has_more: true proves 999 fits");
-    let d = deltas(&server.take_log());
+    assert_eq!(server.queries, [COUNT_SQL], "sent with the subscribe");
+    let log = server.take_log();
+    assert!(
+        sub_errors(&log).is_empty(),
+        "has_more: true proves 999 fits"
+    );
+    let d = deltas(&log);
+    assert_eq!(d.len(), 1);
     assert_eq!(ids(&d[0]).len(), 1500);
-    // A later one-batch snapshot with a batch size up to 999 cannot have been cut.
+    // A later one-batch snapshot with a batch size up to 999 cannot have been cut: no
+    // count goes out with its subscribe.
     server.table.truncate(10);
     let id = live_on(&mut h, &mut server, SubscribeOptions::default());
-    assert!(server.queries.is_empty());
+    assert_eq!(server.queries.len(), 1);
     let d = deltas(&server.take_log());
     assert_eq!(ids(&d[0]).len(), 10);
     assert_eq!(h.rows(&id).len(), 10);
@@ -345,14 +383,16 @@ fn one_batch_snapshots_are_counted_only_where_they_can_be_cut() {
     assert_eq!(h.rows(&id).len(), 3);
 
     // Not counted: liveEvents() batches (they reach the app as they come), lastRows (one
-    // batch by definition), a shell without SQL (check_row_cap off), an empty snapshot
-    // (no cap cuts to nothing; rows inserted meanwhile arrive as changes).
-    for (mode, options, config, table) in [
+    // batch by definition), a shell without SQL (check_row_cap off). An empty snapshot
+    // (no cap cuts to nothing; rows inserted meanwhile arrive as changes): its count went
+    // out with the subscribe, and its answer (1 > 0 rows) is ignored.
+    for (mode, options, config, table, counts) in [
         (
             SubscriptionMode::Events,
             SubscribeOptions::default(),
             cap_config(),
             3,
+            0,
         ),
         (
             SubscriptionMode::Materialized,
@@ -362,18 +402,21 @@ fn one_batch_snapshots_are_counted_only_where_they_can_be_cut() {
             },
             cap_config(),
             3,
+            0,
         ),
         (
             SubscriptionMode::Materialized,
             SubscribeOptions::default(),
             test_config(),
             3,
+            0,
         ),
         (
             SubscriptionMode::Materialized,
             SubscribeOptions::default(),
             cap_config(),
             0,
+            1,
         ),
     ] {
         let mut server = CapServer::new(rows(table), 1);
@@ -383,7 +426,12 @@ fn one_batch_snapshots_are_counted_only_where_they_can_be_cut() {
         let outs = h.establish();
         server.serve(&mut h, outs);
         assert_eq!(server.subscribes.len(), 1);
-        assert!(server.queries.is_empty(), "{mode:?}");
+        assert_eq!(server.queries.len(), counts, "{mode:?}");
+        let log = server.take_log();
+        assert!(sub_errors(&log).is_empty());
+        if mode == SubscriptionMode::Materialized {
+            assert_eq!(deltas(&log).len(), 1, "completed at once");
+        }
     }
 }
 
@@ -421,4 +469,195 @@ fn a_count_that_fails_or_gets_no_answer_completes_the_snapshot_and_says_so() {
     assert_eq!(ids(&deltas(&log)[0]), [2, 3, 4], "rows after `from`");
     assert_eq!(sub_errors(&log), [("TIMEOUT".to_string(), false)]);
     assert_eq!(server.subscribes.len(), 1);
+}
+
+#[test]
+fn the_count_goes_out_with_the_subscribe_and_a_snapshot_it_already_covers_completes_at_once() {
+    let mut server = CapServer::new(rows(3), 1000);
+    let mut h = Harness::new(cap_config());
+    let id = h.live(SQL);
+    let outs = h.establish();
+    let c = counts(&outs);
+    assert_eq!(c.len(), 1);
+    assert_eq!((c[0].0.as_str(), c[0].2.as_str()), (id.as_str(), COUNT_SQL));
+    let subscribe = outs
+        .iter()
+        .position(|o| matches!(o, Output::SendText { text, .. } if text.contains(r#""type":"subscribe""#)))
+        .unwrap();
+    assert!(
+        matches!(outs[subscribe + 1], Output::Verify { .. }),
+        "right after the subscribe: {outs:?}"
+    );
+    // Answered (3 rows) before the snapshot arrives: the drain that handles the snapshot
+    // completes it, with no request of its own.
+    server.answer_count(&mut h, &c[0]);
+    assert!(deltas(&h.drain()).is_empty());
+    server.frames(&mut h, &outs);
+    let done = h.drain();
+    let d = deltas(&done);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].initial);
+    assert_eq!(ids(&d[0]), [1, 2, 3]);
+    assert!(
+        counts(&done).is_empty() && sent(&done).is_empty(),
+        "{done:?}"
+    );
+    assert!(sub_errors(&done).is_empty());
+    assert_eq!(server.subscribes, [999]);
+    assert_eq!(h.rows(&id).len(), 3);
+}
+
+#[test]
+fn a_one_batch_snapshot_whose_count_is_in_flight_completes_when_it_answers() {
+    let mut server = CapServer::new(rows(3), 1000);
+    let mut h = Harness::new(cap_config());
+    let id = h.live(SQL);
+    let outs = h.establish();
+    let c = counts(&outs);
+    server.frames(&mut h, &outs);
+    let held = h.drain();
+    assert!(deltas(&held).is_empty(), "held for the count");
+    assert!(
+        counts(&held).is_empty(),
+        "the count in flight is not asked again"
+    );
+    assert!(sent(&held).is_empty());
+    server.answer_count(&mut h, &c[0]);
+    let done = h.drain();
+    assert_eq!(ids(&deltas(&done)[0]), [1, 2, 3]);
+    assert!(counts(&done).is_empty() && sent(&done).is_empty());
+    assert_eq!(h.rows(&id).len(), 3);
+}
+
+#[test]
+fn a_count_above_the_snapshot_probes_even_when_it_answered_first() {
+    let mut server = CapServer::new(rows(250), 100);
+    let mut h = Harness::new(cap_config());
+    let id = h.live(SQL);
+    let outs = h.establish();
+    let c = counts(&outs);
+    server.answer_count(&mut h, &c[0]);
+    server.frames(&mut h, &outs);
+    let probe = h.drain();
+    // 250 > 100 rows is not trusted as the cap: subscribed again with batch_size 100 at
+    // once, and that probe is not counted (cut again, it is the cap).
+    assert_eq!(frame_types(&probe), ["unsubscribe", "subscribe"]);
+    assert_eq!(
+        sent(&probe)[1]["subscription"]["options"]["batch_size"].as_u64(),
+        Some(100)
+    );
+    assert!(counts(&probe).is_empty());
+    assert!(deltas(&probe).is_empty());
+    server.serve(&mut h, probe);
+    assert_eq!(server.subscribes, [999, 100, 99]);
+    assert_eq!(server.queries.len(), 1);
+    let d = deltas(&server.take_log());
+    assert_eq!(d.len(), 1);
+    assert_eq!(ids(&d[0]), (1..=250).collect::<Vec<_>>());
+    assert_eq!(h.rows(&id).len(), 250);
+}
+
+#[test]
+fn a_paged_snapshot_ignores_its_count_answered_before_or_after_it() {
+    for early in [true, false] {
+        let mut server = CapServer::new(rows(1500), 1000);
+        let mut h = Harness::new(cap_config());
+        let id = h.live(SQL);
+        let outs = h.establish();
+        let c = counts(&outs);
+        assert_eq!(c.len(), 1);
+        let (sub, request) = (c[0].0.clone(), c[0].1);
+        if early {
+            // A failed count is not reported for a snapshot that pages.
+            let error = KalamError::new("RATE_LIMIT_EXCEEDED", "Too many queries");
+            h.core.verify_result(h.now, &sub, request, Err(error));
+        }
+        server.frames(&mut h, &outs);
+        let more = h.drain();
+        server.serve(&mut h, more);
+        if !early {
+            // Far more rows than the last batch held: taken for a cut, this would probe.
+            let count = Checksum {
+                count: 99_999,
+                ..Checksum::default()
+            };
+            h.core.verify_result(h.now, &sub, request, Ok(count));
+            let more = h.drain();
+            server.serve(&mut h, more);
+        }
+        let log = server.take_log();
+        assert!(sub_errors(&log).is_empty(), "early: {early}");
+        assert_eq!(server.subscribes, [999]);
+        assert!(!frame_types(&log).iter().any(|t| t == "unsubscribe"));
+        let d = deltas(&log);
+        assert_eq!(d.len(), 1);
+        assert_eq!(ids(&d[0]).len(), 1500);
+        assert_eq!(h.rows(&id).len(), 1500);
+    }
+}
+
+#[test]
+fn a_count_of_an_earlier_subscribe_is_never_used_for_the_next_one() {
+    let mut server = CapServer::new(rows(250), 100);
+    let mut h = Harness::new(cap_config());
+    let id = h.live(SQL);
+    let first = counts(&h.establish());
+    // The subscribe gets no answer: after the step deadline it is retried (1 s backoff),
+    // with a count of its own.
+    h.now += 20_000;
+    h.core.timer_fired(h.now, TimerId::Subs);
+    assert_eq!(sub_errors(&h.drain()), [("TIMEOUT".to_string(), false)]);
+    h.now += 1_000;
+    h.core.timer_fired(h.now, TimerId::Subs);
+    let outs = h.drain();
+    assert_eq!(frame_types(&outs), ["unsubscribe", "subscribe"]);
+    let second = counts(&outs);
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0].1, first[0].1);
+    // The first count answers late with 0 rows (the table was empty then): if it were
+    // taken for the new snapshot, the 100 rows of the cut one would be complete.
+    h.core
+        .verify_result(h.now, &first[0].0, first[0].1, Ok(Checksum::default()));
+    server.frames(&mut h, &outs);
+    assert!(deltas(&h.drain()).is_empty(), "waits for its own count");
+    server.answer_count(&mut h, &second[0]);
+    let outs = h.drain();
+    server.serve(&mut h, outs);
+    assert_eq!(server.subscribes, [999, 100, 99]);
+    assert_eq!(h.rows(&id).len(), 250);
+    assert_eq!(ids(&deltas(&server.take_log())[0]).len(), 250);
+}
+
+#[test]
+fn a_subscribe_that_waits_for_the_send_budget_is_counted_after_its_snapshot() {
+    // Counts follow their subscribes' pace, not all at once when many are subscribed.
+    let mut config = cap_config();
+    config.send_budget = 2;
+    let mut server = CapServer::new(rows(3), 1000);
+    let mut h = Harness::new(config);
+    let a = h.live(SQL);
+    let b = h.live(SQL);
+    let outs = h.establish();
+    assert_eq!(frame_types(&outs), ["authenticate", "subscribe"]);
+    let c = counts(&outs);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].0, a);
+    server.serve(&mut h, outs);
+    assert_eq!(h.rows(&a).len(), 3);
+    server.take_log();
+    h.now += 1_100;
+    h.core.timer_fired(h.now, TimerId::Throttle);
+    let outs = h.drain();
+    assert_eq!(frame_types(&outs), ["subscribe"]);
+    assert!(counts(&outs).is_empty());
+    server.frames(&mut h, &outs);
+    let held = h.drain();
+    assert!(deltas(&held).is_empty(), "held for its count");
+    let c = counts(&held);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].0, b);
+    server.serve(&mut h, held);
+    assert_eq!(server.queries.len(), 2);
+    assert_eq!(ids(&deltas(&server.take_log())[0]), [1, 2, 3]);
+    assert_eq!(h.rows(&b).len(), 3);
 }
