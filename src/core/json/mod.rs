@@ -47,48 +47,54 @@ enum N {
     Text(Box<str>),
 }
 
-/// Shape of a JSON number's text (`None`: not a JSON number).
-pub(crate) fn number_shape(b: &[u8]) -> Option<bool> {
-    let mut i = 0;
-    if b.first() == Some(&b'-') {
-        i = 1;
-    }
-    match b.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-        }
-        _ => return None,
-    }
-    let mut integer = true;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let at = i;
+/// Scans the JSON number that starts at `b[start]`: `Ok((end, integer))`, or `Err(offset)`
+/// of the byte that breaks the grammar (`start` itself when no number begins there). The one
+/// number grammar, for [`number_shape`] and the parser's `Reader::number`.
+pub(crate) fn scan_number(b: &[u8], start: usize) -> Result<(usize, bool), usize> {
+    let digits = |mut i: usize| {
         while b.get(i).is_some_and(u8::is_ascii_digit) {
             i += 1;
         }
+        i
+    };
+    let mut i = start;
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(i),
+        _ => return Err(start),
+    }
+    let mut integer = true;
+    if b.get(i) == Some(&b'.') {
+        let at = i + 1;
+        i = digits(at);
         if i == at {
-            return None;
+            return Err(i);
         }
         integer = false;
     }
     if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
+        let mut at = i + 1;
+        if matches!(b.get(at), Some(b'+' | b'-')) {
+            at += 1;
         }
-        let at = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
+        i = digits(at);
         if i == at {
-            return None;
+            return Err(i);
         }
         integer = false;
     }
-    (i == b.len()).then_some(integer)
+    Ok((i, integer))
+}
+
+/// Shape of a JSON number's text (`None`: not a JSON number; `Some(true)`: an integer).
+pub(crate) fn number_shape(b: &[u8]) -> Option<bool> {
+    match scan_number(b, 0) {
+        Ok((end, integer)) if end == b.len() => Some(integer),
+        _ => None,
+    }
 }
 
 /// `i64` of integer-grammar text (`-0` and out-of-range: `None`).

@@ -387,49 +387,15 @@ impl<'a> Reader<'a> {
     /// Scans a number (its grammar checked once).
     pub fn number(&mut self) -> Result<Number> {
         self.peek_byte()?;
-        let src = self.src;
         let start = self.pos;
-        let mut i = start;
-        if src.get(i) == Some(&b'-') {
-            i += 1;
+        match super::scan_number(self.src, start) {
+            Ok((end, integer)) => {
+                self.pos = end;
+                Ok(Number::from_valid(&self.src[start..end], integer))
+            }
+            Err(at) if at == start => self.err("expected a number"),
+            Err(at) => Err(JsonError::new("invalid number", at)),
         }
-        match src.get(i) {
-            Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while src.get(i).is_some_and(u8::is_ascii_digit) {
-                    i += 1;
-                }
-            }
-            _ => return self.err("expected a number"),
-        }
-        let mut integer = true;
-        if src.get(i) == Some(&b'.') {
-            i += 1;
-            let at = i;
-            while src.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == at {
-                return Err(JsonError::new("invalid number", i));
-            }
-            integer = false;
-        }
-        if matches!(src.get(i), Some(b'e' | b'E')) {
-            i += 1;
-            if matches!(src.get(i), Some(b'+' | b'-')) {
-                i += 1;
-            }
-            let at = i;
-            while src.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-            if i == at {
-                return Err(JsonError::new("invalid number", i));
-            }
-            integer = false;
-        }
-        self.pos = i;
-        Ok(Number::from_valid(&src[start..i], integer))
     }
 
     /// Reads the next value into a tree.
