@@ -297,16 +297,9 @@ fn the_found_cap_holds_for_later_subscriptions_healing_resyncs_and_reconnects() 
     // A reconnect resyncs both with the cap as well.
     h.close(1006, "gone");
     let outs = h.drain();
-    let delay = outs
-        .iter()
-        .find_map(|o| match o {
-            Output::SetTimer {
-                id: TimerId::Reconnect,
-                delay_ms,
-            } => Some(*delay_ms),
-            _ => None,
-        })
-        .unwrap();
+    let delays: Vec<u64> =
+        pick!(outs, Output::SetTimer { id: TimerId::Reconnect, delay_ms } => *delay_ms);
+    let delay = delays[0];
     h.now += delay;
     h.core.timer_fired(h.now, TimerId::Reconnect);
     let outs = h.establish();

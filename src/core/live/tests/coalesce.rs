@@ -3,24 +3,35 @@
 use super::*;
 use crate::core::live::connection::DEFAULT_COALESCE_BURST;
 
-/// Issue 16: a burst of change frames reaches the shell as one delta per coalescing window;
-/// a lone change (nothing flushed within the window) is flushed by the drain that follows
-/// it, as without coalescing.
-#[test]
-fn bursts_coalesce_per_window_and_a_lone_change_is_not_delayed() {
+/// A harness with a 16 ms coalescing window allowing `burst` flushes, and one materialized
+/// subscription with its (empty) snapshot done.
+fn coalescing(burst: u32) -> (Harness, String) {
     let mut config = test_config();
     config.coalesce_ms = 16;
-    config.coalesce_burst = 1; // the window's mechanics, one flush per window
+    config.coalesce_burst = burst;
     let mut h = Harness::new(config);
     let a = h.live(PAGING_SQL);
     h.establish();
     h.empty_snapshot(&a);
     h.drain();
-    let change = |n: u64| {
-        json!({"type":"change","subscription_id":&a,"change_type":"insert",
-        "rows":[{"id":n.to_string(),"_seq":(100 + n).to_string()}]})
-        .to_string()
-    };
+    (h, a)
+}
+
+/// A `change` frame inserting row `n` into subscription `sub`.
+fn insert_frame(sub: &str, n: u64) -> String {
+    json!({"type":"change","subscription_id":sub,"change_type":"insert",
+    "rows":[{"id":n.to_string(),"_seq":(100 + n).to_string()}]})
+    .to_string()
+}
+
+/// Issue 16: a burst of change frames reaches the shell as one delta per coalescing window;
+/// a lone change (nothing flushed within the window) is flushed by the drain that follows
+/// it, as without coalescing.
+#[test]
+fn bursts_coalesce_per_window_and_a_lone_change_is_not_delayed() {
+    // The window's mechanics: one flush per window.
+    let (mut h, a) = coalescing(1);
+    let change = |n: u64| insert_frame(&a, n);
     h.now += 100;
     h.text(&change(1));
     let outs = h.drain();
@@ -151,20 +162,10 @@ fn loading_parts_do_not_hold_the_end_of_a_snapshot() {
 /// app as the allowance plus one held delta.
 #[test]
 fn changes_a_round_trip_apart_are_never_held_and_a_burst_still_coalesces() {
-    let mut config = test_config();
-    config.coalesce_ms = 16;
-    assert_eq!(config.coalesce_burst, DEFAULT_COALESCE_BURST);
+    assert_eq!(test_config().coalesce_burst, DEFAULT_COALESCE_BURST);
     assert_eq!(DEFAULT_COALESCE_BURST, 3);
-    let mut h = Harness::new(config);
-    let a = h.live(PAGING_SQL);
-    h.establish();
-    h.empty_snapshot(&a);
-    h.drain();
-    let change = |n: u64| {
-        json!({"type":"change","subscription_id":&a,"change_type":"insert",
-        "rows":[{"id":n.to_string(),"_seq":(100 + n).to_string()}]})
-        .to_string()
-    };
+    let (mut h, a) = coalescing(DEFAULT_COALESCE_BURST);
+    let change = |n: u64| insert_frame(&a, n);
     h.now += 100;
     for n in 1..=30 {
         h.now += 7;
