@@ -2,6 +2,8 @@
 //! unit-tested natively with recorded frames and a fake clock.
 
 pub mod error;
+// The wasm build's allocator (smaller than dlmalloc); the shell installs it.
+pub mod heap;
 // Our own exact JSON (replaces serde_json).
 pub mod json;
 // The live WebSocket core (client bundle only: needs miniz_oxide for gzip frames).

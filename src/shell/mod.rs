@@ -4,9 +4,13 @@
 //! - `live_client`: `LiveClient`, the live socket around `LiveCore` (client package);
 //! - `consumer_ledger`: `ConsumerLedger`, the consumer's offset ledger (consumer package);
 //! - `exports`: the free functions (start-up, core version, FileRef and table-name rules);
-//! - `net`: fetch, WebSocket, timers and listeners, shared by all of them.
+//! - `net`: fetch, WebSocket, timers and listeners, shared by all of them;
+//! - `allocator`: `core::heap` as the global allocator.
 
 pub mod net;
+
+#[cfg(not(target_feature = "atomics"))]
+mod allocator;
 
 mod exports;
 pub(crate) mod http_shell;
