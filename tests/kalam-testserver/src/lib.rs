@@ -14,6 +14,7 @@ pub use ws::BatchFault;
 
 use crate::db::{Actor, Db, Limits};
 use crate::types::Role;
+use axum::serve::ListenerExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -340,6 +341,12 @@ impl TestServer {
             .await
             .map_err(|e| format!("bind {}: {e}", cfg.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        // TCP_NODELAY, as a production server sets it: with Nagle on, a small frame written
+        // while a large one is still unacknowledged waits for the peer's delayed ACK (~40 ms
+        // on Linux loopback), so a reused socket pays it on every second snapshot page.
+        let listener = listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
         let app = Arc::new(App::new(cfg)?);
         let router = http::router(app.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
