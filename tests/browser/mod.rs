@@ -116,3 +116,18 @@ async fn websocket_authenticates_with_the_protocol_object() {
     socket.set_onopen(None);
     socket.close().unwrap();
 }
+
+#[wasm_bindgen_test]
+fn text_frames_reach_rust_as_the_same_utf8() {
+    use kalam_wasm::shell::net::socket::{frame_text, Utf8Encoder};
+    let encoder = Utf8Encoder::new();
+    let long_ascii = "x".repeat(100_000);
+    let mixed = format!("{long_ascii}é日本😀{long_ascii}");
+    for text in ["", "{\"type\":\"ping\"}", "é", "日本語", "😀", "a😀b", &long_ascii, &mixed] {
+        let js = js_sys::JsString::from(text);
+        assert_eq!(frame_text(&encoder, &js), text);
+    }
+    // A lone surrogate (JS strings may hold one) becomes U+FFFD, as in TextEncoder.
+    let lone = js_sys::JsString::from_char_code1(0xd800);
+    assert_eq!(frame_text(&encoder, &lone), "\u{fffd}");
+}
