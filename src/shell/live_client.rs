@@ -14,10 +14,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use js_sys::{Array, Function, Promise, Reflect};
+use js_sys::{Array, Function, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 use crate::core::cells::RowDecoder;
 use crate::core::error::{codes, KalamError};
@@ -28,6 +27,7 @@ use crate::core::live::verify;
 use crate::core::live::{ConnectionState, LiveCore, Output, SubscriptionMode, TimerId};
 use crate::core::schema::SchemaField;
 use crate::shell::net::listener::Listener;
+use crate::shell::net::promise::when_settled;
 use crate::shell::net::socket::{describe, Socket, SocketEvent};
 use crate::shell::net::timer::Timeout;
 use crate::shell::net::{now_ms, to_js_error};
@@ -125,8 +125,9 @@ fn deliver(rc: &Rc<RefCell<Inner>>) {
 
 fn request_token(rc: &Rc<RefCell<Inner>>, force: bool) {
     let get_token = rc.borrow().get_token.clone();
+    // A plain value counts as resolved (`when_settled` takes it as `Promise.resolve` does).
     let promise = match get_token.call1(&JsValue::NULL, &JsValue::from_bool(force)) {
-        Ok(value) => Promise::resolve(&value),
+        Ok(value) => value,
         Err(e) => {
             let error = token_error(&e);
             pump(rc, move |core, now| core.token_failed(now, error));
@@ -134,23 +135,25 @@ fn request_token(rc: &Rc<RefCell<Inner>>, force: bool) {
         }
     };
     let weak = Rc::downgrade(rc);
-    wasm_bindgen_futures::spawn_local(async move {
-        let result = JsFuture::from(promise).await;
-        let Some(rc) = weak.upgrade() else { return };
-        pump(&rc, move |core, now| match result {
-            Ok(v) => match v.as_string() {
-                Some(token) if !token.is_empty() => core.token_ready(now, token),
-                _ => core.token_failed(
-                    now,
-                    KalamError::new(
-                        codes::AUTH_FAILED,
-                        "the token provider resolved without a token string",
+    when_settled(
+        &promise,
+        Box::new(move |result| {
+            let Some(rc) = weak.upgrade() else { return };
+            pump(&rc, move |core, now| match result {
+                Ok(v) => match v.as_string() {
+                    Some(token) if !token.is_empty() => core.token_ready(now, token),
+                    _ => core.token_failed(
+                        now,
+                        KalamError::new(
+                            codes::AUTH_FAILED,
+                            "the token provider resolved without a token string",
+                        ),
                     ),
-                ),
-            },
-            Err(e) => core.token_failed(now, token_error(&e)),
-        });
-    });
+                },
+                Err(e) => core.token_failed(now, token_error(&e)),
+            });
+        }),
+    );
 }
 
 /// A rejected `runSql`: retryable `NETWORK` unless it said otherwise.
@@ -164,7 +167,7 @@ fn run_verify(rc: &Rc<RefCell<Inner>>, id: String, request: u64, sql: String) {
         return;
     };
     let promise = match run_sql.call1(&JsValue::NULL, &JsValue::from_str(&sql)) {
-        Ok(value) => Promise::resolve(&value),
+        Ok(value) => value,
         Err(e) => {
             let error = sql_error(&e);
             pump(rc, move |core, now| {
@@ -174,27 +177,29 @@ fn run_verify(rc: &Rc<RefCell<Inner>>, id: String, request: u64, sql: String) {
         }
     };
     let weak = Rc::downgrade(rc);
-    wasm_bindgen_futures::spawn_local(async move {
-        let result = JsFuture::from(promise).await;
-        let Some(rc) = weak.upgrade() else { return };
-        let figures = match result {
-            Ok(v) => {
-                let text = v
-                    .as_string()
-                    .or_else(|| js_sys::JSON::stringify(&v).ok().and_then(|t| t.as_string()));
-                match text {
-                    Some(text) => verify::parse_checksum(&text),
-                    None => Err(KalamError::protocol(
-                        "runSql resolved without a JSON answer",
-                    )),
+    when_settled(
+        &promise,
+        Box::new(move |result| {
+            let Some(rc) = weak.upgrade() else { return };
+            let figures = match result {
+                Ok(v) => {
+                    let text = v
+                        .as_string()
+                        .or_else(|| js_sys::JSON::stringify(&v).ok().and_then(|t| t.as_string()));
+                    match text {
+                        Some(text) => verify::parse_checksum(&text),
+                        None => Err(KalamError::protocol(
+                            "runSql resolved without a JSON answer",
+                        )),
+                    }
                 }
-            }
-            Err(e) => Err(sql_error(&e)),
-        };
-        pump(&rc, move |core, now| {
-            core.verify_result(now, &id, request, figures)
-        });
-    });
+                Err(e) => Err(sql_error(&e)),
+            };
+            pump(&rc, move |core, now| {
+                core.verify_result(now, &id, request, figures)
+            });
+        }),
+    );
 }
 
 impl Inner {

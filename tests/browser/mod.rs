@@ -2,12 +2,12 @@
 //! (`browser_worker.rs`) binaries. They talk to the test server that scripts/test.sh starts;
 //! its URL and root password are compiled in (KALAMDB_TEST_URL, KALAMDB_TEST_ROOT_PASSWORD).
 
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
-use kalam_wasm::core::error::codes;
+use kalam_wasm::core::error::{codes, KalamError};
 use kalam_wasm::core::json::{parse, parse_slice, Value};
 use kalam_wasm::core::live::ClientMessage;
-use kalam_wasm::shell::net::http::{send, Body, HttpRequest};
+use kalam_wasm::shell::net::http::{send, Body, HttpRequest, HttpResponse};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -26,10 +26,22 @@ fn root_password() -> &'static str {
     option_env!("KALAMDB_TEST_ROOT_PASSWORD").unwrap_or("kalam-test-root")
 }
 
+/// `send` with its callback turned into a future, for the tests.
+async fn fetch(request: HttpRequest<'_>) -> Result<HttpResponse, KalamError> {
+    let (tx, rx) = oneshot::channel();
+    send(
+        request,
+        Box::new(move |result| {
+            let _ = tx.send(result);
+        }),
+    );
+    rx.await.expect("send calls back")
+}
+
 async fn login_root() -> String {
     let url = format!("{}/v1/api/auth/login", server_url());
     let body = format!(r#"{{"user":"root","password":"{}"}}"#, root_password());
-    let response = send(HttpRequest {
+    let response = fetch(HttpRequest {
         method: "POST",
         url: &url,
         authorization: None,
@@ -51,7 +63,7 @@ async fn login_root() -> String {
 async fn fetch_logs_in_and_runs_sql() {
     let token = login_root().await;
     let url = format!("{}/v1/api/sql", server_url());
-    let response = send(HttpRequest {
+    let response = fetch(HttpRequest {
         method: "POST",
         url: &url,
         authorization: Some(&format!("Bearer {token}")),
@@ -69,7 +81,7 @@ async fn fetch_logs_in_and_runs_sql() {
 
 #[wasm_bindgen_test]
 async fn fetch_to_a_closed_port_is_a_retryable_network_error() {
-    let err = send(HttpRequest {
+    let err = fetch(HttpRequest {
         method: "GET",
         url: "http://127.0.0.1:2/health",
         authorization: None,

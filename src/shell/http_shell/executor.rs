@@ -1,16 +1,15 @@
 //! Executes the request driver's commands (`core::http::driver`): fetch (or the app's
 //! upload transport), timers, the authProvider, and the promises of pending calls. No
-//! decision is made here; every outcome goes back into the driver.
+//! decision is made here; every outcome goes back into the driver. Callback-driven: each
+//! wait is a promise callback or a timer owned by this executor, no Rust future.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use futures::channel::oneshot;
 use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, AbortSignal, Blob, FormData};
 
 use crate::core::error::{codes, KalamError};
@@ -21,8 +20,12 @@ use crate::core::http::driver::{
 use crate::core::http::files::FormPart;
 use crate::shell::net::http::{send, Body as FetchBody, HttpRequest};
 use crate::shell::net::listener::Listener;
-use crate::shell::net::now_ms;
+use crate::shell::net::promise::{defer, when_settled};
 use crate::shell::net::timer::Timeout;
+use crate::shell::net::{now_ms, to_js_error};
+
+/// Receives the outcome of one transmission, exactly once.
+type Done = Box<dyn FnOnce(Result<Response, KalamError>)>;
 
 /// The files of a multipart call and, for upload progress, the app's transport:
 /// `(url, authorization, form, timeoutMs, signal) => Promise<{status, body}>` (XMLHttpRequest
@@ -33,10 +36,15 @@ pub(crate) struct Upload {
     pub(crate) transport: Option<Function>,
 }
 
+/// A pending call: the `resolve`/`reject` of the promise `HttpShell.run` returned.
 struct Waiter {
-    done: oneshot::Sender<Result<Resolved, KalamError>>,
+    resolve: Function,
+    reject: Function,
     upload: Option<Upload>,
     _abort: Option<Listener>,
+    /// The executor lives while one of its calls is pending (as the awaiting future kept
+    /// it), even if the `HttpShell` is freed: a cycle broken when the call settles.
+    _keep: Rc<Executor>,
 }
 
 pub(crate) struct Executor {
@@ -77,43 +85,46 @@ impl Executor {
         }
     }
 
-    /// Runs one call to its end. An already aborted signal rejects before anything is sent.
-    pub(crate) async fn run(
+    /// Runs one call to its end, which calls `resolve` with the answer (see
+    /// [`super::answer`]) or `reject` with the error object. An already aborted signal
+    /// rejects before anything is sent.
+    pub(crate) fn run(
         self: &Rc<Self>,
         spec: CallSpec,
         signal: Option<AbortSignal>,
         timeout_ms: Option<u32>,
         upload: Option<Upload>,
-    ) -> Result<Resolved, KalamError> {
+        resolve: Function,
+        reject: Function,
+    ) {
         if signal.as_ref().is_some_and(AbortSignal::aborted) {
-            return Err(KalamError::aborted());
+            let _ = reject.call1(&JsValue::NULL, &to_js_error(KalamError::aborted()));
+            return;
         }
         let id = self.next_call.get() + 1;
         self.next_call.set(id);
-        let (done, settled) = oneshot::channel();
         let abort = signal.map(|signal| {
             let weak = Rc::downgrade(self);
             Listener::once(&signal, "abort", move || {
                 // Deferred: settling drops this listener, which must not happen inside it.
-                spawn_local(async move {
+                defer(Box::new(move || {
                     if let Some(executor) = weak.upgrade() {
                         executor.input(|d, _| d.abort(id));
                     }
-                });
+                }));
             })
         });
         self.calls.borrow_mut().insert(
             id,
             Waiter {
-                done,
+                resolve,
+                reject,
                 upload,
                 _abort: abort,
+                _keep: self.clone(),
             },
         );
         self.input(|d, now| d.call(now, id, spec, timeout_ms));
-        settled
-            .await
-            .unwrap_or_else(|_| Err(KalamError::protocol("the call was dropped")))
     }
 
     fn execute(self: &Rc<Self>, command: Command) {
@@ -128,13 +139,13 @@ impl Executor {
                 let weak = Rc::downgrade(self);
                 let timeout = Timeout::new(ms, move || {
                     // Deferred so the timer (and this closure) is dropped after it returned.
-                    spawn_local(async move {
+                    defer(Box::new(move || {
                         if let Some(executor) = weak.upgrade() {
                             let fired = executor.timers.borrow_mut().remove(&timer);
                             drop(fired);
                             executor.input(|d, now| d.timer_fired(now, timer));
                         }
-                    });
+                    }));
                 });
                 self.timers.borrow_mut().insert(timer, timeout);
             }
@@ -148,11 +159,16 @@ impl Executor {
         }
     }
 
+    /// Calls the waiter's `resolve`/`reject` (after removing it: they call nothing back
+    /// synchronously), which drops its abort listener (never running here: it defers).
     fn settle(&self, call: CallId, outcome: Result<Resolved, KalamError>) {
-        let waiter = self.calls.borrow_mut().remove(&call);
-        if let Some(waiter) = waiter {
-            let _ = waiter.done.send(outcome);
-        }
+        let Some(waiter) = self.calls.borrow_mut().remove(&call) else {
+            return;
+        };
+        let _ = match outcome.and_then(super::answer) {
+            Ok(value) => waiter.resolve.call1(&JsValue::NULL, &value),
+            Err(error) => waiter.reject.call1(&JsValue::NULL, &to_js_error(error)),
+        };
     }
 
     fn send(self: &Rc<Self>, send: SendId, request: Outgoing) {
@@ -162,47 +178,56 @@ impl Executor {
         };
         self.sends.borrow_mut().insert(send, controller.clone());
         let executor = self.clone();
-        spawn_local(async move {
-            let result = executor.transmit(&request, &controller.signal()).await;
-            executor.sends.borrow_mut().remove(&send);
-            executor.input(|d, now| match result {
-                Ok(response) => d.response(now, send, response),
-                Err(error) => d.transport_error(now, send, error),
-            });
-        });
+        // Started in a microtask (as the spawned task was), so the driver's remaining
+        // commands are executed before an outcome can come back; the executor is held
+        // until the send settles.
+        defer(Box::new(move || {
+            let signal = controller.signal();
+            let this = executor.clone();
+            executor.transmit(
+                &request,
+                &signal,
+                Box::new(move |result| {
+                    this.sends.borrow_mut().remove(&send);
+                    this.input(|d, now| match result {
+                        Ok(response) => d.response(now, send, response),
+                        Err(error) => d.transport_error(now, send, error),
+                    });
+                }),
+            );
+        }));
     }
 
-    async fn transmit(
-        &self,
-        request: &Outgoing,
-        signal: &AbortSignal,
-    ) -> Result<Response, KalamError> {
+    fn transmit(&self, request: &Outgoing, signal: &AbortSignal, done: Done) {
         let body = match &request.body {
             Body::None => FetchBody::None,
             Body::Json(text) => FetchBody::Json(text.clone()),
-            Body::Form(parts) => {
-                let (form, transport) = self.form_of(request.call, parts)?;
-                if let Some(transport) = transport {
-                    return upload_with(&transport, request, form, signal).await;
+            Body::Form(parts) => match self.form_of(request.call, parts) {
+                Err(error) => return done(Err(error)),
+                Ok((form, Some(transport))) => {
+                    return upload_with(&transport, request, form, signal, done)
                 }
-                FetchBody::Form(form)
-            }
+                Ok((form, None)) => FetchBody::Form(form),
+            },
         };
-        let response = send(HttpRequest {
-            method: request.method,
-            url: &request.url,
-            authorization: request.authorization.as_deref(),
-            body,
-            timeout_ms: request.timeout_ms,
-            signal: Some(signal),
-        })
-        .await?;
-        Ok(Response {
-            status: response.status,
-            retry_after: response.retry_after,
-            content_type: response.content_type,
-            body: response.body,
-        })
+        send(
+            HttpRequest {
+                method: request.method,
+                url: &request.url,
+                authorization: request.authorization.as_deref(),
+                body,
+                timeout_ms: request.timeout_ms,
+                signal: Some(signal),
+            },
+            Box::new(move |result| {
+                done(result.map(|response| Response {
+                    status: response.status,
+                    retry_after: response.retry_after,
+                    content_type: response.content_type,
+                    body: response.body,
+                }))
+            }),
+        );
     }
 
     /// The multipart body (parts from `core::http::files::upload_form`, blobs from the call).
@@ -258,13 +283,16 @@ impl Executor {
                     // Weak: a provider that never settles must not keep the client alive (the
                     // driver already timed its flight out).
                     let weak: Weak<Executor> = Rc::downgrade(self);
-                    spawn_local(async move {
-                        let result = JsFuture::from(promise).await;
-                        if let Some(executor) = weak.upgrade() {
-                            let result = result.map_err(provider_error).and_then(credentials_of);
-                            executor.input(|d, now| d.provider_result(now, flight, result));
-                        }
-                    });
+                    when_settled(
+                        &promise,
+                        Box::new(move |result| {
+                            if let Some(executor) = weak.upgrade() {
+                                let result =
+                                    result.map_err(provider_error).and_then(credentials_of);
+                                executor.input(|d, now| d.provider_result(now, flight, result));
+                            }
+                        }),
+                    );
                 }
                 Err(plain) => {
                     let result = credentials_of(plain);
@@ -277,12 +305,13 @@ impl Executor {
 
 /// An upload through the app's transport; it settles with `{status, body}` or rejects with
 /// a `{code, message, retryable}` object.
-async fn upload_with(
+fn upload_with(
     transport: &Function,
     request: &Outgoing,
     form: FormData,
     signal: &AbortSignal,
-) -> Result<Response, KalamError> {
+    done: Done,
+) {
     let args = Array::of5(
         &JsValue::from_str(&request.url),
         &request
@@ -293,12 +322,18 @@ async fn upload_with(
         &JsValue::from(request.timeout_ms),
         signal,
     );
-    let promise = transport
-        .apply(&JsValue::NULL, &args)
-        .map_err(transport_error)?;
-    let answer = JsFuture::from(Promise::from(promise))
-        .await
-        .map_err(transport_error)?;
+    let promise = match transport.apply(&JsValue::NULL, &args) {
+        Ok(promise) => promise,
+        Err(thrown) => return done(Err(transport_error(thrown))),
+    };
+    when_settled(
+        &promise,
+        Box::new(move |settled| done(settled.map(answer_of).map_err(transport_error))),
+    );
+}
+
+/// The transport's `{status, body}`.
+fn answer_of(answer: JsValue) -> Response {
     let status = Reflect::get(&answer, &"status".into())
         .ok()
         .and_then(|s| s.as_f64())
@@ -307,11 +342,11 @@ async fn upload_with(
         .ok()
         .and_then(|b| b.as_string())
         .unwrap_or_default();
-    Ok(Response {
+    Response {
         status,
         body: body.into_bytes(),
         ..Response::default()
-    })
+    }
 }
 
 /// A transport's rejection: its `code`/`message`/`retryable` when it gave them.

@@ -1,6 +1,6 @@
 //! `HttpShell`: the wasm shell of the request/response half, shared by both packages. Each
-//! operation is one call of [`HttpShell::run`] (one async export instead of one per
-//! operation: each costs wasm glue): the operation's request is built here from
+//! operation is one call of [`HttpShell::run`] (one promise-returning export instead of one
+//! per operation: each costs wasm glue): the operation's request is built here from
 //! `core::http` (URLs, SQL bodies, decoders) and run by the sans-IO request driver
 //! (`core::http::driver`: auth, retries, timeouts, aborts) through the executor. Answers are
 //! JSON strings (a Blob for downloads); errors cross as plain `{code, message, status?,
@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Array, Function};
+use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
@@ -22,6 +22,7 @@ use crate::core::http::retry::{whole_number_option, RequestKind, RetryPolicy};
 use crate::core::http::sql::{self, params_from_json, SqlLimits, SqlRequest};
 use crate::core::http::url::{paths, BaseUrl};
 use crate::core::json::{parse, Value};
+use crate::shell::net::promise::defer;
 
 mod executor;
 #[cfg(feature = "client")]
@@ -144,8 +145,9 @@ impl HttpShell {
     /// options) and `ack` {topic, groupId, partitionId, upto}; and `setCredentials` (the
     /// `Auth.*` object: replaces the credentials, e.g. after the app's user signs in again;
     /// a sign-in in flight for the old ones is superseded), which sends nothing. (The
-    /// normalised base URL is `coreCall`'s `baseUrl`.)
-    pub async fn run(
+    /// normalised base URL is `coreCall`'s `baseUrl`.) Returns a promise of the answer, or
+    /// rejected with the error object.
+    pub fn run(
         &self,
         op: String,
         args_json: Option<String>,
@@ -153,39 +155,60 @@ impl HttpShell {
         timeout_ms: Option<u32>,
         files: Option<Array>,
         transport: Option<Function>,
-    ) -> JsResult<JsValue> {
-        let shell = self.shell.clone();
-        shell
-            .run(
-                &op,
-                args_json.as_deref(),
-                signal,
-                timeout_ms,
-                files,
-                transport,
-            )
-            .await
-            .map_err(to_js_error)
+    ) -> Promise {
+        let mut call = Some((self.shell.clone(), op, args_json, signal, files, transport));
+        Promise::new(&mut |resolve, reject| {
+            let Some((shell, op, args_json, signal, files, transport)) = call.take() else {
+                return;
+            };
+            // Started in a microtask, as the async export's body was, so what the caller
+            // does right after `run(...)` (abort its signal, set credentials) lands as before.
+            defer(Box::new(move || {
+                let started = shell.prepare(&op, args_json.as_deref(), files, transport);
+                match started {
+                    Ok(Some((spec, upload))) => shell
+                        .executor
+                        .run(spec, signal, timeout_ms, upload, resolve, reject),
+                    Ok(None) => {
+                        let _ = resolve.call0(&JsValue::NULL);
+                    }
+                    Err(error) => {
+                        let _ = reject.call1(&JsValue::NULL, &to_js_error(error));
+                    }
+                }
+            }));
+        })
+    }
+}
+
+/// What a call resolves with: JSON text, or a Blob for downloads.
+fn answer(resolved: Resolved) -> Result<JsValue, KalamError> {
+    match resolved {
+        Resolved::Text(text) => Ok(JsValue::from_str(&text)),
+        #[cfg(feature = "client")]
+        Resolved::Bytes { content_type, body } => writes::blob(content_type, &body),
+        #[cfg(not(feature = "client"))]
+        Resolved::Bytes { .. } => Err(KalamError::protocol("unexpected bytes")),
     }
 }
 
 impl Shell {
-    async fn run(
+    /// The call of `op`, or `None` for `setCredentials`, which is done here and sends
+    /// nothing.
+    fn prepare(
         &self,
         op: &str,
         args_json: Option<&str>,
-        signal: Option<AbortSignal>,
-        timeout_ms: Option<u32>,
         files: Option<Array>,
         transport: Option<Function>,
-    ) -> Result<JsValue, KalamError> {
+    ) -> Result<Option<(CallSpec, Option<Upload>)>, KalamError> {
         let args = Args::parse(args_json)?;
         // Not a request: one op here instead of one more export (each costs glue).
         if op == "setCredentials" {
             let credentials = Credentials::from_json(args_json.unwrap_or_default())?;
             self.executor
                 .input(|d, now| d.set_credentials(now, credentials));
-            return Ok(JsValue::UNDEFINED);
+            return Ok(None);
         }
         // Only the client has multipart calls.
         #[cfg(not(feature = "client"))]
@@ -256,14 +279,7 @@ impl Shell {
                 )))
             }
         };
-        let resolved = self.executor.run(spec, signal, timeout_ms, upload).await?;
-        Ok(match resolved {
-            Resolved::Text(text) => JsValue::from_str(&text),
-            #[cfg(feature = "client")]
-            Resolved::Bytes { content_type, body } => writes::blob(content_type, &body)?,
-            #[cfg(not(feature = "client"))]
-            Resolved::Bytes { .. } => return Err(KalamError::protocol("unexpected bytes")),
-        })
+        Ok(Some((spec, upload)))
     }
 
     /// The call's namespace, else the client's.

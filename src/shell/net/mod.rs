@@ -1,9 +1,10 @@
-//! The wasm-only I/O shell: fetch, WebSocket, timers and event listeners. It moves bytes;
-//! decisions are made by `crate::core`. The helpers below are shared by every shell
-//! (HTTP, live, consumer) so each conversion exists once.
+//! The wasm-only I/O shell: fetch, WebSocket, timers, event listeners and promise
+//! callbacks. It moves bytes; decisions are made by `crate::core`. The helpers below are
+//! shared by every shell (HTTP, live, consumer) so each conversion exists once.
 
 pub mod http;
 pub mod listener;
+pub mod promise;
 pub mod socket;
 pub mod timer;
 

@@ -41,12 +41,3 @@ impl Drop for Timeout {
         clear_timeout(&self.handle);
     }
 }
-
-/// Resolves after `delay_ms` (used for retry backoff).
-pub async fn sleep(delay_ms: u32) {
-    let (tx, rx) = futures::channel::oneshot::channel::<()>();
-    let _timer = Timeout::new(delay_ms, move || {
-        let _ = tx.send(());
-    });
-    let _ = rx.await;
-}
