@@ -203,7 +203,7 @@ impl Number {
 
     /// `(negative, digits, exponent)`: the value is `digits × 10^exponent`, `digits` the
     /// significant decimal digits without leading zeros (empty for zero).
-    fn decimal(&self) -> (bool, Vec<u8>, i64) {
+    pub(crate) fn decimal(&self) -> (bool, Vec<u8>, i64) {
         let text = match &self.0 {
             N::Int(i) => {
                 let mut s = String::new();
