@@ -9,6 +9,8 @@ pub mod json;
 pub mod live;
 pub mod schema;
 pub mod seq_id;
+// The one sort of the core (one copy of the code in the .wasm).
+pub(crate) mod sort;
 // One SQL lexer for the HTTP and live SQL rules.
 pub(crate) mod sql_lexer;
 

@@ -495,7 +495,7 @@ fn row_pairs(row: &Map, what: &str) -> Result<Vec<(String, Param)>> {
         )));
     }
     // Sorted by column name: the same SQL text whatever order the caller's object had.
-    let mut pairs = row
+    let pairs = row
         .iter()
         .map(|(k, v)| {
             Param::from_row_value(v)
@@ -503,8 +503,7 @@ fn row_pairs(row: &Map, what: &str) -> Result<Vec<(String, Param)>> {
                 .map_err(|e| KalamError::invalid_argument(format!("column \"{k}\": {}", e.message)))
         })
         .collect::<Result<Vec<_>>>()?;
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(pairs)
+    Ok(crate::core::sort::sorted(pairs, &|a, b| a.0.cmp(&b.0)))
 }
 
 fn where_clause(sql: &mut String, params: &mut Vec<Param>, key: &Key) -> Result<()> {
