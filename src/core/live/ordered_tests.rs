@@ -677,7 +677,7 @@ fn float_cell(text: &str, as_number: bool) -> Cell {
 /// of the parsed texts, as JSON numbers and as strings.
 #[test]
 fn float_cells_order_as_f64_total_order() {
-    let mut rng = Rng(0x5eed_f10a7);
+    let mut rng = Rng(0x5eed_f10a);
     let mut values: Vec<f64> = vec![
         0.0,
         -0.0,
