@@ -13,6 +13,8 @@ pub mod seq_id;
 pub(crate) mod sort;
 // One SQL lexer for the HTTP and live SQL rules.
 pub(crate) mod sql_lexer;
+// Byte-level searches for ASCII needles (no std two-way searcher).
+pub(crate) mod text;
 
 // HTTP half (sans-IO): URLs, SQL bodies, envelopes, auth, retries, cells, topics.
 pub mod backoff;

@@ -31,6 +31,7 @@
 //! "…"}` for HTTP results (row and column positions), `{"column": "name", "reason": "…"}`
 //! for a single live row. `invalid` is omitted when empty.
 
+use crate::core::text;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -83,7 +84,7 @@ fn is_decimal_number(s: &str) -> bool {
     !(int.is_empty() && frac.is_empty())
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.bytes().all(|b| b.is_ascii_digit())
-        && !(d.contains('.') && frac.is_empty())
+        && !(text::has(d, b'.') && frac.is_empty())
 }
 
 /// A float cell sent as text: JSON number text, plus the spellings Rust's float parser

@@ -8,6 +8,7 @@
 
 use crate::core::error::{KalamError, Result};
 use crate::core::json::{parse, ArrayWriter, Map, Number, ObjectWriter, ToJson, Value};
+use crate::core::text;
 
 // ------------------------------------------------------------------------------------------
 // Parameters
@@ -381,7 +382,7 @@ pub fn quote_ident(name: &str) -> Result<String> {
             name.len()
         )));
     }
-    if name.contains('"') || name.chars().any(char::is_control) {
+    if text::has(name, b'"') || name.chars().any(char::is_control) {
         return Err(KalamError::invalid_argument(format!(
             "identifier \"{name}\" contains a double quote or control character"
         )));
@@ -603,7 +604,7 @@ pub fn execute_as_user(sql: &str, user: &str) -> Result<String> {
         ));
     }
     // KalamDB user ids (PROTOCOL.md §9.4): no `..`, `/` or `\` (they name storage paths).
-    if user.contains("..") || user.contains('/') || user.contains('\\') {
+    if text::find(user, b"..").is_some() || text::has(user, b'/') || text::has(user, b'\\') {
         return Err(KalamError::invalid_argument(format!(
             "the user id \"{user}\" contains `..`, `/` or `\\`, which KalamDB user ids never do"
         )));
