@@ -18,7 +18,7 @@ mod write;
 mod tests;
 
 pub use parse::{parse, parse_slice, JsonError, Kind, Reader, MAX_DEPTH};
-pub use write::{write_str, ArrayWriter, ObjectWriter, ToJson};
+pub use write::{quote, write_str, ArrayWriter, ObjectWriter, ToJson};
 
 /// A JSON value.
 #[derive(Clone, Debug, PartialEq, Default)]

@@ -58,7 +58,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
-use crate::core::json::{ToJson, Value};
+use crate::core::json::{quote, ToJson, Value};
 
 use super::frames::{ChangeEvent, ChangeType, Row};
 use crate::core::error::KalamError;
@@ -402,8 +402,12 @@ impl Materializer {
     pub fn key_of(&self, row: &Row) -> Result<RowKey, KalamError> {
         RowKey::of(row, &self.key_columns).ok_or_else(|| {
             KalamError::invalid_argument(format!(
-                "a live row lacks the key column(s) {:?}; project the primary key or pass keyColumns",
+                "a live row lacks the key column(s) {}; project the primary key or pass keyColumns",
                 self.key_columns
+                    .iter()
+                    .map(|c| quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })
     }
