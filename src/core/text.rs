@@ -13,6 +13,12 @@ pub(crate) fn find(s: &str, needle: &[u8]) -> Option<usize> {
     (0..(h.len() + 1).saturating_sub(needle.len())).find(|&i| h[i..].starts_with(needle))
 }
 
+/// `s` split around its last `b` (ASCII), like `str::rsplit_once(char)`.
+pub(crate) fn rsplit_once(s: &str, b: u8) -> Option<(&str, &str)> {
+    let at = s.as_bytes().iter().rposition(|&c| c == b)?;
+    Some((&s[..at], &s[at + 1..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -29,8 +35,9 @@ mod tests {
                     "{hay} {needle}"
                 );
             }
-            for b in [b'.', b'?', b'a', b'\0'] {
+            for b in [b'.', b'?', b'a', b'\0', b':'] {
                 assert_eq!(has(hay, b), hay.contains(char::from(b)), "{hay} {b}");
+                assert_eq!(rsplit_once(hay, b), hay.rsplit_once(char::from(b)));
             }
         }
     }

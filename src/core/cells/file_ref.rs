@@ -136,7 +136,7 @@ impl FileRef {
 ///   alphanumerics, else `bin`; `bin` when there is no dot. ⚠ As in the server, an empty
 ///   extension (`"name."`) is kept empty, giving `"{id}-name."`.
 pub fn stored_name(id: &str, name: &str) -> String {
-    let (stem, ext) = match name.rsplit_once('.') {
+    let (stem, ext) = match text::rsplit_once(name, b'.') {
         Some((stem, ext)) => {
             let ext = ext.to_ascii_lowercase();
             let ext = if ext.len() <= 10 && ext.bytes().all(|b| b.is_ascii_alphanumeric()) {

@@ -182,7 +182,7 @@ fn split_host_port(authority: &str) -> std::result::Result<(&str, Option<&str>),
             },
         };
     }
-    match authority.rsplit_once(':') {
+    match text::rsplit_once(authority, b':') {
         Some((host, port)) => Ok((host, Some(port))),
         None => Ok((authority, None)),
     }

@@ -59,6 +59,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use crate::core::json::{quote, ToJson, Value};
+use crate::core::text;
 
 use super::frames::{ChangeEvent, ChangeType, Row};
 use crate::core::error::KalamError;
@@ -873,7 +874,7 @@ impl Materializer {
     /// The key of the row a STREAM-table tombstone `{"row_id": "<user_id>:<seq>"}` names.
     fn key_of_stream_row_id(&mut self, tombstone: &Row) -> Option<RowKey> {
         let row_id = tombstone.get("row_id")?.as_str()?;
-        let seq: SeqId = row_id.rsplit_once(':')?.1.parse().ok()?;
+        let seq: SeqId = text::rsplit_once(row_id, b':')?.1.parse().ok()?;
         if self.by_seq.is_none() {
             let mut index = HashMap::with_capacity_and_hasher(self.len, FastHash::default());
             let mut cursor = self.head;
