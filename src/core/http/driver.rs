@@ -21,8 +21,6 @@
 //! The boundary types (call specs, commands, responses) are in `driver/types.rs`; the
 //! sign-in flights in `driver/flight.rs`.
 
-use std::collections::HashMap;
-
 use crate::core::error::{codes, KalamError};
 use crate::core::http::auth::{AuthState, AuthStep, Credentials};
 use crate::core::http::envelope::{is_token_expired, parse_error_body};
@@ -32,6 +30,47 @@ use crate::core::json::ToJson;
 
 mod flight;
 mod types;
+
+/// Id → value for the driver's calls, flights, sends and timers: a Vec sorted by id, not a
+/// HashMap (whose code per value type was kilobytes of each .wasm). Ids are handed out in
+/// increasing order, so an insert appends; few are live at once, so a removal's shift is
+/// short.
+struct IdMap<V>(Vec<(u64, V)>);
+
+impl<V> IdMap<V> {
+    fn new() -> IdMap<V> {
+        IdMap(Vec::new())
+    }
+
+    fn at(&self, id: u64) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |(k, _)| *k)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn get(&self, id: &u64) -> Option<&V> {
+        self.at(*id).ok().map(|i| &self.0[i].1)
+    }
+
+    fn get_mut(&mut self, id: &u64) -> Option<&mut V> {
+        let i = self.at(*id).ok()?;
+        Some(&mut self.0[i].1)
+    }
+
+    fn insert(&mut self, id: u64, value: V) {
+        match self.at(id) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (id, value)),
+        }
+    }
+
+    fn remove(&mut self, id: &u64) -> Option<V> {
+        let i = self.at(*id).ok()?;
+        Some(self.0.remove(i).1)
+    }
+}
 
 use flight::{Exchange, Flight, Pending};
 
@@ -81,12 +120,12 @@ pub struct RequestDriver {
     config: DriverConfig,
     auth: AuthState,
     random: Box<dyn FnMut() -> f64>,
-    calls: HashMap<CallId, Call>,
-    flights: HashMap<FlightId, Flight>,
+    calls: IdMap<Call>,
+    flights: IdMap<Flight>,
     /// The flight `AuthState` considers in flight: `Wait` parks on it.
     current: Option<FlightId>,
-    sends: HashMap<SendId, SendOwner>,
-    timers: HashMap<TimerId, TimerOwner>,
+    sends: IdMap<SendOwner>,
+    timers: IdMap<TimerOwner>,
     next_id: u64,
     out: Vec<Command>,
 }
@@ -99,11 +138,11 @@ impl RequestDriver {
             config,
             auth,
             random,
-            calls: HashMap::new(),
-            flights: HashMap::new(),
+            calls: IdMap::new(),
+            flights: IdMap::new(),
             current: None,
-            sends: HashMap::new(),
-            timers: HashMap::new(),
+            sends: IdMap::new(),
+            timers: IdMap::new(),
             next_id: 0,
             out: Vec::new(),
         }
