@@ -31,46 +31,7 @@ use crate::core::json::ToJson;
 mod flight;
 mod types;
 
-/// Id → value for the driver's calls, flights, sends and timers: a Vec sorted by id, not a
-/// HashMap (whose code per value type was kilobytes of each .wasm). Ids are handed out in
-/// increasing order, so an insert appends; few are live at once, so a removal's shift is
-/// short.
-struct IdMap<V>(Vec<(u64, V)>);
-
-impl<V> IdMap<V> {
-    fn new() -> IdMap<V> {
-        IdMap(Vec::new())
-    }
-
-    fn at(&self, id: u64) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&id, |(k, _)| *k)
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn get(&self, id: &u64) -> Option<&V> {
-        self.at(*id).ok().map(|i| &self.0[i].1)
-    }
-
-    fn get_mut(&mut self, id: &u64) -> Option<&mut V> {
-        let i = self.at(*id).ok()?;
-        Some(&mut self.0[i].1)
-    }
-
-    fn insert(&mut self, id: u64, value: V) {
-        match self.at(id) {
-            Ok(i) => self.0[i].1 = value,
-            Err(i) => self.0.insert(i, (id, value)),
-        }
-    }
-
-    fn remove(&mut self, id: &u64) -> Option<V> {
-        let i = self.at(*id).ok()?;
-        Some(self.0.remove(i).1)
-    }
-}
+use crate::core::id_map::IdMap;
 
 use flight::{Exchange, Flight, Pending};
 

@@ -1,7 +1,7 @@
 //! The request driver against a fake clock and a scripted server: every command is checked,
 //! every answer is fed back by hand.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use super::*;
 use crate::core::http::auth::parse_rfc3339_ms;
@@ -701,52 +701,4 @@ fn unauthenticated_requests_carry_no_token_and_are_not_renewed() {
         rejected(&d.take_commands()),
         [(1, "TOKEN_EXPIRED".to_string())]
     );
-}
-
-/// The sorted-Vec id map against a BTreeMap: ids in increasing order (the driver's own) and
-/// in any order (call ids come from the shell), with removals of present and absent ids.
-#[test]
-fn id_map_is_a_map_whatever_the_id_order() {
-    let mut state = 0x1d_0a7e_u64;
-    let mut next = |n: u64| {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    };
-    for increasing in [true, false] {
-        let (mut ours, mut model) = (IdMap::new(), BTreeMap::new());
-        let mut last = 0;
-        for step in 0..3000u64 {
-            let id = if increasing {
-                last += 1 + next(3);
-                last
-            } else {
-                next(200)
-            };
-            match next(4) {
-                0 | 1 => {
-                    ours.insert(id, step);
-                    model.insert(id, step);
-                }
-                2 => {
-                    let probe = next(last.max(200) + 1);
-                    assert_eq!(ours.remove(&probe), model.remove(&probe));
-                }
-                _ => {
-                    if let Some(v) = ours.get_mut(&id) {
-                        *v += 1;
-                    }
-                    if let Some(v) = model.get_mut(&id) {
-                        *v += 1;
-                    }
-                }
-            }
-            assert_eq!(ours.len(), model.len());
-            let probe = next(last.max(200) + 1);
-            assert_eq!(ours.get(&probe), model.get(&probe));
-        }
-        let all: Vec<(u64, u64)> = model.into_iter().collect();
-        assert_eq!(ours.0, all);
-    }
 }
