@@ -11,8 +11,14 @@ pub mod json;
 pub mod live;
 pub mod schema;
 pub mod seq_id;
+// Id-keyed map as a sorted Vec (no hashbrown code per value type).
+pub(crate) mod id_map;
+// The one sort of the core (one copy of the code in the .wasm).
+pub(crate) mod sort;
 // One SQL lexer for the HTTP and live SQL rules.
 pub(crate) mod sql_lexer;
+// Byte-level searches for ASCII needles (no std two-way searcher).
+pub(crate) mod text;
 
 // HTTP half (sans-IO): URLs, SQL bodies, envelopes, auth, retries, cells, topics.
 pub mod backoff;

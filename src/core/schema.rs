@@ -224,9 +224,11 @@ pub const SYSTEM_COLUMNS: [(&str, DataType); 3] = [
 
 /// Names of the primary-key columns in schema order (empty when the schema has none).
 pub fn primary_key_columns(schema: &[SchemaField]) -> Vec<String> {
-    let mut fields: Vec<&SchemaField> = schema.iter().filter(|f| f.is_primary_key()).collect();
-    fields.sort_by_key(|f| f.index);
-    fields.into_iter().map(|f| f.name.clone()).collect()
+    let fields: Vec<&SchemaField> = schema.iter().filter(|f| f.is_primary_key()).collect();
+    let order = crate::core::sort::sorted_indices(fields.len(), &|a, b| {
+        fields[a].index.cmp(&fields[b].index)
+    });
+    order.into_iter().map(|i| fields[i].name.clone()).collect()
 }
 
 #[cfg(test)]
@@ -262,6 +264,18 @@ mod tests {
         );
         assert_eq!(schema[3].data_type, DataType::Other("Geometry".into()));
         assert_eq!(primary_key_columns(&schema), vec!["id".to_string()]);
+        // A composite key in index order, whatever order the fields come in.
+        let composite = SchemaField::list_from_value(
+            parse(
+                r#"[{"name":"c","data_type":"Int","index":5,"flags":["pk"]},
+                {"name":"x","data_type":"Int","index":0},
+                {"name":"a","data_type":"Int","index":1,"flags":["pk"]},
+                {"name":"b","data_type":"Int","index":3,"flags":["pk"]}]"#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(primary_key_columns(&composite), ["a", "b", "c"]);
         let back = parse(&schema[2].to_json()).unwrap();
         assert_eq!(
             back["data_type"],

@@ -112,3 +112,38 @@ test('ORDER BY … LIMIT … OFFSET live rows equal a fresh SELECT after mixed w
   await stop();
   await manager.shutdown();
 });
+
+test('ORDER BY a DOUBLE column: the live window equals a fresh SELECT (exponents, 17-digit and subnormal values)', async () => {
+  const fx = await freshFixture(server, { columns: 'id BIGINT PRIMARY KEY, score DOUBLE' });
+  const r = rng(7);
+  // Shortest round-trip texts as the server writes them; no -0 (SQLite, under the test
+  // server, ranks it equal to 0; the window, in IEEE total order like arrow's float sort,
+  // below it).
+  const scores = ['1e-7', '-1e-7', '0.1', '0.3', '0.30000000000000004', '1.5e300', '-2.5', '123.456', '1e21', '2.2250738585072014e-308', '5e-324', '0', '-1.7976931348623157e308', 'NULL'];
+  const values = [];
+  for (let id = 1; id <= 30; id++) values.push(`(${id}, ${scores[r(scores.length)]})`);
+  await sql(fx.url, fx.token, `INSERT INTO ${fx.table} (id, score) VALUES ${values.join(', ')}`);
+  const order = 'ORDER BY score DESC, id LIMIT 16 OFFSET 2';
+  const manager = new pkg.LiveManager({ url: fx.url, WebSocket, getToken: async () => login(fx.url, fx.user, fx.password) });
+  let rows = [];
+  const stop = await manager.live(`SELECT * FROM ${fx.table} ${order}`, (next) => { rows = next; });
+  const fresh = async () => JSON.stringify((await select(fx.url, fx.token, `SELECT id FROM ${fx.table} ${order}`)).map((x) => String(x.id)));
+  const live = () => JSON.stringify(rows.map((row) => row.id.asString()));
+  let want = await fresh();
+  await until('initial window', () => live() === want);
+  let next = 1000;
+  for (let step = 0; step < 30; step++) {
+    const op = r(4);
+    const id = 1 + r(32);
+    if (op === 0) await sql(fx.url, fx.token, `INSERT INTO ${fx.table} (id, score) VALUES (${next++}, ${scores[r(scores.length)]})`);
+    else if (op < 3) await sql(fx.url, fx.token, `UPDATE ${fx.table} SET score = ${scores[r(scores.length)]} WHERE id = ${id}`);
+    else await sql(fx.url, fx.token, `DELETE FROM ${fx.table} WHERE id = ${id}`);
+  }
+  want = await fresh();
+  await until(`window equals a fresh SELECT ${want}`, () => live() === want, 20_000);
+  // The window spans many values, so it checks their order (not only ties by id).
+  const distinct = new Set(rows.map((row) => String(row.score.asFloat())));
+  assert.ok(distinct.size >= 6, `${[...distinct]}`);
+  await stop();
+  await manager.shutdown();
+});

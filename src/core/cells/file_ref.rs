@@ -5,6 +5,7 @@
 use crate::core::json::{parse, Map, Value};
 
 use crate::core::error::{KalamError, Result};
+use crate::core::text;
 
 /// The download route's prefix (`/v1/files/{namespace}/{table}/{sub}/{stored_name}`).
 pub const FILES_PATH: &str = "/v1/files";
@@ -135,7 +136,7 @@ impl FileRef {
 ///   alphanumerics, else `bin`; `bin` when there is no dot. ⚠ As in the server, an empty
 ///   extension (`"name."`) is kept empty, giving `"{id}-name."`.
 pub fn stored_name(id: &str, name: &str) -> String {
-    let (stem, ext) = match name.rsplit_once('.') {
+    let (stem, ext) = match text::rsplit_once(name, b'.') {
         Some((stem, ext)) => {
             let ext = ext.to_ascii_lowercase();
             let ext = if ext.len() <= 10 && ext.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -183,10 +184,10 @@ fn is_valid_subfolder(sub: &str) -> bool {
 
 fn check_segment(what: &str, value: &str) -> Result<()> {
     if value.is_empty()
-        || value.contains("..")
-        || value.contains('/')
-        || value.contains('\\')
-        || value.contains('\0')
+        || text::find(value, b"..").is_some()
+        || text::has(value, b'/')
+        || text::has(value, b'\\')
+        || text::has(value, b'\0')
     {
         return Err(KalamError::invalid_argument(format!(
             "invalid {what} for a file download: \"{value}\""
@@ -231,7 +232,7 @@ pub fn download_path(
 /// Appends `user_id=…` (percent-encoded) to a download path or URL, with `?` or `&`: how a
 /// privileged caller reads another user's USER-table file.
 pub fn push_user_id(url: &mut String, user_id: &str) {
-    url.push_str(if url.contains('?') {
+    url.push_str(if text::has(url, b'?') {
         "&user_id="
     } else {
         "?user_id="

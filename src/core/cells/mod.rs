@@ -31,6 +31,7 @@
 //! "…"}` for HTTP results (row and column positions), `{"column": "name", "reason": "…"}`
 //! for a single live row. `invalid` is omitted when empty.
 
+use crate::core::text;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -83,7 +84,7 @@ fn is_decimal_number(s: &str) -> bool {
     !(int.is_empty() && frac.is_empty())
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.bytes().all(|b| b.is_ascii_digit())
-        && !(d.contains('.') && frac.is_empty())
+        && !(text::has(d, b'.') && frac.is_empty())
 }
 
 /// A float cell sent as text: JSON number text, plus the spellings Rust's float parser
@@ -333,16 +334,17 @@ impl ToJson for DecodedResult {
 /// Schema fields in row-position order: by `index` when the indexes are exactly
 /// `0..n`, else as given.
 fn positional_schema(schema: &[SchemaField]) -> Vec<&SchemaField> {
-    let mut fields: Vec<&SchemaField> = schema.iter().collect();
-    let mut seen = vec![false; schema.len()];
+    let mut fields: Vec<Option<&SchemaField>> = vec![None; schema.len()];
+    // A permutation of 0..n goes to its places (no sort); anything else stays as sent.
     let permutation = schema.iter().all(|f| {
-        let i = f.index as usize;
-        i < seen.len() && !std::mem::replace(&mut seen[i], true)
+        let slot = fields.get_mut(f.index as usize);
+        slot.is_some_and(|s| s.replace(f).is_none())
     });
     if permutation {
-        fields.sort_by_key(|f| f.index);
+        fields.into_iter().flatten().collect()
+    } else {
+        schema.iter().collect()
     }
-    fields
 }
 
 /// One cell of a positional result: decoded by its column's type (cells beyond the schema's

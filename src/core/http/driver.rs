@@ -21,8 +21,6 @@
 //! The boundary types (call specs, commands, responses) are in `driver/types.rs`; the
 //! sign-in flights in `driver/flight.rs`.
 
-use std::collections::HashMap;
-
 use crate::core::error::{codes, KalamError};
 use crate::core::http::auth::{AuthState, AuthStep, Credentials};
 use crate::core::http::envelope::{is_token_expired, parse_error_body};
@@ -32,6 +30,8 @@ use crate::core::json::ToJson;
 
 mod flight;
 mod types;
+
+use crate::core::id_map::IdMap;
 
 use flight::{Exchange, Flight, Pending};
 
@@ -81,12 +81,12 @@ pub struct RequestDriver {
     config: DriverConfig,
     auth: AuthState,
     random: Box<dyn FnMut() -> f64>,
-    calls: HashMap<CallId, Call>,
-    flights: HashMap<FlightId, Flight>,
+    calls: IdMap<Call>,
+    flights: IdMap<Flight>,
     /// The flight `AuthState` considers in flight: `Wait` parks on it.
     current: Option<FlightId>,
-    sends: HashMap<SendId, SendOwner>,
-    timers: HashMap<TimerId, TimerOwner>,
+    sends: IdMap<SendOwner>,
+    timers: IdMap<TimerOwner>,
     next_id: u64,
     out: Vec<Command>,
 }
@@ -99,11 +99,11 @@ impl RequestDriver {
             config,
             auth,
             random,
-            calls: HashMap::new(),
-            flights: HashMap::new(),
+            calls: IdMap::new(),
+            flights: IdMap::new(),
             current: None,
-            sends: HashMap::new(),
-            timers: HashMap::new(),
+            sends: IdMap::new(),
+            timers: IdMap::new(),
             next_id: 0,
             out: Vec::new(),
         }

@@ -1,6 +1,8 @@
 //! The request driver against a fake clock and a scripted server: every command is checked,
 //! every answer is fed back by hand.
 
+use std::collections::HashMap;
+
 use super::*;
 use crate::core::http::auth::parse_rfc3339_ms;
 use crate::core::http::envelope::decode_sql_response;

@@ -8,6 +8,7 @@
 
 use crate::core::error::{KalamError, Result};
 use crate::core::json::{parse, ArrayWriter, Map, Number, ObjectWriter, ToJson, Value};
+use crate::core::text;
 
 // ------------------------------------------------------------------------------------------
 // Parameters
@@ -381,7 +382,7 @@ pub fn quote_ident(name: &str) -> Result<String> {
             name.len()
         )));
     }
-    if name.contains('"') || name.chars().any(char::is_control) {
+    if text::has(name, b'"') || name.chars().any(char::is_control) {
         return Err(KalamError::invalid_argument(format!(
             "identifier \"{name}\" contains a double quote or control character"
         )));
@@ -495,7 +496,7 @@ fn row_pairs(row: &Map, what: &str) -> Result<Vec<(String, Param)>> {
         )));
     }
     // Sorted by column name: the same SQL text whatever order the caller's object had.
-    let mut pairs = row
+    let pairs = row
         .iter()
         .map(|(k, v)| {
             Param::from_row_value(v)
@@ -503,8 +504,7 @@ fn row_pairs(row: &Map, what: &str) -> Result<Vec<(String, Param)>> {
                 .map_err(|e| KalamError::invalid_argument(format!("column \"{k}\": {}", e.message)))
         })
         .collect::<Result<Vec<_>>>()?;
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(pairs)
+    Ok(crate::core::sort::sorted(pairs, &|a, b| a.0.cmp(&b.0)))
 }
 
 fn where_clause(sql: &mut String, params: &mut Vec<Param>, key: &Key) -> Result<()> {
@@ -604,7 +604,7 @@ pub fn execute_as_user(sql: &str, user: &str) -> Result<String> {
         ));
     }
     // KalamDB user ids (PROTOCOL.md §9.4): no `..`, `/` or `\` (they name storage paths).
-    if user.contains("..") || user.contains('/') || user.contains('\\') {
+    if text::find(user, b"..").is_some() || text::has(user, b'/') || text::has(user, b'\\') {
         return Err(KalamError::invalid_argument(format!(
             "the user id \"{user}\" contains `..`, `/` or `\\`, which KalamDB user ids never do"
         )));

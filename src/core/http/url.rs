@@ -9,6 +9,7 @@
 //! lowercase scheme and host and no trailing `/`.
 
 use crate::core::error::{KalamError, Result};
+use crate::core::text;
 
 /// Endpoint paths, relative to the base URL.
 pub mod paths {
@@ -52,28 +53,28 @@ impl BaseUrl {
                 c as u32
             )));
         }
-        if raw.contains('\\') {
+        if text::has(raw, b'\\') {
             return Err(bad("the server URL contains a backslash"));
         }
-        let (scheme, rest) = raw
-            .split_once("://")
+        let at = text::find(raw, b"://")
             .ok_or_else(|| bad("the server URL needs http:// or https://"))?;
+        let (scheme, rest) = (&raw[..at], &raw[at + 3..]);
         let secure = match scheme.to_ascii_lowercase().as_str() {
             "http" => false,
             "https" => true,
             _ => return Err(bad("only http:// and https:// server URLs are supported")),
         };
-        if rest.contains('?') {
+        if text::has(rest, b'?') {
             return Err(bad("the server URL must not have a query string"));
         }
-        if rest.contains('#') {
+        if text::has(rest, b'#') {
             return Err(bad("the server URL must not have a fragment"));
         }
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        if authority.contains('@') {
+        if text::has(authority, b'@') {
             return Err(bad(
                 "the server URL must not contain credentials; use the auth options",
             ));
@@ -181,7 +182,7 @@ fn split_host_port(authority: &str) -> std::result::Result<(&str, Option<&str>),
             },
         };
     }
-    match authority.rsplit_once(':') {
+    match text::rsplit_once(authority, b':') {
         Some((host, port)) => Ok((host, Some(port))),
         None => Ok((authority, None)),
     }
@@ -194,7 +195,7 @@ fn normalise_host(host: &str) -> std::result::Result<String, &'static str> {
     if let Some(inner) = host.strip_prefix('[') {
         let inner = inner.trim_end_matches(']');
         if inner.is_empty()
-            || !inner.contains(':')
+            || !text::has(inner, b':')
             || !inner
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
@@ -209,7 +210,7 @@ fn normalise_host(host: &str) -> std::result::Result<String, &'static str> {
     if !ok {
         return Err("the server URL host has invalid characters (use punycode for IDNs)");
     }
-    if host.starts_with('.') || host.contains("..") {
+    if host.starts_with('.') || text::find(host, b"..").is_some() {
         return Err("the server URL host is malformed");
     }
     Ok(host.to_ascii_lowercase())
@@ -217,7 +218,7 @@ fn normalise_host(host: &str) -> std::result::Result<String, &'static str> {
 
 /// RFC 3986 `pchar` without `%` handling (checked separately).
 fn is_path_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@%".contains(c)
+    c.is_ascii_alphanumeric() || (c.is_ascii() && text::has("-._~!$&'()*+,;=:@%", c as u8))
 }
 
 fn percent_escapes_ok(segment: &str) -> bool {

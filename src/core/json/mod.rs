@@ -18,7 +18,7 @@ mod write;
 mod tests;
 
 pub use parse::{parse, parse_slice, JsonError, Kind, Reader, MAX_DEPTH};
-pub use write::{write_str, ArrayWriter, ObjectWriter, ToJson};
+pub use write::{quote, write_str, ArrayWriter, ObjectWriter, ToJson};
 
 /// A JSON value.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -203,7 +203,7 @@ impl Number {
 
     /// `(negative, digits, exponent)`: the value is `digits × 10^exponent`, `digits` the
     /// significant decimal digits without leading zeros (empty for zero).
-    fn decimal(&self) -> (bool, Vec<u8>, i64) {
+    pub(crate) fn decimal(&self) -> (bool, Vec<u8>, i64) {
         let text = match &self.0 {
             N::Int(i) => {
                 let mut s = String::new();
@@ -405,26 +405,25 @@ impl Map {
             }
             return Map { entries };
         }
-        let mut order: Vec<u32> = (0..entries.len() as u32).collect();
-        order.sort_by(|&a, &b| entries[a as usize].0.cmp(&entries[b as usize].0));
+        let order = crate::core::sort::sorted_indices(entries.len(), &|a, b| {
+            entries[a].0.cmp(&entries[b].0)
+        });
         let mut drop = vec![false; entries.len()];
         let mut any = false;
         let mut g = 0;
         while g < order.len() {
             let mut end = g + 1;
-            while end < order.len()
-                && entries[order[end] as usize].0 == entries[order[g] as usize].0
-            {
+            while end < order.len() && entries[order[end]].0 == entries[order[g]].0 {
                 end += 1;
             }
             if end - g > 1 {
                 // Stable sort: order[g] is the first occurrence, order[end - 1] the last.
-                let first = order[g] as usize;
-                let last = order[end - 1] as usize;
+                let first = order[g];
+                let last = order[end - 1];
                 let v = std::mem::take(&mut entries[last].1);
                 entries[first].1 = v;
                 for &o in &order[g + 1..end] {
-                    drop[o as usize] = true;
+                    drop[o] = true;
                 }
                 any = true;
             }

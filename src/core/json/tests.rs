@@ -298,6 +298,10 @@ fn escaping_matches_serde_json() {
     let mut out = String::new();
     write_str(&mut out, "a\"b\\c\u{1f}");
     assert_eq!(out, r#""a\"b\\c\u001f""#);
+    // Messages quote with it: as `{:?}` does for what names and SQL words contain.
+    for s in ["id", "a\"b", "x y", "tab\t", "é"] {
+        assert_eq!(quote(s), format!("{s:?}"));
+    }
 
     let doc = r#"{"s":"x\ny","n":[1,-2,3.5,18446744073709551615],"o":{"t":true,"f":false,"z":null},"e":[],"m":{}}"#;
     let serde: serde_json::Value = serde_json::from_str(doc).unwrap();

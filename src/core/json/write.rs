@@ -35,6 +35,14 @@ static ESCAPE: [u8; 256] = {
 };
 
 /// Appends `s` as a JSON string literal.
+/// `s` as a JSON string literal, the way messages quote names and values: escaped like
+/// `{:?}`, without the Unicode tables `str`'s `Debug` needs.
+pub fn quote(s: &str) -> String {
+    let mut out = String::new();
+    write_str(&mut out, s);
+    out
+}
+
 pub fn write_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');

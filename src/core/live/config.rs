@@ -6,6 +6,7 @@ use super::reconnect::ReconnectConfig;
 use super::verify::VerifyConfig;
 use crate::core::error::KalamError;
 use crate::core::seq_id::SeqId;
+use crate::core::text;
 
 /// Default rows per snapshot batch: the largest a default server never truncates (it cuts
 /// any query at `max_query_limit` = 1000 rows and then reports `has_more: false`, PROTOCOL.md
@@ -122,7 +123,11 @@ impl LiveConfig {
         if !self.disable_compression {
             return self.ws_url.clone();
         }
-        let sep = if self.ws_url.contains('?') { '&' } else { '?' };
+        let sep = if text::has(&self.ws_url, b'?') {
+            '&'
+        } else {
+            '?'
+        };
         format!("{}{sep}compress=false", self.ws_url)
     }
 }

@@ -58,7 +58,8 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
-use crate::core::json::{ToJson, Value};
+use crate::core::json::{quote, ToJson, Value};
+use crate::core::text;
 
 use super::frames::{ChangeEvent, ChangeType, Row};
 use crate::core::error::KalamError;
@@ -402,8 +403,12 @@ impl Materializer {
     pub fn key_of(&self, row: &Row) -> Result<RowKey, KalamError> {
         RowKey::of(row, &self.key_columns).ok_or_else(|| {
             KalamError::invalid_argument(format!(
-                "a live row lacks the key column(s) {:?}; project the primary key or pass keyColumns",
+                "a live row lacks the key column(s) {}; project the primary key or pass keyColumns",
                 self.key_columns
+                    .iter()
+                    .map(|c| quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })
     }
@@ -869,7 +874,7 @@ impl Materializer {
     /// The key of the row a STREAM-table tombstone `{"row_id": "<user_id>:<seq>"}` names.
     fn key_of_stream_row_id(&mut self, tombstone: &Row) -> Option<RowKey> {
         let row_id = tombstone.get("row_id")?.as_str()?;
-        let seq: SeqId = row_id.rsplit_once(':')?.1.parse().ok()?;
+        let seq: SeqId = text::rsplit_once(row_id, b':')?.1.parse().ok()?;
         if self.by_seq.is_none() {
             let mut index = HashMap::with_capacity_and_hasher(self.len, FastHash::default());
             let mut cursor = self.head;

@@ -55,47 +55,107 @@ pub struct LiveOrder {
     pub offset: usize,
 }
 
-/// A decimal number kept exactly: sign, integer digits without leading zeros, fraction
-/// digits without trailing zeros (so digit strings compare as the numbers do).
+/// A decimal number kept exactly, `0.digits × 10^point`: `digits` are the significant
+/// digits (ASCII, no leading or trailing zeros; empty for zero), so numbers compare by sign,
+/// then `point`, then the digit strings. `neg` is kept on zero only in [`Float`] (IEEE's
+/// `-0 < 0`); [`Decimal::exact`] drops it (`-0 == 0`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Exact {
+struct Decimal {
     neg: bool,
-    int: Box<str>,
-    frac: Box<str>,
+    point: i64,
+    digits: Box<[u8]>,
 }
 
-impl Exact {
-    fn parse(s: &str) -> Option<Exact> {
-        let s = s.trim();
-        let (neg, digits) = match s.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, s.strip_prefix('+').unwrap_or(s)),
+impl Decimal {
+    /// The value `digits × 10^exp` (`digits` without leading zeros), sign of zero kept.
+    fn new(neg: bool, mut digits: Vec<u8>, mut exp: i64) -> Decimal {
+        while digits.last() == Some(&b'0') {
+            digits.pop();
+            exp = exp.saturating_add(1);
+        }
+        let point = if digits.is_empty() {
+            0
+        } else {
+            exp.saturating_add(digits.len() as i64)
         };
-        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-        let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-        if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
+        Decimal {
+            neg,
+            point,
+            digits: digits.into(),
+        }
+    }
+
+    /// As [`Decimal::new`], `-0 == 0`.
+    fn exact(neg: bool, digits: Vec<u8>, exp: i64) -> Decimal {
+        let mut d = Decimal::new(neg, digits, exp);
+        d.neg &= !d.digits.is_empty();
+        d
+    }
+
+    /// `(negative, digits, exp)` of decimal text in Rust's float grammar (`+1`, `.5`, `5.`,
+    /// `1e-7`; with `exponent: false`, none allowed): the value `digits × 10^exp`.
+    fn parse(s: &str, exponent: bool) -> Option<(bool, Vec<u8>, i64)> {
+        let b = s.as_bytes();
+        let (neg, mut i) = match b.first() {
+            Some(b'-') => (true, 1),
+            Some(b'+') => (false, 1),
+            _ => (false, 0),
+        };
+        let (mut digits, mut exp, mut seen, mut dot) = (Vec::new(), 0i64, false, false);
+        while let Some(&c) = b.get(i) {
+            match c {
+                b'0'..=b'9' => {
+                    seen = true;
+                    if dot {
+                        exp = exp.saturating_sub(1);
+                    }
+                    if !(digits.is_empty() && c == b'0') {
+                        digits.push(c);
+                    }
+                }
+                b'.' if !dot => dot = true,
+                _ => break,
+            }
+            i += 1;
+        }
+        if !seen {
             return None;
         }
-        let int = int.trim_start_matches('0');
-        let frac = frac.trim_end_matches('0');
-        Some(Exact {
-            neg: neg && !(int.is_empty() && frac.is_empty()), // -0 == 0
-            int: int.into(),
-            frac: frac.into(),
-        })
+        if exponent && matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            let e_neg = b.get(i) == Some(&b'-');
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let at = i;
+            let mut e = 0i64;
+            while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+                e = e.saturating_mul(10).saturating_add(i64::from(d - b'0'));
+                i += 1;
+            }
+            if i == at {
+                return None;
+            }
+            exp = exp.saturating_add(if e_neg { -e } else { e });
+        }
+        (i == b.len()).then_some((neg, digits, exp))
     }
 
-    fn magnitude_cmp(&self, other: &Exact) -> Ordering {
-        self.int
-            .len()
-            .cmp(&other.int.len())
-            .then_with(|| self.int.cmp(&other.int))
-            .then_with(|| self.frac.cmp(&other.frac))
+    fn magnitude_cmp(&self, other: &Decimal) -> Ordering {
+        match (self.digits.is_empty(), other.digits.is_empty()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            (false, false) => self
+                .point
+                .cmp(&other.point)
+                .then_with(|| self.digits.cmp(&other.digits)),
+        }
     }
 }
 
-impl Ord for Exact {
-    fn cmp(&self, other: &Exact) -> Ordering {
+impl Ord for Decimal {
+    fn cmp(&self, other: &Decimal) -> Ordering {
         match (self.neg, other.neg) {
             (false, true) => Ordering::Greater,
             (true, false) => Ordering::Less,
@@ -105,9 +165,44 @@ impl Ord for Exact {
     }
 }
 
-impl PartialOrd for Exact {
-    fn partial_cmp(&self, other: &Exact) -> Option<Ordering> {
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Decimal) -> Option<Ordering> {
         Some(self.cmp(other))
+    }
+}
+
+/// A FLOAT/DOUBLE value in IEEE total order (`f64::total_cmp`) without parsing a float
+/// (dec2flt is ~11 KB of the .wasm): finite values as their exact decimal, `-0 < 0`. The
+/// server writes doubles as shortest round-trip text, one text per double, so the decimal
+/// order is the double order; decimals that round to one double (more digits than the
+/// server writes) are told apart, never swapped. NaN and infinities only come from strings.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Float {
+    NegNan,
+    NegInf,
+    Finite(Decimal),
+    Inf,
+    Nan,
+}
+
+impl Float {
+    /// Text as `f64::from_str` reads it (plus the exact value).
+    fn parse(s: &str) -> Option<Float> {
+        if let Some((neg, digits, exp)) = Decimal::parse(s, true) {
+            return Some(Float::Finite(Decimal::new(neg, digits, exp)));
+        }
+        let (neg, word) = match s.strip_prefix('-') {
+            Some(word) => (true, word),
+            None => (false, s.strip_prefix('+').unwrap_or(s)),
+        };
+        let is = |w: &str| word.eq_ignore_ascii_case(w);
+        Some(match (neg, is("nan"), is("inf") || is("infinity")) {
+            (false, true, _) => Float::Nan,
+            (true, true, _) => Float::NegNan,
+            (false, _, true) => Float::Inf,
+            (true, _, true) => Float::NegInf,
+            _ => return None,
+        })
     }
 }
 
@@ -116,8 +211,8 @@ impl PartialOrd for Exact {
 #[derive(Debug, Clone)]
 enum Cell {
     Bool(bool),
-    Exact(Exact),
-    Float(f64),
+    Exact(Decimal),
+    Float(Float),
     Text(Box<str>),
 }
 
@@ -137,7 +232,7 @@ impl Ord for Cell {
         match (self, other) {
             (Cell::Bool(a), Cell::Bool(b)) => a.cmp(b),
             (Cell::Exact(a), Cell::Exact(b)) => a.cmp(b),
-            (Cell::Float(a), Cell::Float(b)) => a.total_cmp(b),
+            (Cell::Float(a), Cell::Float(b)) => a.cmp(b),
             (Cell::Text(a), Cell::Text(b)) => a.cmp(b),
             _ => self.rank().cmp(&other.rank()),
         }
@@ -225,18 +320,23 @@ fn cell_of(kind: Kind, value: &Value) -> Option<Cell> {
     Some(match (kind, value) {
         (_, Value::Null) => return None,
         (_, Value::Bool(b)) => Cell::Bool(*b),
-        (Kind::Float, Value::Number(n)) => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
-        (_, Value::Number(n)) => match Exact::parse(&n.to_string()) {
-            Some(e) if n.is_i64() || n.is_u64() || matches!(kind, Kind::Exact) => Cell::Exact(e),
-            _ => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        (Kind::Exact, Value::String(s)) => match Exact::parse(s) {
-            Some(e) => Cell::Exact(e),
+        (_, Value::Number(n)) => {
+            let (neg, digits, exp) = n.decimal();
+            let exact = !matches!(kind, Kind::Float)
+                && (matches!(kind, Kind::Exact) || n.is_i64() || n.is_u64());
+            if exact {
+                Cell::Exact(Decimal::exact(neg, digits, exp))
+            } else {
+                Cell::Float(Float::Finite(Decimal::new(neg, digits, exp)))
+            }
+        }
+        (Kind::Exact, Value::String(s)) => match Decimal::parse(s.trim(), false) {
+            Some((neg, digits, exp)) => Cell::Exact(Decimal::exact(neg, digits, exp)),
             None => Cell::Text(s.as_str().into()),
         },
-        (Kind::Float, Value::String(s)) => match s.trim().parse::<f64>() {
-            Ok(f) => Cell::Float(f),
-            Err(_) => Cell::Text(s.as_str().into()),
+        (Kind::Float, Value::String(s)) => match Float::parse(s.trim()) {
+            Some(f) => Cell::Float(f),
+            None => Cell::Text(s.as_str().into()),
         },
         (_, Value::String(s)) => Cell::Text(s.as_str().into()),
         (_, other) => Cell::Text(other.to_string().into()),

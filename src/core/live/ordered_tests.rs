@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use crate::core::json::{json, Value};
+use crate::core::json::{json, Number, Value};
 
 use super::*;
 use crate::core::live::materializer::Materializer;
@@ -44,7 +44,27 @@ enum Col {
     Timestamp,
     Text,
     Bool,
+    Double,
 }
+
+/// DOUBLE texts as the server writes them (shortest round-trip), some values in two
+/// spellings, ordered by the oracle as the f64s they parse to.
+const DOUBLES: [&str; 14] = [
+    "-0.0",
+    "0",
+    "1e-7",
+    "0.0000001",
+    "1E-7",
+    "-2.5",
+    "0.30000000000000004",
+    "0.3",
+    "5e-324",
+    "1.7976931348623157e308",
+    "-1.7976931348623157e308",
+    "1e21",
+    "-3",
+    "-0",
+];
 
 impl Col {
     fn data_type(self) -> DataType {
@@ -57,6 +77,7 @@ impl Col {
             Col::Timestamp => DataType::Timestamp,
             Col::Text => DataType::Text,
             Col::Bool => DataType::Boolean,
+            Col::Double => DataType::Double,
         }
     }
 
@@ -78,6 +99,10 @@ impl Col {
             Col::Timestamp => json!(1_700_000_000_000_000i64 + pick * 1_000_001),
             Col::Text => json!(["b", "a", "B", "é", "ab", "", "z", "Ä"][rng.below(8) as usize]),
             Col::Bool => json!(pick > 0),
+            Col::Double => {
+                let text = DOUBLES[rng.below(DOUBLES.len() as u64) as usize];
+                Value::Number(Number::from_text(text).unwrap())
+            }
         }
     }
 
@@ -105,6 +130,10 @@ impl Col {
         match self {
             Col::Text => a.as_str().unwrap().cmp(b.as_str().unwrap()),
             Col::Bool => a.as_bool().unwrap().cmp(&b.as_bool().unwrap()),
+            Col::Double => {
+                let f = |v: &Value| v.as_number().unwrap().to_string().parse::<f64>().unwrap();
+                f(a).total_cmp(&f(b))
+            }
             _ => num(a).cmp(&num(b)),
         }
     }
@@ -328,6 +357,10 @@ fn window_matches_a_sort_and_slice_oracle() {
             "SELECT * FROM app.t ORDER BY \"a\" LIMIT 1",
             &[("a", Col::BigInt)],
         ),
+        (
+            "SELECT * FROM app.t ORDER BY a DESC, b LIMIT 6 OFFSET 1",
+            &[("a", Col::Double), ("b", Col::Text)],
+        ),
     ];
     let mut total = 0;
     for (sql, cols) in cases {
@@ -340,19 +373,22 @@ fn window_matches_a_sort_and_slice_oracle() {
             total += 1500;
         }
     }
-    assert_eq!(total, 30_000);
+    assert_eq!(total, 36_000);
 }
 
 #[test]
 fn exact_numbers_and_text_order() {
-    let e = |s: &str| Exact::parse(s).unwrap();
+    let e = |s: &str| {
+        let (neg, digits, exp) = Decimal::parse(s, false).unwrap();
+        Decimal::exact(neg, digits, exp)
+    };
     assert!(e("10.5") > e("9.75"));
     assert!(e("-10.5") < e("-9.75"));
     assert!(e("9007199254740993") > e("9007199254740992"));
     assert_eq!(e("10.50"), e("010.5"));
     assert_eq!(e("-0"), e("0.000"));
     assert!(e("-0.01") < e("0"));
-    assert!(Exact::parse("1e5").is_none() && Exact::parse("-").is_none());
+    assert!(Decimal::parse("1e5", false).is_none() && Decimal::parse("-", false).is_none());
     // Text by code point: uppercase before lowercase, 'é' (U+00E9) after 'z'.
     let t = |s: &str| Cell::Text(s.into());
     assert!(t("B") < t("a") && t("z") < t("é") && t("") < t("a"));
@@ -625,4 +661,208 @@ fn ordered_bench_cost_per_change() {
         let base = start.elapsed().as_secs_f64() * 1e6 / base_changes as f64;
         eprintln!("ORDER BY a DESC LIMIT 50, {n:>6} rows: {ours:8.1} µs per change (re-sort baseline {base:10.1} µs)");
     }
+}
+
+fn float_cell(text: &str, as_number: bool) -> Cell {
+    let v = if as_number {
+        Value::Number(Number::from_text(text).unwrap())
+    } else {
+        Value::String(text.into())
+    };
+    cell_of(Kind::Float, &v).unwrap()
+}
+
+/// Finite doubles (random bit patterns, their neighbours, edge values) spelled the ways
+/// Rust and the server write them: FLOAT/DOUBLE cells order exactly as `f64::total_cmp`
+/// of the parsed texts, as JSON numbers and as strings.
+#[test]
+fn float_cells_order_as_f64_total_order() {
+    let mut rng = Rng(0x5eed_f10a);
+    let mut values: Vec<f64> = vec![
+        0.0,
+        -0.0,
+        1e-7,
+        -1e-7,
+        0.1,
+        0.2,
+        0.3,
+        0.1 + 0.2,
+        1.0,
+        -1.0,
+        2.5,
+        -2.5,
+        f64::MIN_POSITIVE,
+        -f64::MIN_POSITIVE,
+        5e-324,
+        -5e-324,
+        f64::MAX,
+        f64::MIN,
+        f64::EPSILON,
+        9_007_199_254_740_992.0,
+        9_007_199_254_740_994.0,
+        1e21,
+        1e22,
+        1e-5,
+        123_456_789.012_345_67,
+        1.0 / 3.0,
+    ];
+    for _ in 0..120 {
+        let f = f64::from_bits(rng.next());
+        if f.is_finite() {
+            values.push(f);
+            values.push(f64::from_bits(f.to_bits() + 1)); // the next double of the same sign
+        }
+        // Doubles of human scale (the exponent range values mostly live in).
+        let g = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+        let scale = 10f64.powi(rng.below(40) as i32 - 20);
+        values.push(if rng.below(2) == 0 {
+            g * scale
+        } else {
+            -g * scale
+        });
+        // FLOAT (f32) columns: the f32's shortest text, and its widened double's.
+        let h = f32::from_bits(rng.next() as u32);
+        if h.is_finite() {
+            values.push(f64::from(h));
+            values.push(format!("{h}").parse::<f64>().unwrap());
+        }
+    }
+    let mut texts: Vec<String> = Vec::new();
+    for f in values.iter().filter(|f| f.is_finite()) {
+        texts.push(format!("{f}"));
+        texts.push(format!("{f:?}"));
+        texts.push(format!("{f:e}"));
+        texts.push(format!("{f:E}"));
+    }
+    let cells: Vec<(f64, Cell, Cell)> = texts
+        .iter()
+        .map(|t| {
+            (
+                t.parse().unwrap(),
+                float_cell(t, true),
+                float_cell(t, false),
+            )
+        })
+        .collect();
+    let mut pairs = 0;
+    for (i, (fa, na, sa)) in cells.iter().enumerate() {
+        for (j, (fb, nb, sb)) in cells.iter().enumerate() {
+            let want = fa.total_cmp(fb);
+            assert_eq!(na.cmp(nb), want, "numbers {} vs {}", texts[i], texts[j]);
+            assert_eq!(sa.cmp(sb), want, "strings {} vs {}", texts[i], texts[j]);
+            pairs += 1;
+        }
+    }
+    assert!(pairs > 500_000, "{pairs}");
+}
+
+/// Strings in a FLOAT column take `f64::from_str`'s grammar, non-finite words included,
+/// and order as it parses them (cells are trimmed first).
+#[test]
+fn float_strings_read_as_f64_from_str() {
+    let texts = [
+        "1",
+        "+1",
+        "-1",
+        ".5",
+        "5.",
+        "-.5",
+        "1.e5",
+        "1e+5",
+        "1E-5",
+        "007.50",
+        "-0",
+        "+0.0",
+        "inf",
+        "-inf",
+        "+Infinity",
+        "-INFINITY",
+        "NaN",
+        "-nan",
+        "nan",
+        "1e400",
+        "-1e400",
+        "1e-400",
+        "-1e-400",
+        "",
+        ".",
+        "-",
+        "e5",
+        "1e",
+        "1e+",
+        "1.2.3",
+        "0x10",
+        "1_0",
+        "in",
+        "nana",
+        "1 ",
+        "--1",
+        "+-1",
+        "1e5.5",
+        "infinity!",
+    ];
+    let parsed: Vec<(&str, Option<f64>, Cell)> = texts
+        .iter()
+        .map(|t| (*t, t.trim().parse::<f64>().ok(), float_cell(t, false)))
+        .collect();
+    for (t, f, cell) in &parsed {
+        assert_eq!(f.is_some(), matches!(cell, Cell::Float(_)), "{t:?}");
+    }
+    for (ta, fa, ca) in &parsed {
+        for (tb, fb, cb) in &parsed {
+            if let (Some(fa), Some(fb)) = (fa, fb) {
+                let want = fa.total_cmp(fb);
+                // Beyond the double range (±1e±400) the exact order refines the rounded one.
+                let beyond = |t: &str| t.contains("e4") || t.contains("e-4");
+                if want != Ordering::Equal || !(beyond(ta) || beyond(tb)) {
+                    assert_eq!(ca.cmp(cb), want, "{ta} vs {tb}");
+                }
+            }
+        }
+    }
+}
+
+/// Decimal texts with more digits than a double holds (up to 40, exponents across the whole
+/// range and beyond it): the exact order never contradicts the double order, it only tells
+/// apart values that round to one double.
+#[test]
+fn long_mantissas_refine_the_f64_order() {
+    let mut rng = Rng(0x10c4_11ab);
+    let mut texts: Vec<String> = Vec::new();
+    for _ in 0..600 {
+        let n = 1 + rng.below(40) as usize;
+        let mut t = String::new();
+        if rng.below(2) == 0 {
+            t.push('-');
+        }
+        let dot = rng.below(n as u64 + 1) as usize;
+        for k in 0..n {
+            if k == dot && k > 0 {
+                t.push('.');
+            }
+            t.push(char::from(b'0' + rng.below(10) as u8));
+        }
+        if rng.below(3) > 0 {
+            t.push_str(&format!("e{}", rng.below(700) as i64 - 350));
+        }
+        texts.push(t.clone());
+        // A near twin: the same digits with one more at the end.
+        texts.push(format!("{}1", t.split('e').next().unwrap()));
+    }
+    let cells: Vec<(f64, Cell)> = texts
+        .iter()
+        .map(|t| (t.parse().unwrap(), float_cell(t, false)))
+        .collect();
+    let mut told_apart = 0;
+    for (i, (fa, ca)) in cells.iter().enumerate() {
+        for (j, (fb, cb)) in cells.iter().enumerate() {
+            let (want, got) = (fa.total_cmp(fb), ca.cmp(cb));
+            if want == Ordering::Equal {
+                told_apart += usize::from(got != Ordering::Equal);
+            } else {
+                assert_eq!(got, want, "{} vs {}", texts[i], texts[j]);
+            }
+        }
+    }
+    assert!(told_apart > 0);
 }

@@ -11,6 +11,7 @@
 use std::ops::Range;
 
 use crate::core::error::KalamError;
+use crate::core::json::quote;
 use crate::core::live::ordered::LiveOrder;
 use crate::core::sql_lexer::{self as lexer, Tok, Unterminated};
 
@@ -180,7 +181,8 @@ fn parse_order_tail(tail: &[(&Tok, &str)]) -> Result<LiveOrder, KalamError> {
                 other => {
                     let got = other.map_or("nothing", |(_, text)| text);
                     return Err(invalid(format!(
-                        "live ORDER BY cannot sort by {got:?}: {ORDER_SHAPE}"
+                        "live ORDER BY cannot sort by {}: {ORDER_SHAPE}",
+                        quote(got)
                     )));
                 }
             };
@@ -244,8 +246,8 @@ fn parse_order_tail(tail: &[(&Tok, &str)]) -> Result<LiveOrder, KalamError> {
                     .parse::<usize>()
                     .map_err(|_| invalid(format!("live SQL {what} is too large"))),
                 other => Err(invalid(format!(
-                    "live SQL {what} needs a whole number, got {:?}; {ORDER_SHAPE}",
-                    other.map_or("nothing", |(_, t)| t)
+                    "live SQL {what} needs a whole number, got {}; {ORDER_SHAPE}",
+                    quote(other.map_or("nothing", |(_, t)| t))
                 ))),
             }
         };
@@ -257,7 +259,8 @@ fn parse_order_tail(tail: &[(&Tok, &str)]) -> Result<LiveOrder, KalamError> {
             order.offset = count("OFFSET")?;
         } else {
             return Err(invalid(format!(
-                "live queries do not support {text:?} here; {ORDER_SHAPE}"
+                "live queries do not support {} here; {ORDER_SHAPE}",
+                quote(text)
             )));
         }
         i += 2;
@@ -298,7 +301,8 @@ pub fn live_sql_table(sql: &str) -> Option<(String, String)> {
 pub fn live_table_sql(name: &str) -> Result<String, KalamError> {
     let bad = |why: &str| {
         invalid(format!(
-            "liveTable needs a table name `namespace.table` made of identifiers; {name:?} {why}"
+            "liveTable needs a table name `namespace.table` made of identifiers; {} {why}",
+            quote(name)
         ))
     };
     let parts: Vec<&str> = name.split('.').collect();

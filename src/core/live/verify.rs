@@ -22,7 +22,7 @@
 //! set over a table with more rows than its limit holds only the newest keys; only its
 //! `MAX(_seq)` is compared (the newest write must be held).
 
-use crate::core::json::Value;
+use crate::core::json::{quote, Value};
 
 use crate::core::error::{codes, KalamError};
 use crate::core::seq_id::SeqId;
@@ -210,7 +210,7 @@ pub fn parse_checksum(json: &str) -> Result<Checksum, KalamError> {
                 KalamError::protocol(format!("checksum figure {n} is not an integer"))
             }),
             Some(Value::String(s)) => s.parse::<i64>().map(Some).map_err(|_| {
-                KalamError::protocol(format!("checksum figure {s:?} is not an integer"))
+                KalamError::protocol(format!("checksum figure {} is not an integer", quote(s)))
             }),
             Some(other) => Err(KalamError::protocol(format!(
                 "checksum figure {other} is not an integer"

@@ -4,6 +4,7 @@
 //! (coalesced per [`LiveConfig::coalesce_ms`]).
 
 use super::*;
+use crate::core::json::quote;
 
 #[derive(Debug)]
 pub(super) struct Subscription {
@@ -355,8 +356,8 @@ impl LiveCore {
                 });
             if let Some(k) = missing {
                 let error = KalamError::invalid_argument(format!(
-                    "live ORDER BY column {:?} is not a column of the query's result",
-                    k.column
+                    "live ORDER BY column {} is not a column of the query's result",
+                    quote(&k.column)
                 ));
                 self.drop_sub_fatal(i, error);
                 return;
