@@ -3,8 +3,8 @@
 //! decision is made here; every outcome goes back into the driver. Callback-driven: each
 //! wait is a promise callback or a timer owned by this executor, no Rust future.
 
+use crate::core::id_map::IdMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Array, Function, Promise, Reflect};
@@ -15,7 +15,7 @@ use web_sys::{AbortController, AbortSignal, Blob, FormData};
 use crate::core::error::{codes, KalamError};
 use crate::core::http::auth::Credentials;
 use crate::core::http::driver::{
-    Body, CallId, CallSpec, Command, Outgoing, RequestDriver, Resolved, Response, SendId, TimerId,
+    Body, CallId, CallSpec, Command, Outgoing, RequestDriver, Resolved, Response, SendId,
 };
 use crate::core::http::files::FormPart;
 use crate::shell::net::http::{send, Body as FetchBody, HttpRequest};
@@ -51,9 +51,9 @@ pub(crate) struct Executor {
     driver: RefCell<RequestDriver>,
     provider: Option<Function>,
     next_call: Cell<CallId>,
-    calls: RefCell<HashMap<CallId, Waiter>>,
-    sends: RefCell<HashMap<SendId, AbortController>>,
-    timers: RefCell<HashMap<TimerId, Timeout>>,
+    calls: RefCell<IdMap<Waiter>>,
+    sends: RefCell<IdMap<AbortController>>,
+    timers: RefCell<IdMap<Timeout>>,
 }
 
 impl Executor {
@@ -62,9 +62,9 @@ impl Executor {
             driver: RefCell::new(driver),
             provider,
             next_call: Cell::new(0),
-            calls: RefCell::new(HashMap::new()),
-            sends: RefCell::new(HashMap::new()),
-            timers: RefCell::new(HashMap::new()),
+            calls: RefCell::new(IdMap::new()),
+            sends: RefCell::new(IdMap::new()),
+            timers: RefCell::new(IdMap::new()),
         })
     }
 
