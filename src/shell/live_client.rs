@@ -11,7 +11,6 @@
 //! the client.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Array, Function, Reflect};
@@ -63,6 +62,50 @@ struct Decoder {
     decoder: RowDecoder,
 }
 
+/// The shell's side of one subscription: its FILE-cell table and its row decoder.
+struct SubShell {
+    id: String,
+    /// `(namespace, table)`, for FILE cells.
+    table: Option<(String, String)>,
+    decoder: Option<Decoder>,
+}
+
+/// Subscription id → [`SubShell`], a Vec searched linearly (issue 15): two
+/// `HashMap<String, _>` were two copies of hashbrown's code in the .wasm, and a client has
+/// few subscriptions, looked up once per drained output, not per row.
+#[derive(Default)]
+struct SubShells(Vec<SubShell>);
+
+impl SubShells {
+    fn get(&self, id: &str) -> Option<&SubShell> {
+        self.0.iter().find(|s| s.id == id)
+    }
+
+    /// The entry of `id`, created empty if missing.
+    fn entry(&mut self, id: &str) -> &mut SubShell {
+        let i = match self.0.iter().position(|s| s.id == id) {
+            Some(i) => i,
+            None => {
+                self.0.push(SubShell {
+                    id: id.to_string(),
+                    table: None,
+                    decoder: None,
+                });
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i]
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.0.retain(|s| s.id != id);
+    }
+
+    fn table(&self, id: &str) -> Option<(String, String)> {
+        self.get(id).and_then(|s| s.table.clone())
+    }
+}
+
 struct Inner {
     core: LiveCore,
     ctor: Function,
@@ -70,9 +113,7 @@ struct Inner {
     get_token: Function,
     socket: Option<(u64, Socket)>,
     timers: [Option<Timeout>; TimerId::ALL.len()],
-    /// `(namespace, table)` per subscription id, for FILE cells.
-    tables: HashMap<String, Option<(String, String)>>,
-    decoders: HashMap<String, Decoder>,
+    subs: SubShells,
     /// A token request to run once the borrow is released (`forceRefresh`).
     token_request: Option<bool>,
     /// `runSql(sql) => Promise<string>` for self-verification checksums (HTTP SQL).
@@ -295,7 +336,7 @@ impl Inner {
                 subscription_id,
                 delta,
             } => {
-                let table = self.tables.get(&subscription_id).cloned().flatten();
+                let table = self.subs.table(&subscription_id);
                 let decoder = self.decoder(&subscription_id);
                 let table = table.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
                 items.rows(&subscription_id, delta, decoder, table);
@@ -304,7 +345,7 @@ impl Inner {
                 subscription_id,
                 event,
             } => {
-                let table = self.tables.get(&subscription_id).cloned().flatten();
+                let table = self.subs.table(&subscription_id);
                 let decoder = self.decoder(&subscription_id);
                 let table = table.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
                 items.event(&subscription_id, event, decoder, table);
@@ -319,8 +360,7 @@ impl Inner {
                 fatal,
             } => {
                 if fatal {
-                    self.tables.remove(&subscription_id);
-                    self.decoders.remove(&subscription_id);
+                    self.subs.remove(&subscription_id);
                 }
                 items.sub_error(&subscription_id, &error, fatal);
             }
@@ -337,16 +377,16 @@ impl Inner {
     /// The row decoder of a subscription, rebuilt when its ack schema changed.
     fn decoder(&mut self, id: &str) -> Option<&RowDecoder> {
         let schema = self.core.subscription_schema(id)?;
-        let stale = self.decoders.get(id).is_none_or(|d| d.schema != schema);
+        let sub = self.subs.entry(id);
+        let stale = sub.decoder.as_ref().is_none_or(|d| d.schema != schema);
         if stale {
-            let table = self.tables.get(id).cloned().flatten();
-            let decoder = Decoder {
+            let table = sub.table.clone();
+            sub.decoder = Some(Decoder {
                 schema: schema.to_vec(),
                 decoder: RowDecoder::new(schema, table),
-            };
-            self.decoders.insert(id.to_string(), decoder);
+            });
         }
-        self.decoders.get(id).map(|d| &d.decoder)
+        sub.decoder.as_ref().map(|d| &d.decoder)
     }
 }
 
@@ -481,8 +521,7 @@ impl LiveClient {
                 get_token,
                 socket: None,
                 timers: Default::default(),
-                tables: HashMap::new(),
-                decoders: HashMap::new(),
+                subs: SubShells::default(),
                 token_request: None,
                 run_sql,
                 verify_requests: Vec::new(),
@@ -569,7 +608,7 @@ impl LiveClient {
         });
         let id = result?;
         if let Ok(mut inner) = self.inner.try_borrow_mut() {
-            inner.tables.insert(id.clone(), table);
+            inner.subs.entry(&id).table = table;
         }
         Ok(JsValue::from(id))
     }
@@ -578,8 +617,7 @@ impl LiveClient {
         let mut found = false;
         pump(&self.inner, |core, now| found = core.unsubscribe(now, id));
         if let Ok(mut inner) = self.inner.try_borrow_mut() {
-            inner.tables.remove(id);
-            inner.decoders.remove(id);
+            inner.subs.remove(id);
         }
         found
     }
@@ -590,8 +628,7 @@ impl LiveClient {
         if let Ok(mut inner) = self.inner.try_borrow_mut() {
             inner.socket = None;
             inner.timers = Default::default();
-            inner.decoders.clear();
-            inner.tables.clear();
+            inner.subs.0.clear();
         }
     }
 
