@@ -498,14 +498,17 @@ impl OrderedWindow {
             self.places.clear();
             self.shown.clear();
         }
-        let mut changed: HashSet<RowKey, FastHash> = HashSet::default();
         for key in &removed {
             self.unplace(key);
         }
+        let mut placed: Vec<RowKey> = Vec::with_capacity(updated.len() + inserted.len());
         for KeyedRow { key, row } in updated.into_iter().chain(inserted) {
-            changed.insert(key.clone());
+            placed.push(key.clone());
             self.place(key, row);
         }
+        // A set of references, the type of `before`/`after`: one hash-set copy in the .wasm
+        // (issue 15).
+        let changed: HashSet<&RowKey, FastHash> = placed.iter().collect();
         let before: HashSet<&RowKey, FastHash> = self.shown.iter().collect();
         let mut out = RowsDelta {
             initial,
