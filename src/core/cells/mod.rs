@@ -33,7 +33,6 @@
 
 use crate::core::text;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use crate::core::json::{
     parse, write_str, ArrayWriter, JsonError, Kind, Map, Number, ObjectWriter, Reader, ToJson,
@@ -41,6 +40,7 @@ use crate::core::json::{
 };
 
 use crate::core::schema::{DataType, SchemaField, SYSTEM_COLUMNS};
+use crate::core::sort::sorted;
 
 pub mod file_ref;
 pub use file_ref::FileRef;
@@ -520,30 +520,45 @@ impl ToJson for DecodedRow {
 /// column is passed through.
 #[derive(Debug, Clone)]
 pub struct RowDecoder {
-    types: HashMap<String, DataType>,
+    /// Column → type, sorted by name for a binary search: a `HashMap<String, DataType>` was
+    /// its own copy of hashbrown's code in each .wasm (issue 15); a schema is built once,
+    /// looked up per cell.
+    types: Vec<(String, DataType)>,
     file_table: Option<(String, String)>,
 }
 
 impl RowDecoder {
     pub fn new(schema: &[SchemaField], file_table: Option<(String, String)>) -> RowDecoder {
-        let mut types: HashMap<String, DataType> = schema
-            .iter()
-            .map(|f| (f.name.clone(), f.data_type.clone()))
-            .collect();
-        for (name, ty) in SYSTEM_COLUMNS {
-            types.entry(name.to_string()).or_insert(ty);
+        let mut types: Vec<(String, DataType)> = Vec::with_capacity(schema.len());
+        // A repeated name keeps its last type, a system column only fills a gap (as the
+        // map's collect and `or_insert` did).
+        for f in schema {
+            match types.iter_mut().find(|(n, _)| *n == f.name) {
+                Some(entry) => entry.1 = f.data_type.clone(),
+                None => types.push((f.name.clone(), f.data_type.clone())),
+            }
         }
+        for (name, ty) in SYSTEM_COLUMNS {
+            if !types.iter().any(|(n, _)| n == name) {
+                types.push((name.to_string(), ty));
+            }
+        }
+        let types = sorted(types, &|a, b| a.0.cmp(&b.0));
         RowDecoder { types, file_table }
     }
 
     /// The type used for `column` (None: passed through).
     pub fn column_type(&self, column: &str) -> Option<&DataType> {
-        self.types.get(column)
+        let at = self
+            .types
+            .binary_search_by(|(n, _)| n.as_str().cmp(column))
+            .ok()?;
+        Some(&self.types[at].1)
     }
 
     /// Decodes one cell of `column`; unknown columns pass through.
     fn decode_value(&self, column: &str, value: Value) -> Result<Value, (Value, String)> {
-        match self.types.get(column) {
+        match self.column_type(column) {
             Some(ty) => decode_cell(
                 ty,
                 value,
