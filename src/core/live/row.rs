@@ -11,6 +11,12 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::core::json::{write_str, JsonError, Map, Reader, ToJson, Value};
+use crate::core::live::materializer::FastHash;
+
+/// The name index of a wide row, hashed like the materializer's `RowKey` (an `Rc<str>`)
+/// index: the two compile to the same hash-map code, which wasm-opt folds into one copy,
+/// and std's SipHash is left out of the client (issue 15).
+type NameIndex = HashMap<ColumnName, usize, FastHash>;
 
 /// A column name, shared between rows (not [`crate::core::cells::Column`], which describes
 /// a result column: name, type, flags).
@@ -178,7 +184,7 @@ pub(crate) fn read_row(r: &mut Reader<'_>, like: &[(ColumnName, Value)]) -> Resu
     let mut taken = 0u64;
     let mut fresh = false;
     let mut as_like = true;
-    let mut index: Option<HashMap<ColumnName, usize>> = None;
+    let mut index: Option<NameIndex> = None;
     while let Some(name) = r.next_key()? {
         let value = r.value()?;
         let at = row.len();
@@ -213,12 +219,7 @@ pub(crate) fn read_row(r: &mut Reader<'_>, like: &[(ColumnName, Value)]) -> Resu
 
 impl Row {
     /// Appends a name known not to be in the row yet.
-    fn push_new(
-        &mut self,
-        column: ColumnName,
-        value: Value,
-        index: &mut Option<HashMap<ColumnName, usize>>,
-    ) {
+    fn push_new(&mut self, column: ColumnName, value: Value, index: &mut Option<NameIndex>) {
         if let Some(index) = index {
             index.insert(column.clone(), self.cells.len());
         }
@@ -227,12 +228,7 @@ impl Row {
 
     /// [`Row::insert`] for a name that may repeat one in the row, by a hash index once the
     /// row is wide.
-    fn insert_checked(
-        &mut self,
-        column: ColumnName,
-        value: Value,
-        index: &mut Option<HashMap<ColumnName, usize>>,
-    ) {
+    fn insert_checked(&mut self, column: ColumnName, value: Value, index: &mut Option<NameIndex>) {
         if index.is_none() && self.cells.len() >= SCAN_WIDTH {
             let built = self
                 .cells
