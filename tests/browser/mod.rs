@@ -135,7 +135,16 @@ fn text_frames_reach_rust_as_the_same_utf8() {
     let encoder = Utf8Encoder::new();
     let long_ascii = "x".repeat(100_000);
     let mixed = format!("{long_ascii}é日本😀{long_ascii}");
-    for text in ["", "{\"type\":\"ping\"}", "é", "日本語", "😀", "a😀b", &long_ascii, &mixed] {
+    for text in [
+        "",
+        "{\"type\":\"ping\"}",
+        "é",
+        "日本語",
+        "😀",
+        "a😀b",
+        &long_ascii,
+        &mixed,
+    ] {
         let js = js_sys::JsString::from(text);
         assert_eq!(frame_text(&encoder, &js), text);
     }
