@@ -136,15 +136,16 @@ pub fn params_from_json(text: &str) -> Result<Vec<Param>> {
     let value = parse(text)
         .map_err(|e| KalamError::invalid_argument(format!("params are not valid JSON: {e}")))?;
     match value {
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                Param::from_json(v).map_err(|e| {
+        // A loop, not `collect::<Result<..>>` (its adapter is a monomorph of its own).
+        Value::Array(items) => {
+            let mut params = Vec::with_capacity(items.len());
+            for (i, v) in items.iter().enumerate() {
+                params.push(Param::from_json(v).map_err(|e| {
                     KalamError::invalid_argument(format!("parameter ${}: {}", i + 1, e.message))
-                })
-            })
-            .collect(),
+                })?);
+            }
+            Ok(params)
+        }
         _ => Err(KalamError::invalid_argument("params must be a JSON array")),
     }
 }
