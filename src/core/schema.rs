@@ -183,13 +183,17 @@ impl SchemaField {
             .ok_or_else(|| format!("`index` of `{name}` is missing or not a u32"))?;
         let flags = match map.remove("flags") {
             None => Vec::new(),
-            Some(Value::Array(items)) => items
-                .into_iter()
-                .map(|f| match f {
-                    Value::String(s) => Ok(s),
-                    _ => Err(format!("`flags` of `{name}` holds a non-string")),
-                })
-                .collect::<Result<_, _>>()?,
+            // Loops, not `collect::<Result<..>>` (its adapter is a monomorph of its own).
+            Some(Value::Array(items)) => {
+                let mut flags = Vec::with_capacity(items.len());
+                for f in items {
+                    match f {
+                        Value::String(s) => flags.push(s),
+                        _ => return Err(format!("`flags` of `{name}` holds a non-string")),
+                    }
+                }
+                flags
+            }
             Some(_) => return Err(format!("`flags` of `{name}` is not an array")),
         };
         Ok(SchemaField {
@@ -203,7 +207,13 @@ impl SchemaField {
     /// A schema array (`null` is not one).
     pub fn list_from_value(value: Value) -> Result<Vec<SchemaField>, String> {
         match value {
-            Value::Array(items) => items.into_iter().map(SchemaField::from_value).collect(),
+            Value::Array(items) => {
+                let mut fields = Vec::with_capacity(items.len());
+                for item in items {
+                    fields.push(SchemaField::from_value(item)?);
+                }
+                Ok(fields)
+            }
             _ => Err("not an array".into()),
         }
     }

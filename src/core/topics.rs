@@ -338,13 +338,15 @@ fn success_json(status: u16, body: &str) -> Result<Value> {
 /// carries it).
 pub fn parse_consume_response(status: u16, body: &str, group_id: &str) -> Result<ConsumeResponse> {
     let v = success_json(status, body)?;
-    let messages = v
+    let items = v
         .get("messages")
         .and_then(Value::as_array)
-        .ok_or_else(|| protocol("no messages array"))?
-        .iter()
-        .map(|m| parse_message(m, group_id))
-        .collect::<Result<Vec<_>>>()?;
+        .ok_or_else(|| protocol("no messages array"))?;
+    // A loop, not `collect::<Result<..>>` (its adapter is a monomorph of its own).
+    let mut messages = Vec::with_capacity(items.len());
+    for m in items {
+        messages.push(parse_message(m, group_id)?);
+    }
     let next_offset = match v.get("next_offset") {
         Some(n) => exact_u64(Some(n), "next_offset")?,
         None => messages.last().map_or(0, |m| m.offset + 1),

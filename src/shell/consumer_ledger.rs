@@ -11,6 +11,7 @@ use crate::core::json::{json, Value};
 use crate::core::topics::{self, StartPosition, Step};
 use crate::shell::http_shell::to_js_error;
 
+#[inline(never)]
 fn offset(text: &str) -> Result<u64, KalamError> {
     text.trim().parse().map_err(|_| {
         KalamError::invalid_argument(format!(
@@ -25,6 +26,23 @@ fn millis(ms: f64) -> topics::Millis {
     } else {
         0
     }
+}
+
+/// Item `i` of `args` as a number; out of line, as most ops read one.
+#[inline(never)]
+fn number_at(args: &Array, i: u32) -> f64 {
+    args.get(i).as_f64().unwrap_or(0.0)
+}
+
+/// The offsets of `args` from item `from` on. A loop, not `collect::<Result<..>>`, whose
+/// adapter is a monomorph of its own; out of line, as three ops use it.
+#[inline(never)]
+fn offsets_from(args: &Array, from: u32) -> Result<Vec<u64>, KalamError> {
+    let mut offsets = Vec::new();
+    for i in from..args.length() {
+        offsets.push(offset(&args.get(i).as_string().unwrap_or_default())?);
+    }
+    Ok(offsets)
 }
 
 /// One (topic, group) as seen by one consumer client, every partition.
@@ -87,13 +105,8 @@ impl ConsumerLedger {
 impl ConsumerLedger {
     fn call(&mut self, op: &str, args: &Array) -> Result<JsValue, KalamError> {
         let text = |i: u32| args.get(i).as_string().unwrap_or_default();
-        let number = |i: u32| args.get(i).as_f64().unwrap_or(0.0);
-        // The offsets from item `from` on.
-        let offsets = |from: u32| {
-            (from..args.length())
-                .map(|i| offset(&text(i)))
-                .collect::<Result<Vec<_>, _>>()
-        };
+        let number = |i: u32| number_at(args, i);
+        let offsets = |from: u32| offsets_from(args, from);
         let p = number(0) as u32;
         let ledger = &mut self.inner;
         match op {

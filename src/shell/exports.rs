@@ -42,11 +42,21 @@ pub fn core_call(op: &str, args: Array) -> Result<JsValue, JsValue> {
     call(op, &args).map_err(to_js_error)
 }
 
+/// Item `i` of `args` as a string. Out of line: called at a dozen places in `call`.
+#[inline(never)]
+fn text_at(args: &Array, i: u32) -> Option<String> {
+    args.get(i).as_string()
+}
+
+/// Item `i` of `args`, which must be a string.
+#[inline(never)]
+fn required_at(args: &Array, i: u32) -> Result<String, KalamError> {
+    text_at(args, i).ok_or_else(|| KalamError::invalid_argument("a string argument is missing"))
+}
+
 fn call(op: &str, args: &Array) -> Result<JsValue, KalamError> {
-    let text = |i: u32| args.get(i).as_string();
-    let required = |i: u32| {
-        text(i).ok_or_else(|| KalamError::invalid_argument("a string argument is missing"))
-    };
+    let text = |i: u32| text_at(args, i);
+    let required = |i: u32| required_at(args, i);
     let string = |s: String| Ok(JsValue::from(s));
     match op {
         "coreVersion" => string(env!("CARGO_PKG_VERSION").to_string()),

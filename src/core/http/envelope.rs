@@ -111,14 +111,17 @@ impl QueryResult {
         };
         let rows = match map.remove("rows") {
             None | Some(Value::Null) => None,
-            Some(Value::Array(rows)) => Some(
-                rows.into_iter()
-                    .map(|row| match row {
-                        Value::Array(cells) => Ok(cells),
-                        _ => Err(shape("rows[]", "an array")),
-                    })
-                    .collect::<std::result::Result<Vec<_>, _>>()?,
-            ),
+            // Loops, not `collect::<Result<..>>` (its adapter is a monomorph of its own).
+            Some(Value::Array(rows)) => {
+                let mut all = Vec::with_capacity(rows.len());
+                for row in rows {
+                    match row {
+                        Value::Array(cells) => all.push(cells),
+                        _ => return Err(shape("rows[]", "an array")),
+                    }
+                }
+                Some(all)
+            }
             Some(_) => return Err(shape("rows", "an array")),
         };
         let row_count = match map.remove("row_count") {
@@ -140,12 +143,13 @@ impl Envelope {
         let mut map = object(value, "the response")?;
         let results = match map.remove("results") {
             None | Some(Value::Null) => None,
-            Some(Value::Array(results)) => Some(
-                results
-                    .into_iter()
-                    .map(QueryResult::from_json)
-                    .collect::<std::result::Result<Vec<_>, _>>()?,
-            ),
+            Some(Value::Array(results)) => {
+                let mut all = Vec::with_capacity(results.len());
+                for result in results {
+                    all.push(QueryResult::from_json(result)?);
+                }
+                Some(all)
+            }
             Some(_) => return Err(shape("results", "an array")),
         };
         let took = match map.remove("took") {

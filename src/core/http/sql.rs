@@ -136,15 +136,16 @@ pub fn params_from_json(text: &str) -> Result<Vec<Param>> {
     let value = parse(text)
         .map_err(|e| KalamError::invalid_argument(format!("params are not valid JSON: {e}")))?;
     match value {
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                Param::from_json(v).map_err(|e| {
+        // A loop, not `collect::<Result<..>>` (its adapter is a monomorph of its own).
+        Value::Array(items) => {
+            let mut params = Vec::with_capacity(items.len());
+            for (i, v) in items.iter().enumerate() {
+                params.push(Param::from_json(v).map_err(|e| {
                     KalamError::invalid_argument(format!("parameter ${}: {}", i + 1, e.message))
-                })
-            })
-            .collect(),
+                })?);
+            }
+            Ok(params)
+        }
         _ => Err(KalamError::invalid_argument("params must be a JSON array")),
     }
 }
@@ -496,14 +497,13 @@ fn row_pairs(row: &Map, what: &str) -> Result<Vec<(String, Param)>> {
         )));
     }
     // Sorted by column name: the same SQL text whatever order the caller's object had.
-    let pairs = row
-        .iter()
-        .map(|(k, v)| {
-            Param::from_row_value(v)
-                .map(|p| (k.clone(), p))
-                .map_err(|e| KalamError::invalid_argument(format!("column \"{k}\": {}", e.message)))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    // A loop, not `collect::<Result<..>>` (its adapter is a monomorph of its own).
+    let mut pairs = Vec::with_capacity(row.len());
+    for (k, v) in row.iter() {
+        let p = Param::from_row_value(v)
+            .map_err(|e| KalamError::invalid_argument(format!("column \"{k}\": {}", e.message)))?;
+        pairs.push((k.clone(), p));
+    }
     Ok(crate::core::sort::sorted(pairs, &|a, b| a.0.cmp(&b.0)))
 }
 

@@ -75,11 +75,14 @@ impl Executor {
     /// Feeds one event to the driver, then executes what it asked for (no borrow is held
     /// while commands run, so a command may feed the next event).
     pub(crate) fn input(self: &Rc<Self>, event: impl FnOnce(&mut RequestDriver, i64)) {
-        let commands = {
-            let mut driver = self.driver.borrow_mut();
-            event(&mut driver, now_ms() as i64);
-            driver.take_commands()
-        };
+        event(&mut self.driver.borrow_mut(), now_ms() as i64);
+        self.execute_commands();
+    }
+
+    /// Out of line: `input` is generic (one copy per event), this loop is shared by all.
+    #[inline(never)]
+    fn execute_commands(self: &Rc<Self>) {
+        let commands = self.driver.borrow_mut().take_commands();
         for command in commands {
             self.execute(command);
         }
