@@ -141,6 +141,7 @@ impl<S: PageSource> Heap<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::test_rng::Rng;
 
     /// Pages out of one page-aligned buffer, up to a limit.
     struct Buffer {
@@ -173,14 +174,6 @@ mod tests {
         }
     }
 
-    /// A tiny xorshift: the tests must be reproducible.
-    fn random(state: &mut u64) -> u64 {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
-    }
-
     struct Live {
         ptr: usize,
         size: usize,
@@ -204,9 +197,9 @@ mod tests {
     fn random_traffic_keeps_blocks_apart_aligned_and_intact() {
         let mut heap = Heap::new(Buffer::new(1024));
         let mut live: Vec<Live> = Vec::new();
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for step in 0..40_000u32 {
-            let r = random(&mut state);
+            let r = rng.next();
             match r % 10 {
                 0..=4 => {
                     // Mostly small, sometimes a page or more.

@@ -46,18 +46,14 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::core::test_rng::Rng;
 
     /// The sorted-Vec id map against a BTreeMap: ids in increasing order (the driver's own) and
     /// in any order (call ids come from the shell), with removals of present and absent ids.
     #[test]
     fn id_map_is_a_map_whatever_the_id_order() {
-        let mut state = 0x1d_0a7e_u64;
-        let mut next = |n: u64| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-        };
+        let mut rng = Rng(0x1d_0a7e);
+        let mut next = |n: u64| rng.below(n);
         for increasing in [true, false] {
             let (mut ours, mut model) = (IdMap::new(), BTreeMap::new());
             let mut last = 0;

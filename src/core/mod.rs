@@ -27,6 +27,10 @@ pub mod cells;
 pub mod http;
 pub mod topics;
 
+// The tests' pseudo-random generator.
+#[cfg(test)]
+pub(crate) mod test_rng;
+
 // Fails when core code names wasm-bindgen, web-sys, js-sys or gloo.
 #[cfg(test)]
 mod sans_io_tests;

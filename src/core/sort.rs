@@ -44,22 +44,14 @@ pub(crate) fn sorted<T>(items: Vec<T>, cmp: &dyn Fn(&T, &T) -> Ordering) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// xorshift64*: deterministic.
-    fn rng(state: &mut u64) -> u64 {
-        *state ^= *state >> 12;
-        *state ^= *state << 25;
-        *state ^= *state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
+    use crate::core::test_rng::Rng;
 
     #[test]
     fn sorts_like_the_std_stable_sort() {
-        let mut state = 0x5047_7e57;
+        let mut rng = Rng(0x5047_7e57);
         for n in (0..40).chain([100, 257, 1000]) {
             for spread in [1, 3, 10, 1 << 20] {
-                let items: Vec<(u64, usize)> =
-                    (0..n).map(|i| (rng(&mut state) % spread, i)).collect();
+                let items: Vec<(u64, usize)> = (0..n).map(|i| (rng.below(spread), i)).collect();
                 let mut want = items.clone();
                 want.sort_by_key(|p| p.0);
                 let got = sorted(items.clone(), &|a, b| a.0.cmp(&b.0));

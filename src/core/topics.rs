@@ -1155,13 +1155,8 @@ mod tests {
     #[test]
     fn own_offsets_match_a_btreemap_model() {
         use std::collections::BTreeMap;
-        let mut state = 0x7091_c5ee_u64;
-        let mut next = |n: u64| {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-        };
+        let mut rng = crate::core::test_rng::Rng(0x7091_c5ee);
+        let mut next = |n: u64| rng.below(n);
         for round in 0..40 {
             let mut l = PartitionLedger::new();
             let mut model: BTreeMap<u64, Own> = BTreeMap::new();

@@ -7,20 +7,7 @@ use crate::core::json::{json, Number, Value};
 use super::*;
 use crate::core::live::materializer::Materializer;
 use crate::core::live::sql::split_live_order;
-
-/// xorshift64*: deterministic per seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::core::test_rng::Rng;
 
 fn field(name: &str, data_type: DataType, index: u32) -> SchemaField {
     SchemaField {
