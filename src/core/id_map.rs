@@ -2,8 +2,9 @@
 //! insert/remove/rehash code, kilobytes of each .wasm; this is a binary search over a Vec.
 
 /// Id → value: a Vec sorted by id. For the driver's (and the shell's) calls, flights,
-/// sends and timers: ids are handed out in increasing order, so an insert appends; few are
-/// live at once, so a removal's shift is short.
+/// sends and timers, and a consumer's offsets in flight: ids come in increasing order, so
+/// an insert appends; few are live at once, so a removal's shift is short.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct IdMap<V>(pub(crate) Vec<(u64, V)>);
 
 impl<V> IdMap<V> {
@@ -38,6 +39,21 @@ impl<V> IdMap<V> {
     pub(crate) fn remove(&mut self, id: &u64) -> Option<V> {
         let i = self.at(*id).ok()?;
         Some(self.0.remove(i).1)
+    }
+
+    /// The entries with ids from `id` up, in id order.
+    pub(crate) fn starting_at(&self, id: u64) -> &[(u64, V)] {
+        &self.0[self.0.partition_point(|(k, _)| *k < id)..]
+    }
+
+    /// Removes the entries with ids below `id`.
+    pub(crate) fn remove_below(&mut self, id: u64) {
+        let below = self.0.partition_point(|(k, _)| *k < id);
+        self.0.drain(..below);
+    }
+
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        self.0.retain(|(_, v)| keep(v));
     }
 }
 
@@ -85,6 +101,12 @@ mod tests {
                 assert_eq!(ours.len(), model.len());
                 let probe = next(last.max(200) + 1);
                 assert_eq!(ours.get(&probe), model.get(&probe));
+                let from: Vec<(u64, u64)> = model.range(probe..).map(|(&k, &v)| (k, v)).collect();
+                assert_eq!(ours.starting_at(probe), from.as_slice());
+                if next(50) == 0 {
+                    ours.remove_below(probe);
+                    model = model.split_off(&probe);
+                }
             }
             let all: Vec<(u64, u64)> = model.into_iter().collect();
             assert_eq!(ours.0, all);

@@ -11,6 +11,7 @@ use crate::core::json::{json, parse, Map, ObjectWriter, ToJson, Value};
 
 use crate::core::error::{KalamError, Result};
 use crate::core::http::envelope::parse_error_body;
+use crate::core::id_map::IdMap;
 use crate::core::{backoff, base64};
 
 /// The official consumer's default `batch_size`.
@@ -430,10 +431,10 @@ pub enum Step {
 pub struct PartitionLedger {
     /// Every offset below `base` is committed (our acks, a probe) or below the group's start.
     base: u64,
-    /// Our offsets at or above `base`, ascending. A sorted Vec, not a BTreeMap (whose code
-    /// was ~11 KB of the consumer .wasm): it holds the few offsets in flight, and new ones
-    /// come in order, so they are appended.
-    own: Vec<(u64, Own)>,
+    /// Our offsets at or above `base`, ascending. An `IdMap` (a sorted Vec), not a BTreeMap
+    /// (whose code was ~11 KB of the consumer .wasm): it holds the few offsets in flight,
+    /// and new ones come in order, so they are appended.
+    own: IdMap<Own>,
     /// `start: latest` resolved at the first poll, so later polls cannot jump ahead.
     pinned: Option<u64>,
     probe: Probe,
@@ -452,7 +453,7 @@ impl Default for PartitionLedger {
     fn default() -> PartitionLedger {
         PartitionLedger {
             base: 0,
-            own: Vec::new(),
+            own: IdMap::new(),
             pinned: None,
             probe: Probe::Untried,
             last_probe: None,
@@ -467,26 +468,6 @@ impl Default for PartitionLedger {
 impl PartitionLedger {
     pub fn new() -> PartitionLedger {
         PartitionLedger::default()
-    }
-
-    fn own_at(&self, offset: u64) -> Result<usize, usize> {
-        self.own.binary_search_by_key(&offset, |&(o, _)| o)
-    }
-
-    fn own_get(&self, offset: u64) -> Option<Own> {
-        self.own_at(offset).ok().map(|i| self.own[i].1)
-    }
-
-    fn own_set(&mut self, offset: u64, state: Own) {
-        match self.own_at(offset) {
-            Ok(i) => self.own[i].1 = state,
-            Err(i) => self.own.insert(i, (offset, state)),
-        }
-    }
-
-    /// Our offsets from `offset` up.
-    fn own_from(&self, offset: u64) -> &[(u64, Own)] {
-        &self.own[self.own.partition_point(|&(o, _)| o < offset)..]
     }
 
     /// The start to send with the next poll or probe of this partition.
@@ -511,10 +492,10 @@ impl PartitionLedger {
                 if o < self.base {
                     return false;
                 }
-                match self.own_get(o) {
+                match self.own.get(&o) {
                     Some(Own::Processed) => false,
                     _ => {
-                        self.own_set(o, Own::Delivered);
+                        self.own.insert(o, Own::Delivered);
                         true
                     }
                 }
@@ -530,23 +511,21 @@ impl PartitionLedger {
     /// The handler finished `offset` (or it was given up on with `ackOnFailed`).
     pub fn processed(&mut self, offset: u64) {
         if offset >= self.base {
-            self.own_set(offset, Own::Processed);
+            self.own.insert(offset, Own::Processed);
         }
     }
 
     /// `offset` will not be processed by this consumer (stopped before it, or failed with
     /// `ackOnFailed: false`): it is left for redelivery and holds the acks past it.
     pub fn abandon(&mut self, offset: u64) {
-        if let Ok(i) = self.own_at(offset) {
-            if self.own[i].1 == Own::Delivered {
-                self.own.remove(i);
-            }
+        if self.own.get(&offset) == Some(&Own::Delivered) {
+            self.own.remove(&offset);
         }
     }
 
     /// Abandons every delivered, unfinished offset (the loop stopped).
     pub fn abandon_unfinished(&mut self) {
-        self.own.retain(|&(_, s)| s == Own::Processed);
+        self.own.retain(|&s| s == Own::Processed);
     }
 
     /// Where the acks stand: the highest offset that may be committed, the first offset
@@ -554,7 +533,7 @@ impl PartitionLedger {
     fn frontier(&self) -> (Option<u64>, Option<u64>, bool) {
         let mut expected = self.base;
         let mut best = None;
-        for &(o, s) in self.own_from(self.base) {
+        for &(o, s) in self.own.starting_at(self.base) {
             if o != expected {
                 break;
             }
@@ -566,7 +545,8 @@ impl PartitionLedger {
             expected = o + 1;
         }
         let waiting = self
-            .own_from(expected)
+            .own
+            .starting_at(expected)
             .iter()
             .any(|&(_, s)| s == Own::Processed);
         (best, waiting.then_some(expected), waiting)
@@ -605,7 +585,7 @@ impl PartitionLedger {
             if !settled {
                 return Step::Hold;
             }
-            let next_own = self.own_from(gap).first().map(|&(o, _)| o);
+            let next_own = self.own.starting_at(gap).first().map(|&(o, _)| o);
             match next_own {
                 Some(o) => {
                     self.base = o;
@@ -646,8 +626,7 @@ impl PartitionLedger {
     fn raise_base(&mut self, base: u64) {
         if base > self.base {
             self.base = base;
-            let below = self.own.partition_point(|&(o, _)| o < base);
-            self.own.drain(..below);
+            self.own.remove_below(base);
         }
     }
 
@@ -1226,7 +1205,7 @@ mod tests {
                     }
                 }
                 let want: Vec<(u64, Own)> = model.iter().map(|(&o, &s)| (o, s)).collect();
-                assert_eq!(l.own, want, "round {round} step {step}");
+                assert_eq!(l.own.0, want, "round {round} step {step}");
             }
         }
     }
