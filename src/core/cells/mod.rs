@@ -31,7 +31,6 @@
 //! "…"}` for HTTP results (row and column positions), `{"column": "name", "reason": "…"}`
 //! for a single live row. `invalid` is omitted when empty.
 
-use crate::core::text;
 use std::borrow::Cow;
 
 use crate::core::json::{
@@ -41,6 +40,7 @@ use crate::core::json::{
 
 use crate::core::schema::{DataType, SchemaField, SYSTEM_COLUMNS};
 use crate::core::sort::sorted;
+use crate::core::text;
 
 pub mod file_ref;
 pub use file_ref::FileRef;

@@ -3,7 +3,6 @@
 //! decision is made here; every outcome goes back into the driver. Callback-driven: each
 //! wait is a promise callback or a timer owned by this executor, no Rust future.
 
-use crate::core::id_map::IdMap;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
@@ -18,6 +17,7 @@ use crate::core::http::driver::{
     Body, CallId, CallSpec, Command, Outgoing, RequestDriver, Resolved, Response, SendId,
 };
 use crate::core::http::files::FormPart;
+use crate::core::id_map::IdMap;
 use crate::shell::net::http::{send, Body as FetchBody, HttpRequest};
 use crate::shell::net::listener::Listener;
 use crate::shell::net::promise::{defer, when_settled};
